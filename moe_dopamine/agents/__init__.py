@@ -1,0 +1,1 @@
+"""DQN agents that train MoE Q-networks."""

@@ -1,0 +1,107 @@
+"""DQN agent for Q-networks that return more than Q-values.
+
+`MoEDQNAgent` is a drop-in `dopamine.tf.agents.dqn.dqn_agent.DQNAgent`: every
+stock `DQNAgent.*` gin binding still applies. On top of it, the agent
+- adds the network's auxiliary losses (e.g. MoE load balancing), already
+  weighted by the layers that define them, to the TD loss;
+- writes TensorBoard summaries of each loss part when a summary writer is set;
+- keeps handles on the router probabilities and hidden activations of the
+  replayed batch for the diagnostics.
+"""
+
+from absl import logging
+from dopamine.tf.agents.dqn import dqn_agent
+import gin
+import numpy as np
+import tensorflow as tf
+
+from moe_dopamine.networks import types
+
+
+@gin.configurable
+class MoEDQNAgent(dqn_agent.DQNAgent):
+  """DQN whose loss is the Huber TD loss plus the network's auxiliary losses."""
+
+  def __init__(self, sess, num_actions, **kwargs):
+    """Builds the agent; see DQNAgent for the arguments.
+
+    Args:
+      sess: `tf.compat.v1.Session` or None.
+      num_actions: int, number of actions of the environment.
+      **kwargs: passed to `DQNAgent.__init__` (and so configurable through
+        `DQNAgent.*` gin bindings).
+    """
+    # Filled by _build_train_op, which DQNAgent.__init__ calls.
+    self.loss_parts = {}
+    super().__init__(sess, num_actions, **kwargs)
+    self.num_parameters = count_parameters(self.online_convnet)
+    logging.info(
+        '\t online network: %s, %d parameters',
+        type(self.online_convnet).__name__,
+        self.num_parameters,
+    )
+
+  def _build_networks(self):
+    """As DQNAgent, but the replayed batch is run with training=True.
+
+    Router noise is a training-time regularizer: it is on for the batch the
+    loss is computed on, off for acting and for the bootstrap target.
+    """
+    self.online_convnet = self._create_network(name='Online')
+    self.target_convnet = self._create_network(name='Target')
+    self._net_outputs = self.online_convnet(self.state_ph, training=False)
+    self._q_argmax = tf.argmax(self._net_outputs.q_values, axis=1)[0]
+    self._replay_net_outputs = self.online_convnet(
+        self._replay.states, training=True
+    )
+    self._replay_next_target_net_outputs = self.target_convnet(
+        self._replay.next_states, training=False
+    )
+
+  def _build_sync_op(self):
+    """Copies every online weight, trainable or not, to the target network.
+
+    Frozen weights (a random router) must match too, or the target network
+    would route differently from the online one.
+    """
+    online, target = self.online_convnet.weights, self.target_convnet.weights
+    assert len(online) == len(target), (len(online), len(target))
+    return [t.assign(o, use_locking=True) for o, t in zip(online, target)]
+
+  def _build_td_loss(self):
+    """Per-sample Huber loss between Q(s, a) and the bootstrapped target."""
+    replay_action_one_hot = tf.one_hot(
+        self._replay.actions, self.num_actions, 1.0, 0.0, name='action_one_hot'
+    )
+    replay_chosen_q = tf.reduce_sum(
+        self._replay_net_outputs.q_values * replay_action_one_hot,
+        axis=1,
+        name='replay_chosen_q',
+    )
+    target = tf.stop_gradient(self._build_target_q_op())
+    return tf.compat.v1.losses.huber_loss(
+        target, replay_chosen_q, reduction=tf.compat.v1.losses.Reduction.NONE
+    )
+
+  def _build_train_op(self):
+    """Minimizes mean TD loss + sum of the network's weighted aux losses."""
+    td_loss = tf.reduce_mean(self._build_td_loss(), name='td_loss')
+    aux_losses = types.extras(self._replay_net_outputs, 'aux_losses')
+    total_loss = td_loss
+    if aux_losses:
+      total_loss = tf.add(
+          td_loss, tf.add_n(list(aux_losses.values())), name='total_loss'
+      )
+    self.loss_parts = {'HuberLoss': td_loss, **aux_losses, 'TotalLoss': total_loss}
+    if self.summary_writer is not None:
+      with tf.compat.v1.variable_scope('Losses'):
+        for name, value in self.loss_parts.items():
+          tf.compat.v1.summary.scalar(name.replace('/', '_'), value)
+    return self.optimizer.minimize(total_loss)
+
+
+def count_parameters(model):
+  """Number of trainable scalars of a built Keras model."""
+  return int(
+      sum(np.prod(v.shape.as_list()) for v in model.trainable_variables)
+  )

@@ -1,0 +1,156 @@
+"""Gin set-up shared by every entry point.
+
+Loads gin files and bindings the way Dopamine does, with three differences:
+- TF1 optimizers are registered with core gin (`gin.tf.external_configurables`
+  no longer imports on TensorFlow >= 2.16);
+- includes resolve against the including file's folder and `gin_configs/`;
+- every mistake becomes one `ConfigError` naming the culprit and, where gin
+  knows one, the closest valid name.
+"""
+
+import difflib
+import inspect
+import os
+import re
+
+import gin
+import tensorflow as tf
+
+GIN_CONFIGS_DIR = os.path.normpath(
+    os.path.join(os.path.dirname(__file__), os.pardir, 'gin_configs')
+)
+
+_TF1_OPTIMIZERS = (
+    tf.compat.v1.train.AdamOptimizer,
+    tf.compat.v1.train.RMSPropOptimizer,
+    tf.compat.v1.train.GradientDescentOptimizer,
+    tf.compat.v1.train.MomentumOptimizer,
+)
+
+
+class ConfigError(ValueError):
+  """A gin file, binding or configured value that cannot be used."""
+
+
+def register_external_configurables():
+  """Makes `@tf.train.AdamOptimizer()` and friends usable in gin files."""
+  for optimizer in _TF1_OPTIMIZERS:
+    if f'tf.train.{optimizer.__name__}' not in gin.config._REGISTRY:  # pylint: disable=protected-access
+      gin.external_configurable(optimizer, module='tf.train')
+
+
+def check_gin_files(gin_files):
+  """Raises ConfigError unless every path is a readable file."""
+  if not gin_files:
+    raise ConfigError(
+        'no gin file given. Fix: pass --gin_files=gin_configs/<experiment>.gin '
+        f'(the experiments are in {GIN_CONFIGS_DIR}).'
+    )
+  for path in gin_files:
+    if not os.path.exists(path):
+      hint = _closest_gin_file(path)
+      raise ConfigError(
+          f"gin file '{path}' does not exist (working directory: {os.getcwd()})."
+          + (f" Did you mean '{hint}'?" if hint else '')
+      )
+    if not os.path.isfile(path):
+      raise ConfigError(f"gin file '{path}' is a directory, not a file.")
+    if not os.access(path, os.R_OK):
+      raise ConfigError(
+          f"gin file '{path}' is not readable. Fix: chmod u+r '{path}'."
+      )
+
+
+def load_gin_configs(gin_files, gin_bindings):
+  """Parses gin files then bindings; any error becomes a ConfigError.
+
+  Args:
+    gin_files: list of paths to gin files, applied in order.
+    gin_bindings: list of 'Configurable.parameter = value' strings, applied
+      after the files.
+
+  Raises:
+    ConfigError: naming the file, configurable or parameter at fault.
+  """
+  register_external_configurables()
+  check_gin_files(gin_files)
+  gin_files = [os.path.abspath(f) for f in gin_files]
+  # Includes are looked up in these folders first (gin logs an error for
+  # every folder it tries in vain, so the likely ones go first).
+  prefixes = gin.config._LOCATION_PREFIXES  # pylint: disable=protected-access
+  for folder in [GIN_CONFIGS_DIR] + [os.path.dirname(f) for f in gin_files]:
+    if folder not in prefixes:
+      prefixes.insert(0, folder)
+  try:
+    gin.parse_config_files_and_bindings(
+        gin_files, bindings=gin_bindings, skip_unknown=False
+    )
+  except (ValueError, ImportError, SyntaxError, IOError, TypeError) as error:
+    raise ConfigError(explain_gin_error(error)) from error
+
+
+def explain_gin_error(error):
+  """Turns one of gin's parse errors into a message with a suggested fix."""
+  message = str(error)
+  first_line, _, location = message.partition('\n')
+  location = location.strip()
+  unknown = re.search(r"No configurable matching (?:reference )?'@?([\w.]+)", message)
+  no_param = re.search(
+      r"Configurable '([\w.]+)' doesn't have a parameter named '(\w+)'", message
+  )
+  if no_param:
+    selector, param = no_param.groups()
+    valid = configurable_parameters(selector)
+    hint = difflib.get_close_matches(param, valid, n=1)
+    first_line = (
+        f"'{selector}' has no parameter '{param}'."
+        + (f" Did you mean '{hint[0]}'?" if hint else '')
+        + (f" Its parameters: {', '.join(valid)}." if valid else '')
+    )
+  elif unknown:
+    selector = unknown.group(1)
+    hint = difflib.get_close_matches(selector, _known_selectors(), n=1)
+    first_line = f"unknown configurable '{selector}'." + (
+        f" Did you mean '{hint[0]}'?"
+        if hint
+        else ' Is the module that defines it imported in the gin file?'
+    )
+  elif isinstance(error, ImportError):
+    first_line = f'a gin file imports a module that cannot be imported: {error}'
+  elif 'Ambiguous selector' in first_line:
+    first_line += ' Fix: spell the configurable with its module path.'
+  elif isinstance(error, IOError) and 'Unable to open file' in first_line:
+    first_line += ' (an include names a missing file)'
+  return first_line + (f' [{location}]' if location else '')
+
+
+def configurable_parameters(selector):
+  """Names of the parameters gin can bind for `selector` ([] if unknown)."""
+  try:
+    configurable = gin.config._REGISTRY.get_match(selector)  # pylint: disable=protected-access
+  except ValueError:
+    return []
+  if configurable is None:
+    return []
+  target = configurable.wrapped
+  if inspect.isclass(target):
+    target = target.__init__
+  params = inspect.signature(target).parameters
+  return [p for p in params if p not in ('self', 'args', 'kwargs')]
+
+
+def _known_selectors():
+  selectors = set()
+  for complete in gin.config._REGISTRY._selector_map:  # pylint: disable=protected-access
+    parts = complete.split('.')
+    for start in range(len(parts)):
+      selectors.add('.'.join(parts[start:]))
+  return sorted(selectors)
+
+
+def _closest_gin_file(path):
+  candidates = []
+  for root, _, files in os.walk(GIN_CONFIGS_DIR):
+    candidates += [os.path.relpath(os.path.join(root, f)) for f in files]
+  hint = difflib.get_close_matches(path, candidates, n=1, cutoff=0.5)
+  return hint[0] if hint else None

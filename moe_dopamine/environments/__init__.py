@@ -1,0 +1,1 @@
+"""Task descriptions and the environments built from them."""

@@ -1,0 +1,76 @@
+"""What the package knows about each task.
+
+A `TaskSpec` is all a multi-task environment or a network needs: the
+gymnasium id, observation size and bounds (for the [-1, 1] rescale), action
+count, the episode limit, and the random and reference returns that define a
+normalized score. Bounds come from Dopamine's gym_lib, so single-task runs
+rescale exactly as stock Dopamine does.
+"""
+
+import dataclasses
+from typing import Optional, Tuple
+
+from dopamine.discrete_domains import gym_lib
+import gin
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+  name: str
+  gym_id: str
+  observation_size: int
+  num_actions: int
+  min_vals: Tuple[float, ...]
+  max_vals: Tuple[float, ...]
+  max_steps_per_episode: int
+  # Mean return of a uniformly random policy, and a good return (score 1).
+  random_return: float
+  reference_return: float
+  observation_shape: Optional[Tuple[int, ...]] = None
+
+
+def _vals(array):
+  return tuple(float(v) for v in np.asarray(array))
+
+
+TASKS = {
+    'CartPole': TaskSpec(
+        name='CartPole',
+        gym_id='CartPole-v1',
+        observation_size=4,
+        num_actions=2,
+        min_vals=_vals(gym_lib.CARTPOLE_MIN_VALS),
+        max_vals=_vals(gym_lib.CARTPOLE_MAX_VALS),
+        max_steps_per_episode=500,
+        random_return=22.0,
+        reference_return=500.0,
+    ),
+    'MountainCar': TaskSpec(
+        name='MountainCar',
+        gym_id='MountainCar-v0',
+        observation_size=2,
+        num_actions=3,
+        min_vals=_vals(gym_lib.MOUNTAINCAR_MIN_VALS),
+        max_vals=_vals(gym_lib.MOUNTAINCAR_MAX_VALS),
+        max_steps_per_episode=200,
+        random_return=-200.0,
+        reference_return=-110.0,
+    ),
+    'Acrobot': TaskSpec(
+        name='Acrobot',
+        gym_id='Acrobot-v1',
+        observation_size=6,
+        num_actions=3,
+        min_vals=_vals(gym_lib.ACROBOT_MIN_VALS),
+        max_vals=_vals(gym_lib.ACROBOT_MAX_VALS),
+        max_steps_per_episode=500,
+        random_return=-500.0,
+        reference_return=-80.0,
+    ),
+}
+
+for _spec in TASKS.values():
+  _prefix = f'moe_dopamine.{_spec.name.upper()}'
+  gin.constant(f'{_prefix}_MIN_VALS', _spec.min_vals)
+  gin.constant(f'{_prefix}_MAX_VALS', _spec.max_vals)

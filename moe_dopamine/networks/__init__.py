@@ -1,0 +1,1 @@
+"""Q-networks with Mixture-of-Experts layers, and the layers themselves."""

@@ -1,0 +1,434 @@
+"""Mixture-of-Experts Keras layers: SoftMoE, TopK, hardcoded and random routing.
+
+Shapes: a layer maps tokens [batch, m, d_in] to [batch, m, d_out]; tokens are
+routed within their own sample, never across the batch. n = num_experts.
+
+- SoftMoE (Puigcerver et al., 2023): p = ceil(m * capacity_factor / n) slots
+  per expert; logits L = X Phi; dispatch = softmax over tokens, combine =
+  softmax over slots; expert e processes slots e*p .. e*p + p - 1.
+- TopK (Shazeer et al., 2017; Switch for k = 1): linear router without bias,
+  softmax over experts, keep the k largest gates. Only the chosen
+  (token, expert) pairs are computed, so the cost grows with k, not n.
+- Hardcoded: a token of task t goes to expert t mod n with weight 1.
+- Random: TopK dispatch through a fixed, untrained random router (a control).
+
+Every call returns the output tokens and an `MoEInfo` with the routing
+probabilities [batch, m, n], the weighted load-balancing losses, and each
+expert's hidden activations under a stable name.
+"""
+
+import collections
+import enum
+import math
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+
+@gin.constants_from_enum(module='moe_dopamine')
+class Router(enum.Enum):
+  SOFTMOE = 'softmoe'
+  TOPK = 'topk'
+  HARDCODED = 'hardcoded'
+  RANDOM = 'random'
+
+
+MoEInfo = collections.namedtuple(
+    'MoEInfo', ['router_probs', 'aux_losses', 'expert_activations']
+)
+
+
+def parse_choice(enum_cls, value, parameter):
+  """Accepts an enum member or its (case-insensitive) string value."""
+  if isinstance(value, enum_cls):
+    return value
+  valid = [member.value for member in enum_cls]
+  if isinstance(value, str) and value.lower() in valid:
+    return enum_cls(value.lower())
+  raise ValueError(
+      f'{parameter}={value!r} is not one of {valid} '
+      f'(in gin: {parameter} = {valid[0]!r} or %moe_dopamine.{enum_cls.__name__}.'
+      f'{enum_cls(valid[0]).name}).'
+  )
+
+
+def coefficient_of_variation_squared(x, epsilon=1e-10):
+  """CV(x)^2 = var(x) / mean(x)^2 over the last axis (Shazeer et al. 2017)."""
+  mean = tf.reduce_mean(x, axis=-1)
+  variance = tf.reduce_mean(tf.square(x - mean[..., None]), axis=-1)
+  return variance / (tf.square(mean) + epsilon)
+
+
+def _stacked_glorot_uniform(shape, dtype=None):
+  """Glorot-uniform for each expert's [fan_in, fan_out] matrix, stacked."""
+  init = tf.keras.initializers.GlorotUniform()
+  return tf.stack([init(shape[1:], dtype=dtype) for _ in range(shape[0])])
+
+
+class Experts(tf.keras.layers.Layer):
+  """n independent MLPs d_in -> hidden_units... -> output_units.
+
+  The weights of all experts are stacked on a leading expert axis, so every
+  expert can run on its own inputs in one batched matmul (`call_all`), or one
+  expert on a variable-size group of tokens (`call_one`).
+  """
+
+  def __init__(self, num_experts, hidden_units, output_units, **kwargs):
+    super().__init__(**kwargs)
+    self.num_experts = num_experts
+    self.hidden_units = tuple(hidden_units)
+    self.output_units = output_units
+
+  def build(self, input_shape):
+    widths = (int(input_shape[-1]),) + self.hidden_units + (self.output_units,)
+    self.kernels, self.biases = [], []
+    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+      self.kernels.append(
+          self.add_weight(
+              f'kernel_{i}',
+              shape=(self.num_experts, fan_in, fan_out),
+              initializer=_stacked_glorot_uniform,
+          )
+      )
+      self.biases.append(
+          self.add_weight(
+              f'bias_{i}', shape=(self.num_experts, 1, fan_out), initializer='zeros'
+          )
+      )
+    super().build(input_shape)
+
+  def call_all(self, x):
+    """x: [n, s, d_in] (expert e gets x[e]) -> ([n, s, d_out], hidden list)."""
+    hiddens = []
+    for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
+      x = tf.matmul(x, kernel) + bias
+      if i < len(self.kernels) - 1:
+        x = tf.nn.relu(x)
+        hiddens.append(x)
+    return x, hiddens
+
+  def call_groups(self, groups):
+    """groups: list of n tensors [s_e, d_in] -> (list of [s_e, d_out], hiddens).
+
+    hiddens[e][j] is expert e's j-th hidden layer on its own tokens.
+    """
+    kernels = [tf.unstack(k) for k in self.kernels]
+    biases = [tf.unstack(b) for b in self.biases]
+    outputs, hiddens = [], []
+    for e, x in enumerate(groups):
+      expert_hiddens = []
+      for i in range(len(self.kernels)):
+        x = tf.matmul(x, kernels[i][e]) + biases[i][e]
+        if i < len(self.kernels) - 1:
+          x = tf.nn.relu(x)
+          expert_hiddens.append(x)
+      outputs.append(x)
+      hiddens.append(expert_hiddens)
+    return outputs, hiddens
+
+
+@gin.configurable
+class MoE(tf.keras.layers.Layer):
+  """A Mixture-of-Experts layer with a choice of router.
+
+  The network that owns the layer fixes its structure (num_experts, the
+  experts' widths, output size); gin fixes the routing.
+  """
+
+  def __init__(
+      self,
+      num_experts,
+      output_units,
+      expert_hidden_units=(512,),
+      router=Router.SOFTMOE,
+      k=1,
+      capacity_factor=1.0,
+      topk_capacity_factor=None,
+      normalize_tokens=False,
+      noise_std=0.0,
+      renormalize_gates=False,
+      router_trainable=True,
+      switch_loss_weight=0.0,
+      importance_loss_weight=0.0,
+      load_loss_weight=0.0,
+      **kwargs,
+  ):
+    """Creates the layer.
+
+    Args:
+      num_experts: int >= 1, n.
+      output_units: int, width of each output token.
+      expert_hidden_units: tuple of ints, hidden widths of each expert MLP.
+      router: Router or its name: 'softmoe', 'topk', 'hardcoded', 'random'.
+      k: int in [1, n], experts per token for 'topk' and 'random'.
+      capacity_factor: float > 0, SoftMoE slots per expert are
+        ceil(m * capacity_factor / n).
+      topk_capacity_factor: None (no limit) or float > 0: each expert takes
+        at most ceil(m * k * factor / n) tokens of a sample; the rest pass
+        zeros. Higher-ranked choices are served first.
+      normalize_tokens: bool, SoftMoE: l2-normalize tokens and Phi's columns
+        for the logits, times a learned scale initialised at 1.
+      noise_std: float >= 0, Gaussian noise of std noise_std / n added to the
+        router logits in training only.
+      renormalize_gates: bool, TopK: divide the kept gates by their sum.
+      router_trainable: bool, False freezes the router at its random init.
+      switch_loss_weight: float, alpha of the Switch loss alpha*n*sum f_i P_i.
+      importance_loss_weight: float, weight of CV(importance)^2.
+      load_loss_weight: float, weight of CV(load)^2 (needs noise, TopK).
+      **kwargs: Keras layer arguments (name).
+    """
+    super().__init__(**kwargs)
+    self.router = parse_choice(Router, router, 'MoE.router')
+    if self.router == Router.RANDOM:
+      router_trainable = False
+    if not isinstance(num_experts, int) or num_experts < 1:
+      raise ValueError(f'num_experts must be an integer >= 1, got {num_experts!r}.')
+    if self.router in (Router.TOPK, Router.RANDOM) and not 1 <= k <= num_experts:
+      raise ValueError(
+          f'MoE.k={k} is out of range: k must be in [1, num_experts={num_experts}].'
+      )
+    if capacity_factor <= 0:
+      raise ValueError(f'MoE.capacity_factor must be > 0, got {capacity_factor}.')
+    if topk_capacity_factor is not None and topk_capacity_factor <= 0:
+      raise ValueError(
+          f'MoE.topk_capacity_factor must be None or > 0, got {topk_capacity_factor}.'
+      )
+    if noise_std < 0:
+      raise ValueError(f'MoE.noise_std must be >= 0, got {noise_std}.')
+    if load_loss_weight > 0 and (
+        self.router != Router.TOPK or noise_std <= 0
+    ):
+      raise ValueError(
+          'MoE.load_loss_weight > 0 needs router=topk and MoE.noise_std > 0 '
+          '(the load loss is the expected load under router noise).'
+      )
+    self.num_experts = num_experts
+    self.output_units = output_units
+    self.k = k if self.router in (Router.TOPK, Router.RANDOM) else 1
+    self.capacity_factor = capacity_factor
+    self.topk_capacity_factor = topk_capacity_factor
+    self.normalize_tokens = normalize_tokens
+    self.noise_std = noise_std
+    self.renormalize_gates = renormalize_gates
+    self.router_trainable = router_trainable
+    self.loss_weights = {
+        'switch_loss': switch_loss_weight,
+        'importance_loss': importance_loss_weight,
+        'load_loss': load_loss_weight,
+    }
+    self.experts = Experts(
+        num_experts, expert_hidden_units, output_units, name='experts'
+    )
+
+  def num_slots(self, num_tokens):
+    """SoftMoE slots per expert, p = ceil(m * capacity_factor / n)."""
+    return int(math.ceil(num_tokens * self.capacity_factor / self.num_experts))
+
+  def build(self, input_shape):
+    num_tokens, token_size = int(input_shape[1]), int(input_shape[2])
+    if self.router == Router.SOFTMOE:
+      self.phi = self.add_weight(
+          'phi',
+          shape=(token_size, self.num_experts * self.num_slots(num_tokens)),
+          initializer=tf.keras.initializers.LecunNormal(),
+          trainable=self.router_trainable,
+      )
+      if self.normalize_tokens:
+        self.scale = self.add_weight(
+            'scale', shape=(), initializer='ones', trainable=self.router_trainable
+        )
+    elif self.router in (Router.TOPK, Router.RANDOM):
+      self.router_kernel = self.add_weight(
+          'router_kernel',
+          shape=(token_size, self.num_experts),
+          initializer=tf.keras.initializers.LecunNormal(),
+          trainable=self.router_trainable,
+      )
+    super().build(input_shape)
+
+  def call(self, tokens, task_ids=None, training=None):
+    """Routes tokens [batch, m, d] to the experts.
+
+    Args:
+      tokens: float tensor [batch, m, d_in].
+      task_ids: int tensor [batch]; required by the hardcoded router.
+      training: bool, router noise is only added when True.
+
+    Returns:
+      (outputs [batch, m, output_units], MoEInfo).
+    """
+    router_logits = None
+    if self.router == Router.SOFTMOE:
+      outputs, probs, hiddens = self._soft_route(tokens, training)
+    else:
+      outputs, probs, hiddens, router_logits = self._sparse_route(
+          tokens, task_ids, training
+      )
+    activations = {}
+    for e, expert_hiddens in enumerate(hiddens):
+      for j, h in enumerate(expert_hiddens):
+        activations[f'{self.name}/expert_{e}/hidden_{j}'] = h
+    return outputs, MoEInfo(
+        router_probs=probs,
+        aux_losses=self._balancing_losses(probs, router_logits),
+        expert_activations=activations,
+    )
+
+  def _noisy(self, logits, training):
+    if self.noise_std > 0 and training:
+      logits += tf.random.normal(tf.shape(logits)) * (
+          self.noise_std / self.num_experts
+      )
+    return logits
+
+  def _soft_route(self, x, training):
+    num_tokens = int(x.shape[1])
+    p = self.num_slots(num_tokens)
+    if self.normalize_tokens:
+      logits = self.scale * tf.einsum(
+          'bmd,ds->bms',
+          tf.math.l2_normalize(x, axis=-1),
+          tf.math.l2_normalize(self.phi, axis=0),
+      )
+    else:
+      logits = tf.einsum('bmd,ds->bms', x, self.phi)
+    logits = self._noisy(logits, training)
+    dispatch = tf.nn.softmax(logits, axis=1)  # Each slot's column sums to 1.
+    combine = tf.nn.softmax(logits, axis=2)  # Each token's row sums to 1.
+    slots = tf.einsum('bms,bmd->bsd', dispatch, x)  # [b, n*p, d]
+    batch = tf.shape(x)[0]
+    # [b, n, p, d] -> [n, b*p, d]: expert e processes its p slots per sample.
+    expert_in = tf.reshape(
+        tf.transpose(
+            tf.reshape(slots, [batch, self.num_experts, p, -1]), [1, 0, 2, 3]
+        ),
+        [self.num_experts, -1, int(x.shape[2])],
+    )
+    expert_out, hiddens = self.experts.call_all(expert_in)
+    slot_out = tf.reshape(
+        tf.transpose(
+            tf.reshape(expert_out, [self.num_experts, batch, p, -1]), [1, 0, 2, 3]
+        ),
+        [batch, self.num_experts * p, self.output_units],
+    )
+    outputs = tf.einsum('bms,bso->bmo', combine, slot_out)
+    probs = tf.reduce_sum(
+        tf.reshape(combine, [batch, num_tokens, self.num_experts, p]), axis=-1
+    )
+    per_expert = [[h[e] for h in hiddens] for e in range(self.num_experts)]
+    return outputs, probs, per_expert
+
+  def _sparse_route(self, x, task_ids, training):
+    batch = tf.shape(x)[0]
+    num_tokens, token_size = int(x.shape[1]), int(x.shape[2])
+    flat = tf.reshape(x, [-1, token_size])  # [T, d], T = batch * m.
+    if self.router == Router.HARDCODED:
+      if task_ids is None:
+        raise ValueError('the hardcoded router needs task_ids.')
+      expert = tf.math.floormod(tf.cast(task_ids, tf.int32), self.num_experts)
+      expert = tf.repeat(expert, num_tokens)  # [T]
+      probs = tf.one_hot(expert, self.num_experts)
+      top_idx, top_gates = expert[:, None], tf.ones_like(probs[:, :1])
+      router_logits = None
+    else:
+      clean_logits = tf.matmul(flat, self.router_kernel)
+      noisy_logits = self._noisy(clean_logits, training)
+      router_logits = (clean_logits, noisy_logits)
+      probs = tf.nn.softmax(noisy_logits)
+      top_gates, top_idx = tf.math.top_k(probs, k=self.k)
+      if self.renormalize_gates:
+        top_gates /= tf.reduce_sum(top_gates, axis=-1, keepdims=True)
+
+    # One row per (choice rank, token): higher-ranked choices come first so
+    # they win the capacity of an expert.
+    expert_idx = tf.reshape(tf.transpose(top_idx), [-1])
+    gates = tf.reshape(tf.transpose(top_gates), [-1])
+    token_idx = tf.tile(tf.range(tf.shape(flat)[0]), [self.k])
+    if self.topk_capacity_factor is not None:
+      keep = self._within_capacity(expert_idx, batch, num_tokens)
+      expert_idx = tf.boolean_mask(expert_idx, keep)
+      gates = tf.boolean_mask(gates, keep)
+      token_idx = tf.boolean_mask(token_idx, keep)
+
+    rows = tf.range(tf.shape(expert_idx)[0])
+    groups = tf.dynamic_partition(
+        tf.gather(flat, token_idx), expert_idx, self.num_experts
+    )
+    group_rows = tf.dynamic_partition(rows, expert_idx, self.num_experts)
+    group_out, hiddens = self.experts.call_groups(groups)
+    choice_out = tf.dynamic_stitch(group_rows, group_out) * gates[:, None]
+    outputs = tf.math.unsorted_segment_sum(
+        choice_out, token_idx, num_segments=tf.shape(flat)[0]
+    )
+    outputs = tf.reshape(outputs, [batch, num_tokens, self.output_units])
+    probs = tf.reshape(probs, [batch, num_tokens, self.num_experts])
+    return outputs, probs, hiddens, router_logits
+
+  def capacity(self, num_tokens):
+    """TopK tokens per expert and sample, ceil(m * k * factor / n)."""
+    return int(
+        math.ceil(
+            num_tokens * self.k * self.topk_capacity_factor / self.num_experts
+        )
+    )
+
+  def _within_capacity(self, expert_idx, batch, num_tokens):
+    """Which (rank, token) rows fit in their expert's per-sample capacity."""
+    # Rows are ordered rank-major: reshape to [k, batch, m] to count per sample.
+    one_hot = tf.reshape(
+        tf.one_hot(expert_idx, self.num_experts, dtype=tf.int32),
+        [self.k, batch, num_tokens, self.num_experts],
+    )
+    per_sample = tf.reshape(
+        tf.transpose(one_hot, [1, 0, 2, 3]),
+        [batch, self.k * num_tokens, self.num_experts],
+    )
+    position = tf.cumsum(per_sample, axis=1) - 1
+    position = tf.reduce_sum(position * per_sample, axis=-1)  # [b, k*m]
+    position = tf.reshape(
+        tf.transpose(tf.reshape(position, [batch, self.k, num_tokens]), [1, 0, 2]),
+        [-1],
+    )
+    return position < self.capacity(num_tokens)
+
+  def _balancing_losses(self, probs, router_logits):
+    losses = {}
+    flat = tf.reshape(probs, [-1, self.num_experts])
+    if self.loss_weights['switch_loss'] > 0:
+      top1 = tf.one_hot(tf.argmax(flat, axis=-1), self.num_experts)
+      fraction = tf.stop_gradient(tf.reduce_mean(top1, axis=0))
+      mean_prob = tf.reduce_mean(flat, axis=0)
+      losses['switch_loss'] = self.num_experts * tf.reduce_sum(
+          fraction * mean_prob
+      )
+    if self.loss_weights['importance_loss'] > 0:
+      losses['importance_loss'] = coefficient_of_variation_squared(
+          tf.reduce_sum(flat, axis=0)
+      )
+    if self.loss_weights['load_loss'] > 0:
+      losses['load_loss'] = coefficient_of_variation_squared(
+          tf.reduce_sum(self._expected_load(*router_logits), axis=0)
+      )
+    return {
+        f'{self.name}/{name}': self.loss_weights[name] * value
+        for name, value in losses.items()
+    }
+
+  def _expected_load(self, clean, noisy):
+    """P(expert i is among the top k | other noise fixed), per token [T, n]."""
+    std = self.noise_std / self.num_experts
+    top_values, _ = tf.math.top_k(noisy, k=min(self.k + 1, self.num_experts))
+    threshold_if_in = top_values[:, -1:] if self.k < self.num_experts else (
+        tf.fill(tf.shape(noisy[:, :1]), -np.inf)
+    )
+    threshold_if_out = top_values[:, self.k - 1 : self.k]
+    is_in = noisy > threshold_if_in
+    def normal_cdf(z):
+      return 0.5 * (1.0 + tf.math.erf(z / (std * math.sqrt(2.0))))
+
+    return tf.where(
+        is_in,
+        normal_cdf(clean - threshold_if_in),
+        normal_cdf(clean - threshold_if_out),
+    )

@@ -1,0 +1,274 @@
+"""MoEDQNAgent: the behaviours of a Dopamine DQNAgent, plus auxiliary losses."""
+
+import os
+
+from dopamine.utils import test_utils
+import gin
+import mock
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from moe_dopamine.agents import moe_dqn_agent
+from moe_dopamine.networks import types
+
+NUM_ACTIONS = 4
+MIN_REPLAY = 6
+
+
+def greedy_zero_network(stack_size, aux_weight=None):
+  """A network that ignores its input and always prefers action 0.
+
+  With `aux_weight`, it also owns a scalar `aux_var` that only enters an
+  auxiliary loss aux_weight * aux_var^2.
+  """
+
+  class GreedyZeroNetwork(tf.keras.Model):
+
+    def __init__(self, num_actions, name=None):
+      super().__init__(name=name)
+      # Column j of every row is num_actions - j: Q(action 0) is the largest.
+      weights = np.tile(np.arange(num_actions, 0, -1), (stack_size, 1))
+      self.head = tf.keras.layers.Dense(
+          num_actions,
+          kernel_initializer=tf.constant_initializer(weights),
+          bias_initializer='ones',
+      )
+      if aux_weight is not None:
+        self.aux_var = self.add_weight(
+            'aux_var', shape=(), initializer=tf.constant_initializer(3.0)
+        )
+
+    def call(self, state):
+      ones = tf.ones([tf.shape(state)[0], stack_size])
+      q_values = self.head(ones)
+      aux = {}
+      if aux_weight is not None:
+        aux = {'aux_term': aux_weight * tf.square(self.aux_var)}
+      return types.make_output(q_values, aux_losses=aux)
+
+  return GreedyZeroNetwork
+
+
+@pytest.fixture(autouse=True)
+def small_replay():
+  gin.bind_parameter('WrappedReplayBuffer.replay_capacity', 100)
+
+
+def make_agent(
+    sess,
+    observation_shape=(4, 4),
+    dtype=tf.uint8,
+    stack_size=1,
+    aux_weight=None,
+    **kwargs,
+):
+  agent = moe_dqn_agent.MoEDQNAgent(
+      sess,
+      num_actions=NUM_ACTIONS,
+      network=greedy_zero_network(stack_size, aux_weight),
+      observation_shape=observation_shape,
+      observation_dtype=dtype,
+      stack_size=stack_size,
+      min_replay_history=MIN_REPLAY,
+      epsilon_fn=lambda *unused: 0.0,
+      update_period=2,
+      target_update_period=4,
+      epsilon_eval=0.0,
+      **kwargs,
+  )
+  agent.eval_mode = True
+  sess.run(tf.compat.v1.global_variables_initializer())
+  return agent
+
+
+def test_default_agent_runs_an_episode():
+  with tf.compat.v1.Session() as sess:
+    agent = moe_dqn_agent.MoEDQNAgent(sess, num_actions=NUM_ACTIONS)
+    sess.run(tf.compat.v1.global_variables_initializer())
+    observation = np.ones([84, 84, 1])
+    assert 0 <= agent.begin_episode(observation) < NUM_ACTIONS
+    assert 0 <= agent.step(reward=1, observation=observation) < NUM_ACTIONS
+    agent.end_episode(reward=1)
+
+
+def test_begin_episode_resets_state_and_trains_only_in_train_mode():
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess)
+    agent.state.fill(9)
+    assert agent.begin_episode(np.ones((4, 4, 1))) == 0
+    expected = np.zeros((1, 4, 4, 1))
+    expected[..., -1] = 1
+    np.testing.assert_array_equal(agent.state, expected)
+    assert agent.training_steps == 0
+
+    agent.eval_mode = False
+    agent._replay.memory.add_count = 0  # Below min_replay_history: no train op.
+    agent.begin_episode(np.full((4, 4, 1), 2))
+    expected[..., -1] = 2
+    np.testing.assert_array_equal(agent.state, expected)
+    assert agent.training_steps == 1
+
+
+def run_steps(agent, sess, observation_shape, stack_size, num_steps=10):
+  base = np.ones(observation_shape + (1,))
+  agent._replay = test_utils.MockReplayBuffer()
+  sess.run(tf.compat.v1.global_variables_initializer())
+  agent.begin_episode(base)
+  expected = np.zeros((1,) + observation_shape + (stack_size,))
+  observation = base
+  for step in range(1, num_steps + 1):
+    last_observation, observation = observation, base * step
+    assert agent.step(reward=1, observation=observation) == 0
+    position = step - num_steps - 1
+    if position >= -stack_size:
+      expected[..., position] = step
+    if not agent.eval_mode:
+      assert agent._replay.add.call_count == step
+      args, _ = agent._replay.add.call_args
+      np.testing.assert_array_equal(args[0], last_observation[..., 0])
+      assert (args[1], args[2], args[3]) == (0, 1, False)
+  np.testing.assert_array_equal(agent.state, expected)
+  np.testing.assert_array_equal(agent._observation, observation[..., 0])
+  return observation
+
+
+def test_step_in_eval_mode_neither_trains_nor_stores():
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess)
+    run_steps(agent, sess, (4, 4), 1)
+    assert agent.training_steps == 0
+    assert agent._replay.add.call_count == 0
+
+
+@pytest.mark.parametrize(
+    'shape,dtype,stack_size',
+    [
+        ((1,), tf.uint8, 1),
+        ((6, 1), tf.uint8, 1),
+        ((1, 1, 6), tf.uint8, 1),
+        ((6, 6, 6, 6), tf.uint8, 1),
+        ((4, 4), tf.float32, 1),
+        ((4, 4), tf.int64, 1),
+        ((4, 4), tf.uint8, 4),
+        ((4,), tf.float64, 8),
+    ],
+)
+def test_step_in_train_mode_stores_and_trains(shape, dtype, stack_size):
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess, shape, dtype, stack_size)
+    agent.eval_mode = False
+    last = run_steps(agent, sess, shape, stack_size)
+    assert agent.training_steps == 11  # begin_episode trains too.
+    agent.end_episode(reward=1)
+    assert agent._replay.add.call_count == 11
+    args, _ = agent._replay.add.call_args
+    np.testing.assert_array_equal(args[0], last[..., 0])
+    assert (args[1], args[2], args[3]) == (0, 1, True)
+
+
+def test_observation_shape_must_be_a_tuple():
+  with tf.compat.v1.Session() as sess, pytest.raises(AssertionError):
+    make_agent(sess, observation_shape=84)
+
+
+def test_epsilon_one_acts_uniformly_and_epsilon_zero_greedily():
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess)
+    agent.eval_mode = False
+    agent.epsilon_fn = lambda *unused: 1.0
+    actions = {agent._select_action() for _ in range(200)}
+    assert actions == set(range(NUM_ACTIONS))
+    agent.epsilon_fn = lambda *unused: 0.0
+    assert {agent._select_action() for _ in range(20)} == {0}
+
+
+def test_bundle_returns_none_for_missing_directory():
+  with tf.compat.v1.Session() as sess:
+    assert make_agent(sess).bundle_and_checkpoint('/does/not/exist', 1) is None
+
+
+def test_unbundle_fails_without_replay_files_or_bundle(tmp_path):
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess)
+    assert not agent.unbundle(str(tmp_path), 1729, {})
+    agent._replay = mock.Mock()
+    assert not agent.unbundle(str(tmp_path), 1729, None)
+
+
+def test_partial_unbundle_is_allowed_when_asked(tmp_path):
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess, allow_partial_reload=True)
+    agent.bundle_and_checkpoint(str(tmp_path), 1729)
+    assert agent.unbundle(str(tmp_path), 1729, None)
+
+
+def test_bundle_round_trip_restores_python_and_tf_state(tmp_path):
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess)
+    agent.state = 'state'
+    agent.training_steps = 1234
+    kernel = agent.online_convnet.head.kernel
+    saved = sess.run(kernel)
+    bundle = agent.bundle_and_checkpoint(str(tmp_path), 7)
+    assert bundle['state'] == 'state' and bundle['training_steps'] == 1234
+    assert os.path.exists(os.path.join(tmp_path, 'tf_ckpt-7.index'))
+    sess.run(kernel.assign(saved + 1.0))
+    agent.state, agent.training_steps = None, 0
+    assert agent.unbundle(str(tmp_path), 7, bundle)
+    assert agent.state == 'state' and agent.training_steps == 1234
+    np.testing.assert_array_equal(sess.run(kernel), saved)
+
+
+def test_sync_ops_copy_online_to_target_under_a_name_scope():
+  with tf.compat.v1.Session() as sess:
+    with tf.compat.v1.variable_scope('outer'), tf.name_scope('scope'):
+      agent = make_agent(sess)
+    online = agent.online_convnet.head.kernel
+    sess.run(online.assign(tf.fill(online.shape, 5.0)))
+    sess.run(agent._sync_qt_ops)
+    np.testing.assert_array_equal(
+        sess.run(agent.target_convnet.head.kernel), np.full((1, NUM_ACTIONS), 5.0)
+    )
+
+
+def fill_replay(agent, num_transitions=20):
+  for i in range(num_transitions):
+    agent._replay.add(np.full((4, 4), i % 5, np.uint8), i % NUM_ACTIONS, 1.0, False)
+
+
+def test_total_loss_is_td_loss_plus_aux_losses():
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess, aux_weight=0.5)
+    fill_replay(agent)
+    parts = sess.run(agent.loss_parts)
+    assert set(parts) == {'HuberLoss', 'aux_term', 'TotalLoss'}
+    assert parts['aux_term'] == pytest.approx(0.5 * 9.0)
+    assert parts['TotalLoss'] == pytest.approx(parts['HuberLoss'] + 4.5)
+
+
+def test_aux_loss_gradient_reaches_its_variables():
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess, aux_weight=1.0)
+    fill_replay(agent)
+    before = sess.run(agent.online_convnet.aux_var)
+    for _ in range(5):
+      sess.run(agent._train_op)
+    assert abs(sess.run(agent.online_convnet.aux_var)) < abs(before)
+
+
+def test_stock_network_outputs_train_without_aux_losses():
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess)
+    fill_replay(agent)
+    assert set(agent.loss_parts) == {'HuberLoss', 'TotalLoss'}
+    sess.run(agent._train_op)
+
+
+def test_loss_summaries_are_written_with_a_summary_writer(tmp_path):
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess, aux_weight=1.0, summary_writer=str(tmp_path))
+    fill_replay(agent)
+    summary = tf.compat.v1.Summary.FromString(sess.run(agent._merged_summaries))
+    tags = {value.tag for value in summary.value}
+    assert {'Losses/HuberLoss', 'Losses/aux_term', 'Losses/TotalLoss'} <= tags

@@ -1,0 +1,124 @@
+"""End-to-end: `python -m moe_dopamine.train` runs, resumes and rejects bad input."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import gin
+import pytest
+import tensorflow as tf
+
+from moe_dopamine import config
+from moe_dopamine import train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CARTPOLE = os.path.join(REPO, 'gin_configs', 'cartpole_baseline.gin')
+TINY = [
+    'Runner.training_steps=100',
+    'Runner.evaluation_steps=100',
+    'DQNAgent.min_replay_history=20',
+    'WrappedReplayBuffer.replay_capacity=1000',
+    'WrappedReplayBuffer.batch_size=8',
+    'MoERunner.seed=0',
+]
+
+
+def run_in_fresh_graph(gin_files, bindings, base_dir):
+  gin.clear_config()
+  with tf.Graph().as_default():
+    return train.run(gin_files, bindings, base_dir)
+
+
+def read_log(base_dir, n):
+  with open(os.path.join(base_dir, 'logs', f'log_{n}'), 'rb') as f:
+    return pickle.load(f)
+
+
+def test_one_iteration_leaves_checkpoint_log_and_config(tmp_path):
+  base_dir = str(tmp_path / 'run')
+  run_in_fresh_graph([CARTPOLE], TINY + ['Runner.num_iterations=1'], base_dir)
+  assert os.path.exists(os.path.join(base_dir, 'checkpoints', 'ckpt.0'))
+  operative = open(os.path.join(base_dir, 'operative_config.gin')).read()
+  assert 'ClassicControlQNetwork' in operative and 'MoEDQNAgent' in operative
+  log = read_log(base_dir, 0)
+  assert list(log) == ['iteration_0']
+  assert sum(log['iteration_0']['train_episode_lengths']) >= 100
+  assert 'eval_average_return' in log['iteration_0']
+
+
+def test_second_invocation_resumes_at_the_next_iteration(tmp_path):
+  base_dir = str(tmp_path / 'run')
+  run_in_fresh_graph([CARTPOLE], TINY + ['Runner.num_iterations=1'], base_dir)
+  first = read_log(base_dir, 0)['iteration_0']
+  run_in_fresh_graph([CARTPOLE], TINY + ['Runner.num_iterations=2'], base_dir)
+  log = read_log(base_dir, 1)
+  assert list(log) == ['iteration_0', 'iteration_1']
+  # Iteration 0 was reloaded from the checkpoint, not run again.
+  assert log['iteration_0'] == first
+  assert os.path.exists(os.path.join(base_dir, 'checkpoints', 'ckpt.1'))
+
+
+def test_default_base_dir_names_the_gin_files_and_time():
+  import datetime  # pylint: disable=g-import-not-at-top
+
+  now = datetime.datetime(2026, 1, 2, 3, 4, 5)
+  assert train.default_base_dir(
+      ['gin_configs/a.gin', 'x/b.gin'], now
+  ) == os.path.join('runs', 'a+b_20260102-030405')
+
+
+@pytest.mark.parametrize(
+    'gin_files,bindings,expected',
+    [
+        (['gin_configs/cartpol_baseline.gin'], [], "did you mean 'gin_configs/cartpole_baseline.gin'"),
+        ([CARTPOLE], ["ClassicControlQNetwrk.placement='middle'"], "did you mean 'classiccontrolqnetwork'"),
+        ([CARTPOLE], ['DQNAgent.gama=0.9'], "did you mean 'gamma'"),
+        ([CARTPOLE], ["moe_dopamine.create_agent.agent_name='moe_dqm'"], "did you mean 'moe_dqn'"),
+        ([CARTPOLE], ["moe_dopamine.create_runner.schedule='train'"], 'valid: continuous_train'),
+    ],
+)
+def test_bad_input_is_rejected_before_any_graph(tmp_path, gin_files, bindings, expected):
+  base_dir = str(tmp_path / 'run')
+  cwd = os.getcwd()
+  os.chdir(REPO)
+  try:
+    with pytest.raises(config.ConfigError) as error:
+      train.run(gin_files, bindings, base_dir)
+  finally:
+    os.chdir(cwd)
+  assert expected in str(error.value).lower()
+  assert not tf.compat.v1.get_default_graph().get_operations()
+  assert not os.path.exists(base_dir)
+
+
+def test_unreadable_gin_file_is_named(tmp_path, monkeypatch):
+  path = tmp_path / 'secret.gin'
+  path.write_text('Runner.num_iterations = 1\n')
+  # Root reads any file, so unreadability is simulated.
+  real_access = os.access
+  monkeypatch.setattr(
+      os, 'access', lambda p, mode: False if str(p) == str(path) else real_access(p, mode)
+  )
+  with pytest.raises(config.ConfigError, match="'.*secret.gin' is not readable"):
+    train.run([str(path)], [], str(tmp_path / 'run'))
+
+
+def test_cli_exits_non_zero_with_one_clear_line(tmp_path):
+  result = subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'moe_dopamine.train',
+          '--gin_files=gin_configs/cartpole_baseline.gin',
+          '--gin_bindings=DQNAgent.gama=0.9',
+          f'--base_dir={tmp_path / "run"}',
+      ],
+      cwd=REPO,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
+  assert result.returncode == 2
+  assert "error: 'DQNAgent' has no parameter 'gama'. Did you mean 'gamma'?" in result.stderr
+  assert 'Traceback' not in result.stderr
