@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import gin
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -122,3 +123,18 @@ def test_cli_exits_non_zero_with_one_clear_line(tmp_path):
   assert result.returncode == 2
   assert "error: 'DQNAgent' has no parameter 'gama'. Did you mean 'gamma'?" in result.stderr
   assert 'Traceback' not in result.stderr
+
+
+EXPERIMENTS = sorted(
+    f for f in os.listdir(os.path.join(REPO, 'gin_configs')) if f.endswith('.gin')
+)
+
+
+@pytest.mark.parametrize('gin_file', EXPERIMENTS)
+def test_every_experiment_config_trains_one_iteration(tmp_path, gin_file):
+  base_dir = str(tmp_path / 'run')
+  path = os.path.join(REPO, 'gin_configs', gin_file)
+  run_in_fresh_graph([path], TINY + ['Runner.num_iterations=1'], base_dir)
+  log = read_log(base_dir, 0)['iteration_0']
+  assert np.isfinite(log['eval_average_return'][0])
+  assert os.path.exists(os.path.join(base_dir, 'checkpoints', 'ckpt.0'))

@@ -60,10 +60,25 @@ def coefficient_of_variation_squared(x, epsilon=1e-10):
   return variance / (tf.square(mean) + epsilon)
 
 
+def soft_moe_weights(logits):
+  """SoftMoE (dispatch, combine) from logits [batch, m tokens, n*p slots].
+
+  dispatch: softmax over tokens, so each slot's column sums to 1.
+  combine: softmax over slots, so each token's row sums to 1.
+  """
+  return tf.nn.softmax(logits, axis=1), tf.nn.softmax(logits, axis=2)
+
+
 def _stacked_glorot_uniform(shape, dtype=None):
-  """Glorot-uniform for each expert's [fan_in, fan_out] matrix, stacked."""
-  init = tf.keras.initializers.GlorotUniform()
-  return tf.stack([init(shape[1:], dtype=dtype) for _ in range(shape[0])])
+  """Glorot-uniform for each expert's [fan_in, fan_out] matrix, stacked.
+
+  One initializer per expert: a reused unseeded Keras initializer returns the
+  same values on every call, which would make all experts identical.
+  """
+  return tf.stack([
+      tf.keras.initializers.GlorotUniform()(shape[1:], dtype=dtype)
+      for _ in range(shape[0])
+  ])
 
 
 class Experts(tf.keras.layers.Layer):
@@ -227,6 +242,7 @@ class MoE(tf.keras.layers.Layer):
 
   def build(self, input_shape):
     num_tokens, token_size = int(input_shape[1]), int(input_shape[2])
+    self.experts.build((None, token_size))
     if self.router == Router.SOFTMOE:
       self.phi = self.add_weight(
           'phi',
@@ -294,8 +310,7 @@ class MoE(tf.keras.layers.Layer):
     else:
       logits = tf.einsum('bmd,ds->bms', x, self.phi)
     logits = self._noisy(logits, training)
-    dispatch = tf.nn.softmax(logits, axis=1)  # Each slot's column sums to 1.
-    combine = tf.nn.softmax(logits, axis=2)  # Each token's row sums to 1.
+    dispatch, combine = soft_moe_weights(logits)
     slots = tf.einsum('bms,bmd->bsd', dispatch, x)  # [b, n*p, d]
     batch = tf.shape(x)[0]
     # [b, n, p, d] -> [n, b*p, d]: expert e processes its p slots per sample.

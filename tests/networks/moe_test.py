@@ -1,0 +1,293 @@
+"""MoE layers against a direct NumPy computation of their formulas."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from moe_dopamine.networks import moe
+
+BATCH, TOKENS, DIM, OUT = 5, 3, 6, 4
+
+
+def softmax(x, axis):
+  e = np.exp(x - x.max(axis=axis, keepdims=True))
+  return e / e.sum(axis=axis, keepdims=True)
+
+
+def expert_mlp(weights, e, x):
+  """Expert e of Experts on x [s, d] in NumPy."""
+  kernels, biases = weights
+  for i, (k, b) in enumerate(zip(kernels, biases)):
+    x = x @ k[e] + b[e]
+    if i < len(kernels) - 1:
+      x = np.maximum(x, 0.0)
+  return x
+
+
+def build(layer, tokens=TOKENS, dim=DIM, task_ids=None, training=False, seed=0):
+  """Runs `layer` on random tokens; returns (inputs, outputs, info, weights, sess)."""
+  rng = np.random.RandomState(seed)
+  x_value = rng.normal(size=(BATCH, tokens, dim)).astype(np.float32)
+  x = tf.compat.v1.placeholder(tf.float32, (None, tokens, dim))
+  ids = None if task_ids is None else tf.constant(task_ids)
+  out, info = layer(x, task_ids=ids, training=training)
+  sess = tf.compat.v1.Session()
+  sess.run(tf.compat.v1.global_variables_initializer())
+  # Random biases, so a test cannot pass by ignoring them.
+  for bias in layer.experts.biases:
+    sess.run(bias.assign(rng.normal(size=bias.shape.as_list()).astype(np.float32)))
+  weights = sess.run((layer.experts.kernels, layer.experts.biases))
+  out_v, info_v = sess.run((out, info), {x: x_value})
+  return x_value, out_v, info_v, weights, (sess, x, out, info)
+
+
+def numpy_soft_moe(x, phi, weights, n, p, scale=None):
+  """Soft MoE of one sample x [m, d] (science.md section 4)."""
+  if scale is None:
+    logits = x @ phi
+  else:
+    xn = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    phin = phi / np.linalg.norm(phi, axis=0, keepdims=True)
+    logits = scale * (xn @ phin)
+  dispatch = softmax(logits, axis=0)
+  combine = softmax(logits, axis=1)
+  slots = dispatch.T @ x  # [n*p, d]
+  slot_out = np.concatenate(
+      [expert_mlp(weights, s // p, slots[s : s + 1]) for s in range(n * p)]
+  )
+  return combine @ slot_out, combine.reshape(len(x), n, p).sum(-1)
+
+
+@pytest.mark.parametrize('num_experts,tokens', [(2, 3), (4, 3), (3, 7), (1, 2)])
+def test_soft_moe_matches_numpy(num_experts, tokens):
+  layer = moe.MoE(num_experts, OUT, expert_hidden_units=(8,), router='softmoe')
+  x, out, info, weights, (sess, *_) = build(layer, tokens=tokens)
+  phi = sess.run(layer.phi)
+  p = math.ceil(tokens / num_experts)
+  assert phi.shape == (DIM, num_experts * p)
+  for b in range(BATCH):
+    expected, probs = numpy_soft_moe(x[b], phi, weights, num_experts, p)
+    np.testing.assert_allclose(out[b], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(info.router_probs[b], probs, rtol=1e-5, atol=1e-6)
+
+
+def test_soft_moe_dispatch_columns_and_combine_rows_sum_to_one():
+  logits = tf.constant(np.random.RandomState(1).normal(size=(2, 5, 6)), tf.float32)
+  dispatch, combine = tf.compat.v1.Session().run(moe.soft_moe_weights(logits))
+  np.testing.assert_allclose(dispatch.sum(axis=1), np.ones((2, 6)), rtol=1e-6)
+  np.testing.assert_allclose(combine.sum(axis=2), np.ones((2, 5)), rtol=1e-6)
+
+
+def test_soft_moe_normalized_logits_match_numpy():
+  layer = moe.MoE(3, OUT, (8,), router='softmoe', normalize_tokens=True)
+  x, out, _, weights, (sess, *_) = build(layer)
+  sess.run(layer.scale.assign(2.5))
+  out = sess.run(build_outputs_again(layer, x))
+  phi = sess.run(layer.phi)
+  for b in range(BATCH):
+    expected, _ = numpy_soft_moe(x[b], phi, weights, 3, 1, scale=2.5)
+    np.testing.assert_allclose(out[b], expected, rtol=1e-5, atol=1e-5)
+
+
+def build_outputs_again(layer, x):
+  return layer(tf.constant(x), training=False)[0]
+
+
+def test_soft_moe_with_capacity_factor_two_has_more_slots():
+  layer = moe.MoE(2, OUT, (8,), router='softmoe', capacity_factor=2.0)
+  x, out, _, weights, (sess, *_) = build(layer, tokens=3)
+  phi = sess.run(layer.phi)
+  assert phi.shape == (DIM, 2 * 3)  # p = ceil(3 * 2 / 2) = 3.
+  expected, _ = numpy_soft_moe(x[0], phi, weights, 2, 3)
+  np.testing.assert_allclose(out[0], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_soft_moe_with_one_token_is_softmax_gating_of_all_experts():
+  layer = moe.MoE(4, OUT, (8,), router='softmoe')
+  x, out, _, weights, (sess, *_) = build(layer, tokens=1)
+  phi = sess.run(layer.phi)
+  for b in range(BATCH):
+    gates = softmax(x[b, 0] @ phi, axis=0)
+    expected = sum(gates[e] * expert_mlp(weights, e, x[b]) for e in range(4))
+    np.testing.assert_allclose(out[b], expected, rtol=1e-5, atol=1e-5)
+
+
+def numpy_top_k(x, router_kernel, weights, k, renormalize=False):
+  """TopK MoE of tokens x [T, d]: sum over the k largest gates g_e f_e(x)."""
+  gates = softmax(x @ router_kernel, axis=-1)
+  out = []
+  for t in range(len(x)):
+    chosen = np.argsort(-gates[t])[:k]
+    kept = gates[t, chosen]
+    if renormalize:
+      kept = kept / kept.sum()
+    out.append(
+        sum(g * expert_mlp(weights, e, x[t : t + 1])[0] for g, e in zip(kept, chosen))
+    )
+  return np.array(out), gates
+
+
+@pytest.mark.parametrize('num_experts,k', [(4, 1), (4, 2), (4, 3), (4, 4), (1, 1), (8, 2)])
+@pytest.mark.parametrize('renormalize', [False, True])
+def test_top_k_matches_numpy(num_experts, k, renormalize):
+  layer = moe.MoE(
+      num_experts, OUT, (8,), router='topk', k=k, renormalize_gates=renormalize
+  )
+  x, out, info, weights, (sess, *_) = build(layer)
+  router_kernel = sess.run(layer.router_kernel)
+  expected, gates = numpy_top_k(
+      x.reshape(-1, DIM), router_kernel, weights, k, renormalize
+  )
+  np.testing.assert_allclose(out.reshape(-1, OUT), expected, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(
+      info.router_probs.reshape(-1, num_experts), gates, rtol=1e-5, atol=1e-6
+  )
+
+
+def test_top_k_with_k_equal_n_is_the_dense_softmax_mixture():
+  layer = moe.MoE(3, OUT, (8,), router='topk', k=3)
+  x, out, _, weights, (sess, *_) = build(layer)
+  gates = softmax(x.reshape(-1, DIM) @ sess.run(layer.router_kernel), axis=-1)
+  flat = x.reshape(-1, DIM)
+  dense = sum(gates[:, e : e + 1] * expert_mlp(weights, e, flat) for e in range(3))
+  np.testing.assert_allclose(out.reshape(-1, OUT), dense, rtol=1e-5, atol=1e-5)
+
+
+def test_top_one_sends_each_token_to_its_largest_gate_only():
+  layer = moe.MoE(4, OUT, (8,), router='topk', k=1)
+  x, out, info, weights, _ = build(layer)
+  flat, probs = x.reshape(-1, DIM), info.router_probs.reshape(-1, 4)
+  for t, chosen in enumerate(probs.argmax(-1)):
+    only_chosen = probs[t, chosen] * expert_mlp(weights, chosen, flat[t : t + 1])[0]
+    np.testing.assert_allclose(out.reshape(-1, OUT)[t], only_chosen, rtol=1e-5, atol=1e-5)
+
+
+def test_top_k_capacity_drops_the_overflow_to_zero():
+  layer = moe.MoE(2, OUT, (8,), router='topk', k=1, topk_capacity_factor=1.0)
+  x = tf.compat.v1.placeholder(tf.float32, (None, 4, DIM))
+  out, _ = layer(x)
+  sess = tf.compat.v1.Session()
+  sess.run(tf.compat.v1.global_variables_initializer())
+  # A router that sends every token to expert 0.
+  kernel = np.zeros((DIM, 2), np.float32)
+  kernel[0, 0] = 10.0
+  sess.run(layer.router_kernel.assign(kernel))
+  tokens = np.ones((2, 4, DIM), np.float32)
+  tokens[1] *= 2.0
+  out_v = sess.run(out, {x: tokens})
+  # Capacity ceil(4 * 1 * 1.0 / 2) = 2 tokens per expert and sample: the first
+  # two tokens of each sample are served, the last two get zeros.
+  assert layer.capacity(4) == 2
+  assert np.abs(out_v[:, :2]).sum(-1).min() > 0
+  np.testing.assert_array_equal(out_v[:, 2:], 0.0)
+
+
+def test_hardcoded_routing_sends_each_task_to_its_expert():
+  task_ids = np.array([0, 1, 2, 3, 5], np.int32)
+  layer = moe.MoE(4, OUT, (8,), router='hardcoded')
+  x, out, info, weights, _ = build(layer, task_ids=task_ids)
+  for b, task in enumerate(task_ids):
+    np.testing.assert_allclose(
+        out[b], expert_mlp(weights, task % 4, x[b]), rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_array_equal(
+        info.router_probs[b], np.tile(np.eye(4)[task % 4], (TOKENS, 1))
+    )
+
+
+def test_experts_start_from_different_weights():
+  layer = moe.MoE(3, OUT, (8,), router='softmoe')
+  _, _, _, (kernels, _), _ = build(layer)
+  for first in range(3):
+    for second in range(first + 1, 3):
+      assert not np.allclose(kernels[0][first], kernels[0][second])
+
+
+def test_random_router_is_frozen():
+  layer = moe.MoE(4, OUT, (8,), router='random', k=2)
+  build(layer)
+  assert layer.router_kernel not in layer.trainable_weights
+  assert layer.router_kernel in layer.non_trainable_weights
+
+
+@pytest.mark.parametrize('router,router_weight', [('softmoe', 'phi'), ('topk', 'router_kernel')])
+def test_gradients_reach_router_and_every_expert(router, router_weight):
+  layer = moe.MoE(2, OUT, (8,), router=router, k=2)
+  _, _, _, _, (sess, x, out, _) = build(layer)
+  variables = [getattr(layer, router_weight)] + layer.experts.kernels
+  grads = tf.gradients(tf.reduce_sum(tf.square(out)), variables)
+  values = sess.run(grads, {x: np.random.RandomState(2).normal(size=(BATCH, TOKENS, DIM))})
+  for variable, grad in zip(variables, values):
+    assert np.abs(grad).sum() > 0, variable.name
+  for e in range(2):  # Each expert's own slice receives gradient.
+    assert np.abs(values[1][e]).sum() > 0
+
+
+def test_switch_and_importance_losses_match_their_formulas():
+  layer = moe.MoE(
+      4, OUT, (8,), router='topk', switch_loss_weight=0.01, importance_loss_weight=0.5
+  )
+  _, _, info, _, _ = build(layer)
+  probs = info.router_probs.reshape(-1, 4)
+  fraction = np.bincount(probs.argmax(-1), minlength=4) / len(probs)
+  switch = 0.01 * 4 * np.sum(fraction * probs.mean(0))
+  importance = probs.sum(0)
+  cv2 = importance.var() / importance.mean() ** 2
+  assert info.aux_losses[f'{layer.name}/switch_loss'] == pytest.approx(switch, rel=1e-5)
+  assert info.aux_losses[f'{layer.name}/importance_loss'] == pytest.approx(0.5 * cv2, rel=1e-4)
+
+
+def test_load_loss_needs_noise_and_is_positive_with_it():
+  with pytest.raises(ValueError, match='noise_std'):
+    moe.MoE(4, OUT, router='topk', load_loss_weight=1.0)
+  layer = moe.MoE(4, OUT, (8,), router='topk', noise_std=1.0, load_loss_weight=1.0)
+  _, _, info, _, _ = build(layer, training=True)
+  assert info.aux_losses[f'{layer.name}/load_loss'] > 0
+
+
+def test_losses_are_off_by_default():
+  _, _, info, _, _ = build(moe.MoE(4, OUT, (8,), router='topk'))
+  assert info.aux_losses == {}
+
+
+def test_router_noise_only_in_training():
+  layer = moe.MoE(4, OUT, (8,), router='topk', noise_std=4.0)
+  x = tf.constant(np.ones((BATCH, TOKENS, DIM), np.float32))
+  eval_probs = layer(x, training=False)[1].router_probs
+  train_probs = layer(x, training=True)[1].router_probs
+  sess = tf.compat.v1.Session()
+  sess.run(tf.compat.v1.global_variables_initializer())
+  e1, e2, t1 = sess.run(eval_probs), sess.run(eval_probs), sess.run(train_probs)
+  np.testing.assert_array_equal(e1, e2)
+  assert not np.allclose(e1, t1)
+
+
+def test_expert_activations_have_stable_names():
+  layer = moe.MoE(2, OUT, (8, 5), router='softmoe', name='big')
+  _, _, info, _, _ = build(layer)
+  assert sorted(info.expert_activations) == [
+      f'big/expert_{e}/hidden_{j}' for e in range(2) for j in range(2)
+  ]
+  assert info.expert_activations['big/expert_1/hidden_1'].shape[-1] == 5
+
+
+@pytest.mark.parametrize(
+    'kwargs,message',
+    [
+        ({'router': 'topk', 'k': 0}, r'MoE.k=0 is out of range: k must be in \[1, num_experts=4\]'),
+        ({'router': 'topk', 'k': 5}, r'MoE.k=5 is out of range'),
+        ({'router': 'softmax'}, r"MoE.router='softmax' is not one of \['softmoe', 'topk'"),
+        ({'capacity_factor': 0}, 'capacity_factor must be > 0'),
+        ({'noise_std': -1.0}, 'noise_std must be >= 0'),
+    ],
+)
+def test_bad_layer_settings_fail_at_construction(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    moe.MoE(4, OUT, **kwargs)
+
+
+def test_zero_experts_fail_at_construction():
+  with pytest.raises(ValueError, match='num_experts must be an integer >= 1'):
+    moe.MoE(0, OUT)

@@ -1,0 +1,130 @@
+"""Placements: structure, parameter counts, forward passes, bad settings."""
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from moe_dopamine.agents import moe_dqn_agent
+from moe_dopamine.networks import moe
+from moe_dopamine.networks import q_networks
+
+D, A, H, N = 4, 2, 512, 4
+
+
+def dense(fan_in, fan_out):
+  return fan_in * fan_out + fan_out
+
+
+def mlp(*widths):
+  return sum(dense(a, b) for a, b in zip(widths[:-1], widths[1:]))
+
+
+# Parameter counts written from the architecture table (science.md section 2)
+# with softmoe routing (router: d x n*p, p = 1 for one token).
+EXPECTED_PARAMETERS = {
+    'baseline': mlp(D, H, H, A),
+    'middle': dense(D, H) + (N * mlp(H, H, H) + H * N) + dense(H, A),
+    'final': mlp(D, H, H) + (N * mlp(H, H, A) + H * N),
+    'all': (N * mlp(D, H, H) + D * N) + (N * mlp(H, H, H) + H * N) + (N * mlp(H, H, A) + H * N),
+    'big': N * mlp(D, H, H, A) + D * N,
+    'baseline_scaled': mlp(D, N * H, N * H, A),
+}
+
+
+def make(placement, **kwargs):
+  kwargs.setdefault('num_experts', N)
+  return q_networks.ClassicControlQNetwork(A, placement=placement, **kwargs)
+
+
+@pytest.mark.parametrize('placement', sorted(EXPECTED_PARAMETERS))
+def test_parameter_count_matches_the_architecture(placement):
+  network = make(placement)
+  network(tf.zeros([3, D, 1]))
+  assert moe_dqn_agent.count_parameters(network) == EXPECTED_PARAMETERS[placement]
+
+
+@pytest.mark.parametrize('placement', [p.value for p in q_networks.Placement])
+@pytest.mark.parametrize('router', ['softmoe', 'topk'])
+def test_every_placement_gives_q_values_for_every_action(placement, router):
+  gin.bind_parameter('MoE.router', router)
+  network = make(placement, num_tasks=1)
+  state = tf.compat.v1.placeholder(tf.float64, (None, D, 1))
+  output = network(state)
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    q_values = sess.run(output.q_values, {state: np.random.uniform(-1, 1, (7, D, 1))})
+  assert q_values.shape == (7, A)
+  assert np.all(np.isfinite(q_values))
+  has_moe = placement not in ('baseline', 'baseline_scaled')
+  assert bool(output.router_probs) == has_moe
+
+
+def test_middle_moe_replaces_the_penultimate_layer():
+  network = make('middle')
+  output = network(tf.zeros([2, D, 1]))
+  assert list(output.router_probs) == ['hidden_1']
+  assert 'hidden_0' in output.activations and 'hidden_1' in output.activations
+  assert 'hidden_1/expert_3/hidden_0' in output.activations
+
+
+def test_big_experts_are_whole_networks():
+  network = make('big')
+  output = network(tf.zeros([2, D, 1]))
+  assert list(output.router_probs) == ['big']
+  assert {'big/expert_0/hidden_0', 'big/expert_0/hidden_1'} <= set(output.activations)
+
+
+def test_rescaling_uses_the_task_bounds():
+  features = np.array([[-2.4, 0.0, 1.0, 6.0]])
+  scaled = q_networks.rescale_features(
+      features, np.array([-2.4, -1.0, 0.0, 0.0]), np.array([2.4, 1.0, 2.0, 6.0])
+  )
+  np.testing.assert_allclose(scaled, [[-1.0, 0.0, 0.0, 1.0]])
+
+
+def test_separate_networks_route_each_task_to_its_own_network():
+  network = make('separate', num_tasks=3, task_id_in_observation=True)
+  assert network.num_experts == 3
+  state = np.zeros((3, D + 1, 1))
+  state[:, -1, 0] = [0, 1, 2]
+  output = network(tf.constant(state))
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    probs = sess.run(output.router_probs['big'])
+  np.testing.assert_array_equal(probs[:, 0], np.eye(3))
+
+
+def test_tokens_split_the_features():
+  network = make('middle', num_tokens=4)
+  output = network(tf.zeros([2, D, 1]))
+  assert output.router_probs['hidden_1'].shape.as_list() == [2, 4, N]
+  assert output.q_values.shape.as_list() == [2, A]
+
+
+@pytest.mark.parametrize(
+    'kwargs,message',
+    [
+        ({'placement': 'middle', 'num_tokens': 3}, 'num_tokens=3 does not divide the width 512'),
+        ({'placement': 'all', 'num_tokens': 3}, 'num_tokens=3 does not divide'),
+        ({'placement': 'middle', 'num_experts': 0}, 'num_experts must be an integer >= 1'),
+        ({'placement': 'centre'}, r"placement='centre' is not one of \['baseline', 'middle'"),
+        ({'placement': 'middle', 'num_tokens': 0}, 'num_tokens must be an integer >= 1'),
+    ],
+)
+def test_bad_network_settings_fail_with_the_parameter_named(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    network = q_networks.ClassicControlQNetwork(A, **kwargs)
+    network(tf.zeros([2, D, 1]))
+
+
+def test_hardcoded_routing_needs_an_expert_per_task():
+  gin.bind_parameter('MoE.router', 'hardcoded')
+  with pytest.raises(ValueError, match='num_experts=2 < num_tasks=3'):
+    make('big', num_experts=2, num_tasks=3)
+
+
+def test_placement_accepts_the_gin_enum_constant():
+  network = make(q_networks.Placement.FINAL)
+  assert network.placement == q_networks.Placement.FINAL
+  assert moe.parse_choice(moe.Router, 'TopK', 'MoE.router') == moe.Router.TOPK
