@@ -69,24 +69,13 @@ def soft_moe_weights(logits):
   return tf.nn.softmax(logits, axis=1), tf.nn.softmax(logits, axis=2)
 
 
-def _stacked_glorot_uniform(shape, dtype=None):
-  """Glorot-uniform for each expert's [fan_in, fan_out] matrix, stacked.
-
-  One initializer per expert: a reused unseeded Keras initializer returns the
-  same values on every call, which would make all experts identical.
-  """
-  return tf.stack([
-      tf.keras.initializers.GlorotUniform()(shape[1:], dtype=dtype)
-      for _ in range(shape[0])
-  ])
-
-
 class Experts(tf.keras.layers.Layer):
   """n independent MLPs d_in -> hidden_units... -> output_units.
 
-  The weights of all experts are stacked on a leading expert axis, so every
-  expert can run on its own inputs in one batched matmul (`call_all`), or one
-  expert on a variable-size group of tokens (`call_one`).
+  Each expert owns its variables, so one expert can run on a variable-size
+  group of tokens without touching the others' weights (`call_groups`, the
+  sparse path); `call_all` stacks them to run every expert on its own inputs
+  in one batched matmul (the SoftMoE path).
   """
 
   def __init__(self, num_experts, hidden_units, output_units, **kwargs):
@@ -97,27 +86,30 @@ class Experts(tf.keras.layers.Layer):
 
   def build(self, input_shape):
     widths = (int(input_shape[-1]),) + self.hidden_units + (self.output_units,)
-    self.kernels, self.biases = [], []
-    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
-      self.kernels.append(
-          self.add_weight(
-              f'kernel_{i}',
-              shape=(self.num_experts, fan_in, fan_out),
-              initializer=_stacked_glorot_uniform,
-          )
-      )
-      self.biases.append(
-          self.add_weight(
-              f'bias_{i}', shape=(self.num_experts, 1, fan_out), initializer='zeros'
-          )
-      )
+    # kernels[i][e], biases[i][e]: layer i of expert e.
+    self.kernels = [[] for _ in widths[1:]]
+    self.biases = [[] for _ in widths[1:]]
+    for e in range(self.num_experts):
+      for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+        self.kernels[i].append(
+            self.add_weight(
+                f'expert_{e}/kernel_{i}',
+                shape=(fan_in, fan_out),
+                initializer=tf.keras.initializers.GlorotUniform(),
+            )
+        )
+        self.biases[i].append(
+            self.add_weight(
+                f'expert_{e}/bias_{i}', shape=(fan_out,), initializer='zeros'
+            )
+        )
     super().build(input_shape)
 
   def call_all(self, x):
     """x: [n, s, d_in] (expert e gets x[e]) -> ([n, s, d_out], hidden list)."""
     hiddens = []
-    for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
-      x = tf.matmul(x, kernel) + bias
+    for i, (kernels, biases) in enumerate(zip(self.kernels, self.biases)):
+      x = tf.matmul(x, tf.stack(kernels)) + tf.stack(biases)[:, None, :]
       if i < len(self.kernels) - 1:
         x = tf.nn.relu(x)
         hiddens.append(x)
@@ -128,13 +120,11 @@ class Experts(tf.keras.layers.Layer):
 
     hiddens[e][j] is expert e's j-th hidden layer on its own tokens.
     """
-    kernels = [tf.unstack(k) for k in self.kernels]
-    biases = [tf.unstack(b) for b in self.biases]
     outputs, hiddens = [], []
     for e, x in enumerate(groups):
       expert_hiddens = []
-      for i in range(len(self.kernels)):
-        x = tf.matmul(x, kernels[i][e]) + biases[i][e]
+      for i, (kernels, biases) in enumerate(zip(self.kernels, self.biases)):
+        x = tf.matmul(x, kernels[e]) + biases[e]
         if i < len(self.kernels) - 1:
           x = tf.nn.relu(x)
           expert_hiddens.append(x)
