@@ -9,6 +9,7 @@ plugin has its own gin-configurable `moe_dopamine.create_agent` and
 
 import difflib
 import random
+import statistics as stats_lib
 
 from absl import logging
 from dopamine.discrete_domains import run_experiment
@@ -18,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from moe_dopamine.agents import moe_dqn_agent
+from moe_dopamine.environments import multitask
 
 # Agent names `create_agent` accepts, and what they build.
 AGENTS = {
@@ -59,8 +61,29 @@ def create_agent(
   check_choice(agent_name, AGENTS, 'agent', 'moe_dopamine.create_agent.agent_name')
   if not debug_mode:
     summary_writer = None
+  kwargs = {}
+  if isinstance(environment, multitask.MultiTaskEnvironment):
+    if agent_name != 'moe_dqn':
+      raise ValueError(
+          f"agent '{agent_name}' cannot mask the actions a task lacks; use "
+          "moe_dopamine.create_agent.agent_name = 'moe_dqn' with a multi-task "
+          'environment.'
+      )
+    # The environment is the one source of the observation layout.
+    kwargs = dict(
+        observation_shape=environment.observation_shape,
+        observation_dtype=tf.float32,
+        stack_size=1,
+        action_masks=environment.action_masks,
+        network_kwargs=dict(
+            num_tasks=environment.num_tasks, task_id_in_observation=True
+        ),
+    )
   return AGENTS[agent_name](
-      sess, num_actions=environment.action_space.n, summary_writer=summary_writer
+      sess,
+      num_actions=environment.action_space.n,
+      summary_writer=summary_writer,
+      **kwargs,
   )
 
 
@@ -86,9 +109,22 @@ def check_config():
 
 @gin.configurable
 class MoERunner(run_experiment.Runner):
-  """Dopamine's Runner with seeding; the MoE and task logic live in hooks."""
+  """Dopamine's Runner with seeding and, for multi-task environments, tasks.
 
-  def __init__(self, base_dir, create_agent_fn=create_agent, seed=None, **kwargs):
+  With a `MultiTaskEnvironment`, every iteration trains on the schedule's
+  task(s), then evaluates every task for `evaluation_steps` steps each. The
+  iteration statistics gain, for each task name T:
+  `eval_average_return_T`, `eval_normalized_score_T`, `train_average_return_T`
+  (when T was trained), and `train_task` (T in CRL, 'mixed' in MTRL).
+  """
+
+  def __init__(
+      self,
+      base_dir,
+      create_agent_fn=create_agent,
+      seed=None,
+      **kwargs,
+  ):
     """Seeds Python, NumPy and TensorFlow's graph, then builds as Runner does.
 
     Args:
@@ -104,10 +140,90 @@ class MoERunner(run_experiment.Runner):
       np.random.seed(seed)
       tf.compat.v1.set_random_seed(seed)
     logging.info('\t seed: %s', seed)
+    self._episode_tasks = []
     super().__init__(base_dir, create_agent_fn, **kwargs)
-    if seed is not None and hasattr(self._environment, 'environment'):
-      # gymnasium environments seed on reset; Dopamine's wrapper hides it.
-      self._environment.environment.reset(seed=seed)
+    if seed is not None:
+      if self.multitask:
+        self._environment.seed = seed
+      elif hasattr(self._environment, 'environment'):
+        # gymnasium environments seed on reset; Dopamine's wrapper hides it.
+        self._environment.environment.reset(seed=seed)
+    self._use_schedule_length()
+
+  def _use_schedule_length(self):
+    """A CRL run lasts its schedule, unless Runner.num_iterations is bound."""
+    schedule = getattr(self._environment, 'schedule_length', None)
+    if not schedule:
+      return
+    try:
+      bound = gin.query_parameter('Runner.num_iterations')
+    except ValueError:
+      bound = None
+    if bound is None:
+      logging.info('num_iterations: %d, the length of the task schedule', schedule)
+      self._num_iterations = schedule
+    elif bound != schedule:
+      logging.warning(
+          'Runner.num_iterations=%d differs from the CRL schedule length %d '
+          '(tasks x iterations_per_task x num_cycles); the run stops at %d.',
+          bound, schedule, bound,
+      )
+
+  @property
+  def multitask(self):
+    return isinstance(self._environment, multitask.MultiTaskEnvironment)
+
+  def _run_one_iteration(self, iteration):
+    if self.multitask:
+      self._environment.begin_iteration(iteration)
+      self._iteration = iteration
+    return super()._run_one_iteration(iteration)
+
+  def _run_one_episode(self):
+    length, episode_return = super()._run_one_episode()
+    if self.multitask:
+      # The environment resets only at the next episode: still this one's task.
+      self._episode_tasks.append((self._environment.current_task, episode_return))
+    return length, episode_return
+
+  def _run_train_phase(self, statistics):
+    self._episode_tasks = []
+    result = super()._run_train_phase(statistics)
+    if self.multitask:
+      env = self._environment
+      statistics.append({'train_task': env.train_task_name(self._iteration)})
+      for task, name in enumerate(env.task_names):
+        returns = [r for t, r in self._episode_tasks if t == task]
+        if returns:
+          statistics.append({f'train_average_return_{name}': stats_lib.mean(returns)})
+    return result
+
+  def _run_eval_phase(self, statistics):
+    """Evaluates every task in turn (multi-task), else as Dopamine does."""
+    if not self.multitask:
+      return super()._run_eval_phase(statistics)
+    env = self._environment
+    self._agent.eval_mode = True
+    total_return, total_episodes = 0.0, 0
+    try:
+      for task, name in enumerate(env.task_names):
+        env.set_eval_task(task)
+        _, sum_returns, num_episodes = self._run_one_phase(
+            self._evaluation_steps, statistics, 'eval'
+        )
+        average = sum_returns / num_episodes if num_episodes else 0.0
+        statistics.append({
+            f'eval_average_return_{name}': average,
+            f'eval_normalized_score_{name}': env.normalized_score(task, average),
+        })
+        logging.info('Average evaluation return on %s: %.2f', name, average)
+        total_return += sum_returns
+        total_episodes += num_episodes
+    finally:
+      env.set_eval_task(None)
+    average_return = total_return / total_episodes if total_episodes else 0.0
+    statistics.append({'eval_average_return': average_return})
+    return total_episodes, average_return
 
   @property
   def agent(self):

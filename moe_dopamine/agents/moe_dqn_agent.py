@@ -6,8 +6,13 @@ stock `DQNAgent.*` gin binding still applies. On top of it, the agent
   weighted by the layers that define them, to the TD loss;
 - writes TensorBoard summaries of each loss part when a summary writer is set;
 - keeps handles on the router probabilities and hidden activations of the
-  replayed batch for the diagnostics.
+  replayed batch for the diagnostics;
+- with `action_masks` (multi-task environments), never chooses an action the
+  current task lacks: not greedily, not at random, not in the bootstrap max.
+  The task id is read from the observation (`moe_dopamine.observation`).
 """
+
+import random
 
 from absl import logging
 from dopamine.tf.agents.dqn import dqn_agent
@@ -15,6 +20,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from moe_dopamine import observation
 from moe_dopamine.networks import types
 
 
@@ -22,23 +28,57 @@ from moe_dopamine.networks import types
 class MoEDQNAgent(dqn_agent.DQNAgent):
   """DQN whose loss is the Huber TD loss plus the network's auxiliary losses."""
 
-  def __init__(self, sess, num_actions, **kwargs):
+  def __init__(
+      self, sess, num_actions, action_masks=None, network_kwargs=None, **kwargs
+  ):
     """Builds the agent; see DQNAgent for the arguments.
 
     Args:
       sess: `tf.compat.v1.Session` or None.
       num_actions: int, number of actions of the environment.
+      action_masks: None, or bool array [num_tasks, num_actions]: the actions
+        each task has. The task id is the observation's last element.
+      network_kwargs: dict of extra arguments for the network constructor
+        (a multi-task environment passes num_tasks).
       **kwargs: passed to `DQNAgent.__init__` (and so configurable through
         `DQNAgent.*` gin bindings).
     """
-    # Filled by _build_train_op, which DQNAgent.__init__ calls.
+    # Read by the graph-building methods that DQNAgent.__init__ calls.
     self.loss_parts = {}
+    self.action_masks = None
+    if action_masks is not None:
+      self.action_masks = np.asarray(action_masks, bool)
+      if self.action_masks.shape[1] != num_actions or not self.action_masks.any(1).all():
+        raise ValueError(
+            f'action_masks must have shape [num_tasks, {num_actions}] with at '
+            f'least one legal action per task, got {self.action_masks.astype(int).tolist()}.'
+        )
+    self.network_kwargs = dict(network_kwargs or {})
     super().__init__(sess, num_actions, **kwargs)
     self.num_parameters = count_parameters(self.online_convnet)
     logging.info(
         '\t online network: %s, %d parameters',
         type(self.online_convnet).__name__,
         self.num_parameters,
+    )
+
+  def _create_network(self, name):
+    return self.network(self.num_actions, name=name, **self.network_kwargs)
+
+  def _legal_actions_mask(self, states):
+    """Bool [batch, num_actions] of the actions each state's task has."""
+    return tf.gather(
+        tf.constant(self.action_masks), observation.task_ids_of(states)
+    )
+
+  def _masked(self, q_values, states):
+    """Q-values with illegal actions at the lowest float: never a max."""
+    if self.action_masks is None:
+      return q_values
+    return tf.where(
+        self._legal_actions_mask(states),
+        q_values,
+        tf.fill(tf.shape(q_values), q_values.dtype.min),
     )
 
   def _build_networks(self):
@@ -50,7 +90,9 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     self.online_convnet = self._create_network(name='Online')
     self.target_convnet = self._create_network(name='Target')
     self._net_outputs = self.online_convnet(self.state_ph, training=False)
-    self._q_argmax = tf.argmax(self._net_outputs.q_values, axis=1)[0]
+    self._q_argmax = tf.argmax(
+        self._masked(self._net_outputs.q_values, self.state_ph), axis=1
+    )[0]
     self._replay_net_outputs = self.online_convnet(
         self._replay.states, training=True
     )
@@ -67,6 +109,35 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     online, target = self.online_convnet.weights, self.target_convnet.weights
     assert len(online) == len(target), (len(online), len(target))
     return [t.assign(o, use_locking=True) for o, t in zip(online, target)]
+
+  def _build_target_q_op(self):
+    """r + gamma^n * max over the next state's legal actions of Q_target."""
+    next_q = self._masked(
+        self._replay_next_target_net_outputs.q_values, self._replay.next_states
+    )
+    return self._replay.rewards + self.cumulative_gamma * tf.reduce_max(
+        next_q, axis=1
+    ) * (1.0 - tf.cast(self._replay.terminals, tf.float32))
+
+  def _select_action(self):
+    """Epsilon-greedy, where the random draw is among the legal actions."""
+    if self.action_masks is None:
+      return super()._select_action()
+    if self.eval_mode:
+      epsilon = self.epsilon_eval
+    else:
+      epsilon = self.epsilon_fn(
+          self.epsilon_decay_period,
+          self.training_steps,
+          self.min_replay_history,
+          self.epsilon_train,
+      )
+    if random.random() <= epsilon:
+      legal = np.flatnonzero(
+          self.action_masks[observation.task_id_of_state(self.state)]
+      )
+      return int(random.choice(legal))
+    return self._sess.run(self._q_argmax, {self.state_ph: self.state})
 
   def _build_td_loss(self):
     """Per-sample Huber loss between Q(s, a) and the bootstrapped target."""

@@ -8,10 +8,12 @@ rescale exactly as stock Dopamine does.
 """
 
 import dataclasses
+import difflib
 from typing import Optional, Tuple
 
 from dopamine.discrete_domains import gym_lib
 import gin
+import gymnasium
 import numpy as np
 
 
@@ -70,7 +72,47 @@ TASKS = {
     ),
 }
 
-for _spec in TASKS.values():
-  _prefix = f'moe_dopamine.{_spec.name.upper()}'
-  gin.constant(f'{_prefix}_MIN_VALS', _spec.min_vals)
-  gin.constant(f'{_prefix}_MAX_VALS', _spec.max_vals)
+def register_task(spec):
+  """Adds a task (e.g. a MinAtar game) that environments can then name."""
+  TASKS[spec.name] = spec
+  prefix = f'moe_dopamine.{spec.name.upper()}'
+  gin.constant(f'{prefix}_MIN_VALS', spec.min_vals)
+  gin.constant(f'{prefix}_MAX_VALS', spec.max_vals)
+
+
+def get_task(name):
+  """The TaskSpec called `name`; a ValueError that says why if there is none."""
+  if name in TASKS:
+    return TASKS[name]
+  known = ', '.join(sorted(TASKS))
+  gym_id = _gymnasium_id(name)
+  if gym_id is not None:
+    action_space = gymnasium.spec(gym_id).make().action_space
+    if not isinstance(action_space, gymnasium.spaces.Discrete):
+      raise ValueError(
+          f"task '{name}' ({gym_id}) has a continuous action space "
+          f'{action_space}; DQN needs discrete actions. Known tasks: {known}.'
+      )
+    raise ValueError(
+        f"task '{name}' ({gym_id}) has no TaskSpec (bounds, reference returns). "
+        'Fix: moe_dopamine.environments.tasks.register_task(TaskSpec(...)), '
+        f'or use a known task: {known}.'
+    )
+  hint = difflib.get_close_matches(name, list(TASKS), n=1)
+  raise ValueError(
+      f"unknown task '{name}'."
+      + (f" Did you mean '{hint[0]}'?" if hint else '')
+      + f' Known tasks: {known}.'
+  )
+
+
+def _gymnasium_id(name):
+  """`name` itself or its newest version 'name-vN' among gymnasium's ids."""
+  if name in gymnasium.registry:
+    return name
+  versions = sorted(i for i in gymnasium.registry if i.split('-v')[0] == name)
+  return versions[-1] if versions else None
+
+
+for _spec in list(TASKS.values()):
+  register_task(_spec)

@@ -30,6 +30,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from moe_dopamine import observation
 from moe_dopamine.networks import moe
 from moe_dopamine.networks import types
 
@@ -43,19 +44,6 @@ class Placement(enum.Enum):
   BIG = 'big'
   BASELINE_SCALED = 'baseline_scaled'
   SEPARATE = 'separate'
-
-
-def rescale_features(x, min_vals, max_vals):
-  """Maps [min_vals, max_vals] linearly onto [-1, 1]."""
-  return 2.0 * (x - min_vals) / (max_vals - min_vals) - 1.0
-
-
-def split_task_id(features, task_id_in_observation):
-  """[batch, D(+1)] -> (features [batch, D], task ids [batch] int32)."""
-  if not task_id_in_observation:
-    return features, tf.zeros_like(features[:, 0], dtype=tf.int32)
-  task_ids = tf.cast(tf.round(features[:, -1]), tf.int32)
-  return features[:, :-1], task_ids
 
 
 @gin.configurable
@@ -201,9 +189,9 @@ class ClassicControlQNetwork(tf.keras.Model):
     """state [batch, D(+1), stack] -> QNetworkOutput."""
     x = tf.cast(state, tf.float32)
     x = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
-    x, task_ids = split_task_id(x, self.task_id_in_observation)
+    x, task_ids = observation.split_task_id(x, self.task_id_in_observation)
     if self.min_vals is not None:
-      x = rescale_features(x, self.min_vals, self.max_vals)
+      x = observation.rescale_features(x, self.min_vals, self.max_vals)
     aux_losses, router_probs, activations = {}, {}, {}
 
     def run_moe(layer, inputs):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from moe_dopamine import observation
 from moe_dopamine.agents import moe_dqn_agent
 from moe_dopamine.networks import moe
 from moe_dopamine.networks import q_networks
@@ -77,7 +78,7 @@ def test_big_experts_are_whole_networks():
 
 def test_rescaling_uses_the_task_bounds():
   features = np.array([[-2.4, 0.0, 1.0, 6.0]])
-  scaled = q_networks.rescale_features(
+  scaled = observation.rescale_features(
       features, np.array([-2.4, -1.0, 0.0, 0.0]), np.array([2.4, 1.0, 2.0, 6.0])
   )
   np.testing.assert_allclose(scaled, [[-1.0, 0.0, 0.0, 1.0]])

@@ -1,0 +1,242 @@
+"""Multi-task (MTRL) and continual (CRL) environments for Dopamine's runner.
+
+One environment object serves every task of an experiment. It speaks
+Dopamine's API (`reset`, 4-tuple `step`, `game_over`) and adds what the
+plugin's runner and agent need: the task schedule, the per-task evaluation
+switch, and the legal-action masks.
+
+- Observations follow `moe_dopamine.observation`: rescaled features,
+  zero-padded to the widest task, task id last.
+- Actions: the union size (the largest action count); `action_masks[t]` says
+  which actions task t has.
+- Schedule: a pure function of (iteration, seed, episode index within the
+  iteration), so a resumed run continues it exactly.
+  CRL: task `task_names[(iteration // iterations_per_task) % N]`, for
+  N * iterations_per_task * num_cycles iterations.
+  MTRL: the task changes between episodes, round-robin or uniformly sampled.
+- Episodes end at the task's own step limit (gymnasium's TimeLimit); as in
+  Dopamine's runner, the end of an episode is stored as terminal.
+"""
+
+import enum
+
+from absl import logging
+import gin
+import gymnasium
+import numpy as np
+
+from moe_dopamine import observation
+from moe_dopamine.environments import tasks
+from moe_dopamine.metrics import continual
+
+
+@gin.constants_from_enum(module='moe_dopamine')
+class Setting(enum.Enum):
+  MTRL = 'mtrl'
+  CRL = 'crl'
+
+
+@gin.constants_from_enum(module='moe_dopamine')
+class TaskSampling(enum.Enum):
+  ROUND_ROBIN = 'round_robin'
+  UNIFORM = 'uniform'
+
+
+def _parse(enum_cls, value, parameter):
+  if isinstance(value, enum_cls):
+    return value
+  valid = [m.value for m in enum_cls]
+  if isinstance(value, str) and value.lower() in valid:
+    return enum_cls(value.lower())
+  raise ValueError(f'{parameter}={value!r} is not one of {valid}.')
+
+
+@gin.configurable
+class MultiTaskEnvironment:
+  """Several gymnasium tasks behind one Dopamine-style environment."""
+
+  def __init__(
+      self,
+      task_names=('CartPole', 'MountainCar'),
+      setting=Setting.CRL,
+      iterations_per_task=30,
+      num_cycles=1,
+      task_sampling=TaskSampling.ROUND_ROBIN,
+      seed=None,
+      random_returns=None,
+      reference_returns=None,
+  ):
+    """Creates the environment (validates everything before any env is made).
+
+    Args:
+      task_names: task names from `tasks.TASKS`, in CRL order.
+      setting: 'crl' (one task per stretch of iterations) or 'mtrl' (tasks
+        change between episodes).
+      iterations_per_task: int >= 1, CRL stretch length.
+      num_cycles: int >= 1, CRL passes through the task sequence.
+      task_sampling: MTRL: 'round_robin' or 'uniform' (seeded) per episode.
+      seed: None or int, seeds the task sampling and the gymnasium
+        environments; MoERunner.seed sets it when given.
+      random_returns: None or {task: return} overriding the TaskSpec's.
+      reference_returns: None or {task: return} overriding the TaskSpec's.
+    """
+    task_names = list(task_names)
+    if not task_names:
+      raise ValueError(
+          'MultiTaskEnvironment.task_names is empty; name at least one of '
+          f"{', '.join(sorted(tasks.TASKS))}."
+      )
+    if len(set(task_names)) != len(task_names):
+      raise ValueError(
+          f'MultiTaskEnvironment.task_names has duplicates: {task_names}; '
+          'repeat a sequence with num_cycles instead.'
+      )
+    self.setting = _parse(Setting, setting, 'MultiTaskEnvironment.setting')
+    self.task_sampling = _parse(
+        TaskSampling, task_sampling, 'MultiTaskEnvironment.task_sampling'
+    )
+    for name, value in (
+        ('iterations_per_task', iterations_per_task),
+        ('num_cycles', num_cycles),
+    ):
+      if not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f'MultiTaskEnvironment.{name} must be an integer >= 1, got {value!r}.'
+        )
+    self.specs = [tasks.get_task(name) for name in task_names]
+    self.task_names = task_names
+    self.iterations_per_task = iterations_per_task
+    self.num_cycles = num_cycles
+    self.seed = 0 if seed is None else seed
+    self.random_returns = self._per_task(random_returns, 'random_return')
+    self.reference_returns = self._per_task(reference_returns, 'reference_return')
+
+    self.width = max(spec.observation_size for spec in self.specs)
+    self.num_actions = max(spec.num_actions for spec in self.specs)
+    self.action_masks = np.zeros((self.num_tasks, self.num_actions), bool)
+    for t, spec in enumerate(self.specs):
+      self.action_masks[t, : spec.num_actions] = True
+    self.action_space = gymnasium.spaces.Discrete(self.num_actions)
+    self.observation_space = gymnasium.spaces.Box(
+        -np.inf, np.inf, (self.width + 1,), np.float32
+    )
+    self.observation_shape = (self.width + 1, 1)
+    self.max_steps_per_episode = max(s.max_steps_per_episode for s in self.specs)
+
+    self._envs = [
+        gymnasium.make(spec.gym_id, max_episode_steps=spec.max_steps_per_episode)
+        for spec in self.specs
+    ]
+    self._reset_seeds = {}  # Seeds each env on its first reset only.
+    self.game_over = False
+    self.current_task = 0
+    self._eval_task = None
+    self._iteration = 0
+    self._episode_in_iteration = 0
+    logging.info(
+        'MultiTaskEnvironment: %s, tasks %s, observation width %d + task id, '
+        '%d actions',
+        self.setting.value,
+        task_names,
+        self.width,
+        self.num_actions,
+    )
+
+  def _per_task(self, overrides, field):
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - set(self.task_names)
+    if unknown:
+      raise ValueError(
+          f'{field}s given for {sorted(unknown)}, which are not among the tasks '
+          f'{self.task_names}.'
+      )
+    return [overrides.get(s.name, getattr(s, field)) for s in self.specs]
+
+  @property
+  def num_tasks(self):
+    return len(self.specs)
+
+  @property
+  def schedule_length(self):
+    """Iterations a CRL run takes; None for MTRL (set by Runner.num_iterations)."""
+    if self.setting == Setting.CRL:
+      return self.num_tasks * self.iterations_per_task * self.num_cycles
+    return None
+
+  def crl_task(self, iteration):
+    """The task index CRL trains on at `iteration`."""
+    return (iteration // self.iterations_per_task) % self.num_tasks
+
+  def train_task_name(self, iteration):
+    """The task name trained at `iteration`, or 'mixed' in MTRL."""
+    if self.setting == Setting.CRL:
+      return self.task_names[self.crl_task(iteration)]
+    return 'mixed'
+
+  def mtrl_task(self, iteration, episode):
+    """The task index of MTRL training episode `episode` of `iteration`."""
+    if self.task_sampling == TaskSampling.ROUND_ROBIN:
+      return (iteration + episode) % self.num_tasks
+    rng = np.random.default_rng([self.seed, iteration, episode])
+    return int(rng.integers(self.num_tasks))
+
+  def begin_iteration(self, iteration):
+    """Called by the runner before an iteration's training phase."""
+    self._iteration = iteration
+    self._episode_in_iteration = 0
+    self._eval_task = None
+
+  def set_eval_task(self, task):
+    """Pins every following episode to `task` (index); None unpins."""
+    self._eval_task = task
+
+  def normalized_score(self, task, episode_return):
+    """clip((R - R_random) / (R_reference - R_random), 0, 1) for task index."""
+    return float(
+        continual.normalized_score(
+            episode_return, self.random_returns[task], self.reference_returns[task]
+        )
+    )
+
+  def _next_task(self):
+    if self._eval_task is not None:
+      return self._eval_task
+    if self.setting == Setting.CRL:
+      return self.crl_task(self._iteration)
+    task = self.mtrl_task(self._iteration, self._episode_in_iteration)
+    self._episode_in_iteration += 1
+    return task
+
+  def _encode(self, raw):
+    spec = self.specs[self.current_task]
+    features = observation.rescale_features(
+        np.asarray(raw, np.float32),
+        np.asarray(spec.min_vals, np.float32),
+        np.asarray(spec.max_vals, np.float32),
+    )
+    return observation.encode(features, self.current_task, self.width)
+
+  def reset(self):
+    self.current_task = self._next_task()
+    env = self._envs[self.current_task]
+    if self.current_task not in self._reset_seeds:
+      self._reset_seeds[self.current_task] = self.seed + self.current_task
+      raw, _ = env.reset(seed=self._reset_seeds[self.current_task])
+    else:
+      raw, _ = env.reset()
+    self.game_over = False
+    return self._encode(raw)
+
+  def step(self, action):
+    if not self.action_masks[self.current_task, action]:
+      raise ValueError(
+          f'action {action} is not an action of task '
+          f'{self.task_names[self.current_task]} (it has '
+          f'{self.specs[self.current_task].num_actions}).'
+      )
+    raw, reward, terminated, truncated, info = self._envs[self.current_task].step(
+        int(action)
+    )
+    self.game_over = bool(terminated or truncated)
+    return self._encode(raw), float(reward), self.game_over, info
+

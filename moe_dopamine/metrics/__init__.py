@@ -1,0 +1,1 @@
+"""Measurements of runs: continual-learning metrics and the run-log reader."""

@@ -1,0 +1,86 @@
+"""Continual-learning metrics (Continual World, Wolczyk et al., 2021).
+
+p_i(t) in [0, 1] is the normalized score of task i at evaluation t (every
+iteration evaluates every task). With T the last evaluation:
+- average performance P = (1/N) sum_i p_i(T);
+- forgetting F_i = p_i(end of task i's training) - p_i(T);
+- forward transfer FT_i = (AUC_i - AUC_i^ref) / (1 - AUC_i^ref), with AUC_i
+  the mean of p_i over task i's (first) training stretch and AUC_i^ref the
+  same for a single-task run of task i from scratch, over as many iterations.
+p_i(T) is the mean of the last `last` evaluations, to damp evaluation noise.
+With several cycles, "end of task i's training" is the end of its last
+stretch, and forward transfer uses its first.
+"""
+
+import numpy as np
+
+
+def normalized_score(episode_return, random_return, reference_return):
+  """clip((R - R_random) / (R_reference - R_random), 0, 1)."""
+  score = (np.asarray(episode_return, float) - random_return) / (
+      reference_return - random_return
+  )
+  return np.clip(score, 0.0, 1.0)
+
+
+def stretches(train_tasks, task):
+  """[(start, stop)] index ranges where `task` was the one trained."""
+  out, start = [], None
+  for i, name in enumerate(list(train_tasks) + [None]):
+    if name == task and start is None:
+      start = i
+    elif name != task and start is not None:
+      out.append((start, i))
+      start = None
+  return out
+
+
+def final_score(curve, last):
+  return float(np.mean(np.asarray(curve, float)[-last:]))
+
+
+def average_performance(scores, last=1):
+  """P: mean over tasks of the final normalized score. scores: {task: [T]}."""
+  return float(np.mean([final_score(c, last) for c in scores.values()]))
+
+
+def forgetting(scores, train_tasks, last=1):
+  """{task: F_i} for every task trained at least once."""
+  out = {}
+  for task, curve in scores.items():
+    spans = stretches(train_tasks, task)
+    if spans:
+      end = spans[-1][1] - 1
+      out[task] = float(curve[end] - final_score(curve, last))
+  return out
+
+
+def forward_transfer(scores, train_tasks, reference_scores):
+  """{task: FT_i} for tasks with a reference curve; NaN if AUC^ref is 1."""
+  out = {}
+  for task, reference in reference_scores.items():
+    spans = stretches(train_tasks, task)
+    if task not in scores or not spans:
+      continue
+    start, stop = spans[0]
+    if len(reference) < stop - start:
+      raise ValueError(
+          f'the reference run of {task} has {len(reference)} evaluations, '
+          f'fewer than its stretch of {stop - start} iterations.'
+      )
+    auc = float(np.mean(scores[task][start:stop]))
+    auc_ref = float(np.mean(reference[: stop - start]))
+    out[task] = (auc - auc_ref) / (1.0 - auc_ref) if auc_ref < 1.0 else float('nan')
+  return out
+
+
+def bootstrap_ci(values, confidence=0.95, num_resamples=10000, seed=0):
+  """(mean, low, high): percentile bootstrap of the mean over `values`."""
+  values = np.asarray([v for v in values if np.isfinite(v)], float)
+  if len(values) == 0:
+    return float('nan'), float('nan'), float('nan')
+  rng = np.random.default_rng(seed)
+  means = rng.choice(values, (num_resamples, len(values))).mean(axis=1)
+  alpha = (1.0 - confidence) / 2.0
+  low, high = np.quantile(means, [alpha, 1.0 - alpha])
+  return float(values.mean()), float(low), float(high)

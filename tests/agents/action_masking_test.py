@@ -1,0 +1,110 @@
+"""Masked actions are never taken: greedy, at random, or in the target max."""
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from moe_dopamine.agents import moe_dqn_agent
+from moe_dopamine.environments import multitask
+from moe_dopamine.networks import types
+
+# CartPole (task 0) lacks action 2; MountainCar (task 1) has it.
+MASKS = np.array([[True, True, False], [True, True, True]])
+Q = [0.0, 1.0, 10.0]  # The illegal action looks best.
+OBS_SHAPE = (5, 1)
+
+
+class PrefersActionTwo(tf.keras.Model):
+
+  def __init__(self, num_actions, name=None):
+    super().__init__(name=name)
+    self.head = tf.keras.layers.Dense(
+        num_actions,
+        kernel_initializer='zeros',
+        bias_initializer=tf.constant_initializer(Q),
+    )
+
+  def call(self, state):
+    return types.make_output(self.head(tf.zeros([tf.shape(state)[0], 1])))
+
+
+@pytest.fixture(autouse=True)
+def small_replay():
+  gin.bind_parameter('WrappedReplayBuffer.replay_capacity', 1000)
+  gin.bind_parameter('WrappedReplayBuffer.batch_size', 32)
+
+
+def make_agent(sess, epsilon):
+  agent = moe_dqn_agent.MoEDQNAgent(
+      sess,
+      num_actions=3,
+      network=PrefersActionTwo,
+      observation_shape=OBS_SHAPE,
+      observation_dtype=tf.float32,
+      stack_size=1,
+      action_masks=MASKS,
+      min_replay_history=10,
+      epsilon_fn=lambda *unused: epsilon,
+      epsilon_eval=epsilon,
+  )
+  sess.run(tf.compat.v1.global_variables_initializer())
+  return agent
+
+
+def observation(task):
+  obs = np.zeros(OBS_SHAPE[0], np.float32)
+  obs[-1] = task
+  return obs
+
+
+def test_greedy_action_is_the_best_legal_one():
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess, epsilon=0.0)
+    agent.eval_mode = True
+    assert agent.begin_episode(observation(0)) == 1
+    assert agent.step(0.0, observation(1)) == 2
+    assert agent.step(0.0, observation(0)) == 1
+
+
+def test_random_actions_are_drawn_from_the_legal_ones_only():
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess, epsilon=1.0)
+    agent.eval_mode = True
+    agent.begin_episode(observation(0))
+    assert {agent.step(0.0, observation(0)) for _ in range(300)} == {0, 1}
+    assert {agent.step(0.0, observation(1)) for _ in range(300)} == {0, 1, 2}
+
+
+@pytest.mark.parametrize('task,best_legal_q', [(0, 1.0), (1, 10.0)])
+def test_bootstrap_max_skips_illegal_actions(task, best_legal_q):
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess, epsilon=0.0)
+    for i in range(50):
+      agent._replay.add(observation(task)[:, None], i % 2, float(i % 3), i % 7 == 0)
+    target, rewards, terminals = sess.run(
+        [agent._build_target_q_op(), agent._replay.rewards, agent._replay.terminals]
+    )
+    expected = rewards + 0.99 * best_legal_q * (1 - terminals)
+    np.testing.assert_allclose(target, expected, rtol=1e-6)
+
+
+def test_thousands_of_steps_in_the_multitask_environment_stay_legal():
+  env = multitask.MultiTaskEnvironment(
+      task_names=['CartPole', 'MountainCar'], setting='mtrl', seed=1
+  )
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess, epsilon=0.5)
+    agent.eval_mode = False
+    env.begin_iteration(0)
+    actions = {0: set(), 1: set()}
+    action = agent.begin_episode(env.reset())
+    for _ in range(3000):
+      actions[env.current_task].add(action)
+      obs, reward, terminal, _ = env.step(action)  # Raises if illegal.
+      if terminal:
+        agent.end_episode(reward)
+        action = agent.begin_episode(env.reset())
+      else:
+        action = agent.step(reward, obs)
+    assert actions == {0: {0, 1}, 1: {0, 1, 2}}

@@ -1,0 +1,112 @@
+"""MultiTaskEnvironment: observation layout, masks, schedules, bad input."""
+
+import numpy as np
+import pytest
+
+from moe_dopamine.environments import multitask
+from moe_dopamine.environments import tasks
+
+
+def make(**kwargs):
+  kwargs.setdefault('task_names', ['CartPole', 'MountainCar'])
+  return multitask.MultiTaskEnvironment(**kwargs)
+
+
+def test_observations_are_rescaled_padded_and_carry_the_task_id():
+  env = make(setting='crl', iterations_per_task=1, seed=0)
+  assert env.observation_shape == (5, 1) and env.num_actions == 3
+  env.set_eval_task(1)  # MountainCar: 2 features.
+  obs = env.reset()
+  raw = env._envs[1].unwrapped.state
+  low, high = np.array([-1.2, -0.07]), np.array([0.6, 0.07])
+  np.testing.assert_allclose(obs[:2], 2 * (raw - low) / (high - low) - 1, rtol=1e-5)
+  np.testing.assert_array_equal(obs[2:4], [0.0, 0.0])  # Padding.
+  assert obs[4] == 1.0  # Task id.
+  env.set_eval_task(0)  # CartPole: 4 features, id 0.
+  obs = env.reset()
+  raw = np.asarray(env._envs[0].unwrapped.state)
+  np.testing.assert_allclose(
+      obs[:4], 2 * (raw + [2.4, 5, np.pi / 12, 2 * np.pi]) / [4.8, 10, np.pi / 6, 4 * np.pi] - 1,
+      rtol=1e-5, atol=1e-6,
+  )
+  assert obs[4] == 0.0
+
+
+def test_action_masks_are_the_union_with_each_tasks_actions():
+  env = make(task_names=['CartPole', 'MountainCar', 'Acrobot'])
+  np.testing.assert_array_equal(
+      env.action_masks, [[True, True, False], [True, True, True], [True, True, True]]
+  )
+  env.set_eval_task(0)
+  env.reset()
+  with pytest.raises(ValueError, match='action 2 is not an action of task CartPole'):
+    env.step(2)
+
+
+def test_crl_schedule_over_cycles():
+  env = make(
+      task_names=['CartPole', 'MountainCar', 'Acrobot'],
+      setting='crl', iterations_per_task=2, num_cycles=2,
+  )
+  assert env.schedule_length == 12
+  assert [env.train_task_name(i) for i in range(12)] == (
+      ['CartPole'] * 2 + ['MountainCar'] * 2 + ['Acrobot'] * 2
+  ) * 2
+  env.begin_iteration(5)
+  env.reset()
+  assert env.current_task == 2
+
+
+def test_mtrl_round_robin_changes_task_every_episode():
+  env = make(setting='mtrl', task_sampling='round_robin')
+  assert env.schedule_length is None and env.train_task_name(3) == 'mixed'
+  env.begin_iteration(0)
+  seen = []
+  for _ in range(4):
+    env.reset()
+    seen.append(env.current_task)
+  assert seen == [0, 1, 0, 1]
+
+
+def test_mtrl_uniform_sampling_is_a_function_of_seed_and_iteration():
+  first = make(setting='mtrl', task_sampling='uniform', seed=3)
+  second = make(setting='mtrl', task_sampling='uniform', seed=3)
+  draws = [first.mtrl_task(7, e) for e in range(50)]
+  assert draws == [second.mtrl_task(7, e) for e in range(50)]
+  assert set(draws) == {0, 1}
+  assert draws != [first.mtrl_task(8, e) for e in range(50)]
+
+
+def test_episodes_end_at_the_tasks_own_step_limit():
+  env = make(setting='crl', iterations_per_task=1)
+  env.set_eval_task(1)  # MountainCar: 200 steps; a constant push never wins.
+  env.reset()
+  steps = 0
+  while not env.game_over:
+    env.step(1)
+    steps += 1
+  assert steps == tasks.TASKS['MountainCar'].max_steps_per_episode == 200
+
+
+def test_normalized_scores_use_gin_overridable_returns():
+  env = make(reference_returns={'CartPole': 200.0})
+  assert env.normalized_score(0, 111.0) == pytest.approx((111 - 22) / (200 - 22))
+  assert env.normalized_score(0, 1000.0) == 1.0
+  assert env.normalized_score(1, -300.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    'kwargs,message',
+    [
+        ({'task_names': ['CartPole', 'Cartpol']}, "unknown task 'Cartpol'. Did you mean 'CartPole'.*Known tasks: Acrobot, CartPole, MountainCar"),
+        ({'task_names': ['Pendulum']}, "task 'Pendulum' .*continuous action space"),
+        ({'task_names': ['CartPole'], 'iterations_per_task': 0}, 'iterations_per_task must be an integer >= 1, got 0'),
+        ({'task_names': []}, 'task_names is empty'),
+        ({'task_names': ['CartPole', 'CartPole']}, 'duplicates'),
+        ({'setting': 'continual'}, r"setting='continual' is not one of \['mtrl', 'crl'\]"),
+        ({'reference_returns': {'Acrobot': 1.0}}, "not among the tasks"),
+    ],
+)
+def test_bad_input_names_the_problem(kwargs, message):
+  with pytest.raises(ValueError, match=message):
+    make(**kwargs)

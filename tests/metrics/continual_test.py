@@ -1,0 +1,100 @@
+"""Continual metrics on hand-made curves with answers worked out by hand."""
+
+import json
+import math
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from moe_dopamine import continual_metrics
+from moe_dopamine.metrics import continual
+
+# Two tasks, 3 iterations each: A is learned then partly forgotten; B is
+# learned in its stretch.
+TRAIN = ['A', 'A', 'A', 'B', 'B', 'B']
+SCORES = {
+    'A': np.array([0.2, 0.6, 1.0, 0.8, 0.6, 0.4]),
+    'B': np.array([0.0, 0.0, 0.1, 0.3, 0.6, 0.9]),
+}
+
+
+def test_normalized_score_is_clipped_affine():
+  assert continual.normalized_score(50, 0, 100) == 0.5
+  assert continual.normalized_score(-150, -200, -100) == 0.5
+  assert continual.normalized_score(300, 0, 100) == 1.0
+  assert continual.normalized_score(-1, 0, 100) == 0.0
+
+
+def test_stretches_find_every_run_of_a_task():
+  assert continual.stretches(['A', 'A', 'B', 'A', 'B'], 'A') == [(0, 2), (3, 4)]
+  assert continual.stretches(['mixed'] * 3, 'A') == []
+
+
+def test_average_performance():
+  assert continual.average_performance(SCORES) == pytest.approx((0.4 + 0.9) / 2)
+  # Last two evaluations: A (0.6 + 0.4) / 2 = 0.5, B (0.6 + 0.9) / 2 = 0.75.
+  assert continual.average_performance(SCORES, last=2) == pytest.approx(0.625)
+
+
+def test_forgetting_is_the_drop_since_the_end_of_training():
+  forgetting = continual.forgetting(SCORES, TRAIN)
+  assert forgetting['A'] == pytest.approx(1.0 - 0.4)
+  assert forgetting['B'] == pytest.approx(0.0)
+
+
+def test_forgetting_uses_the_last_stretch_when_tasks_cycle():
+  train = ['A', 'B', 'A', 'B']
+  scores = {'A': np.array([0.5, 0.2, 0.9, 0.3]), 'B': np.array([0, 0.5, 0.4, 0.8])}
+  forgetting = continual.forgetting(scores, train)
+  assert forgetting == pytest.approx({'A': 0.9 - 0.3, 'B': 0.0})
+
+
+def test_forward_transfer_against_a_reference_run():
+  reference = {'B': np.array([0.0, 0.2, 0.4, 0.9])}
+  # AUC_B = mean(0.3, 0.6, 0.9) = 0.6; AUC_ref over 3 = mean(0, 0.2, 0.4) = 0.2.
+  transfer = continual.forward_transfer(SCORES, TRAIN, reference)
+  assert transfer['B'] == pytest.approx((0.6 - 0.2) / (1 - 0.2))
+  assert math.isnan(
+      continual.forward_transfer(SCORES, TRAIN, {'B': np.ones(3)})['B']
+  )
+  with pytest.raises(ValueError, match='fewer than its stretch of 3'):
+    continual.forward_transfer(SCORES, TRAIN, {'B': np.ones(2)})
+
+
+def test_bootstrap_interval_brackets_the_mean_and_shrinks_to_a_point():
+  mean, low, high = continual.bootstrap_ci([1.0, 2.0, 3.0, 4.0])
+  assert mean == 2.5 and 1.0 <= low < 2.5 < high <= 4.0
+  assert continual.bootstrap_ci([0.7, 0.7, 0.7]) == pytest.approx((0.7, 0.7, 0.7))
+
+
+def write_run(path, train_tasks, scores, seed):
+  os.makedirs(path / 'logs')
+  data = {
+      f'iteration_{i}': {
+          'train_task': [task],
+          **{f'eval_normalized_score_{t}': [float(c[i])] for t, c in scores.items()},
+      }
+      for i, task in enumerate(train_tasks)
+  }
+  with open(path / 'logs' / f'log_{len(train_tasks) - 1}', 'wb') as f:
+    pickle.dump(data, f)
+  with open(path / 'run_info.json', 'w') as f:
+    json.dump({'gin_files': ['/x/crl_big_softmoe.gin'],
+               'gin_bindings': [f'MoERunner.seed={seed}']}, f)
+
+
+def test_command_prints_runs_and_seed_intervals(tmp_path, capsys):
+  write_run(tmp_path / 's0', TRAIN, SCORES, 0)
+  write_run(tmp_path / 's1', TRAIN, {k: v * 0.5 for k, v in SCORES.items()}, 1)
+  assert continual_metrics.main([str(tmp_path / 's0'), str(tmp_path / 's1'), '--last', '1']) == 0
+  out = capsys.readouterr().out
+  assert 'P=+0.650' in out and 'F/A=+0.600' in out
+  # Both seeds form one variant: P = mean(0.65, 0.325) = 0.4875.
+  assert '| crl_big_softmoe | 2 | P | +0.487 |' in out or '| crl_big_softmoe | 2 | P | +0.488 |' in out
+
+
+def test_command_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):
+  assert continual_metrics.main([str(tmp_path)]) == 2
+  assert 'has no logs/ folder' in capsys.readouterr().err
