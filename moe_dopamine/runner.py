@@ -13,6 +13,7 @@ import statistics as stats_lib
 
 from absl import logging
 from dopamine.discrete_domains import run_experiment
+from dopamine.metrics import statistics_instance
 from dopamine.tf.agents.dqn import dqn_agent
 import gin
 import numpy as np
@@ -62,6 +63,8 @@ def create_agent(
   if not debug_mode:
     summary_writer = None
   kwargs = {}
+  if agent_name == 'moe_dqn':
+    kwargs['task_names'] = task_names_of(environment)
   if isinstance(environment, multitask.MultiTaskEnvironment):
     if agent_name != 'moe_dqn':
       raise ValueError(
@@ -70,7 +73,7 @@ def create_agent(
           'environment.'
       )
     # The environment is the one source of the observation layout.
-    kwargs = dict(
+    kwargs.update(
         observation_shape=environment.observation_shape,
         observation_dtype=tf.float32,
         stack_size=1,
@@ -85,6 +88,25 @@ def create_agent(
       summary_writer=summary_writer,
       **kwargs,
   )
+
+
+def task_names_of(environment):
+  """Task names by task id: the multi-task list, or the gym task's name."""
+  if isinstance(environment, multitask.MultiTaskEnvironment):
+    return environment.task_names
+  spec = getattr(getattr(environment, 'environment', None), 'spec', None)
+  return [spec.name if spec is not None else 'task']
+
+
+def average_statistics(records):
+  """Mean of each key over a list of statistics dicts (lists elementwise)."""
+  keys = dict.fromkeys(k for record in records for k in record)
+  out = {}
+  for key in keys:
+    values = [record[key] for record in records if key in record]
+    mean = np.mean(np.asarray(values, float), axis=0)
+    out[key] = mean.tolist() if np.ndim(mean) else float(mean)
+  return out
 
 
 def configured_agent_name():
@@ -177,7 +199,34 @@ class MoERunner(run_experiment.Runner):
     if self.multitask:
       self._environment.begin_iteration(iteration)
       self._iteration = iteration
-    return super()._run_one_iteration(iteration)
+    statistics = super()._run_one_iteration(iteration)
+    self._log_diagnostics(iteration, statistics)
+    return statistics
+
+  def _log_diagnostics(self, iteration, statistics):
+    """Adds the agent's measurements of this iteration, averaged, to the
+    iteration statistics and to TensorBoard."""
+    records = getattr(self._agent, 'diagnostics_log', None)
+    if not records:
+      return
+    self._agent.diagnostics_log = []
+    averaged = average_statistics(records)
+    if 'redo_recycled' in averaged:  # A count: the iteration's total.
+      averaged['redo_recycled'] = float(
+          sum(r.get('redo_recycled', 0) for r in records)
+      )
+    instances = []
+    for key, value in averaged.items():
+      # A per-expert statistic is its list of n floats; a scalar, [scalar].
+      statistics[key] = value if isinstance(value, list) else [value]
+      values = value if isinstance(value, list) else [value]
+      suffixes = [f'/expert_{e}' for e in range(len(values))] if isinstance(value, list) else ['']
+      for suffix, v in zip(suffixes, values):
+        instances.append(
+            statistics_instance.StatisticsInstance(f'Diagnostics/{key}{suffix}', v, iteration)
+        )
+    if self._has_collector_dispatcher:
+      self._collector_dispatcher.write(instances, collector_allowlist=['tensorboard'])
 
   def _run_one_episode(self):
     length, episode_return = super()._run_one_episode()

@@ -109,3 +109,19 @@ def test_killed_crl_run_resumes_with_the_right_task_and_no_gap(tmp_path):
   with open(os.path.join(base_dir, 'logs', 'log_5'), 'rb') as f:
     assert len(pickle.load(f)) == 6
 
+
+
+def test_diagnostics_land_in_the_iteration_statistics(tmp_path):
+  base_dir = str(tmp_path / 'diag')
+  run('cartpole_middle_softmoe.gin',
+      ['Runner.num_iterations=1', 'Runner.training_steps=200',
+       'MoEDQNAgent.diagnostics_period=40'], base_dir)
+  stats = read_last_log(base_dir)['iteration_0']
+  for tau in (0.0, 0.025, 0.1):
+    assert 0.0 <= stats[f'dormant_fraction_tau{tau}'][0] <= 1.0
+    assert f'dormant_fraction_tau{tau}/hidden_0' in stats
+    assert f'dormant_fraction_tau{tau}/hidden_1/expert_3/hidden_0' in stats
+  usage = stats['expert_usage_CartPole/hidden_1']
+  assert len(usage) == 4 and sum(usage) == pytest.approx(1.0)
+  assert 'routing_entropy_CartPole/hidden_1' in stats
+  assert stats['router_grad/hidden_1'][0] >= 0.0

@@ -21,6 +21,9 @@ import numpy as np
 import tensorflow as tf
 
 from moe_dopamine import observation
+from moe_dopamine.agents import recycling
+from moe_dopamine.metrics import dormant
+from moe_dopamine.metrics import experts
 from moe_dopamine.networks import types
 
 
@@ -29,7 +32,18 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
   """DQN whose loss is the Huber TD loss plus the network's auxiliary losses."""
 
   def __init__(
-      self, sess, num_actions, action_masks=None, network_kwargs=None, **kwargs
+      self,
+      sess,
+      num_actions,
+      action_masks=None,
+      network_kwargs=None,
+      task_names=None,
+      diagnostics_period=1000,
+      diagnostics_batch_size=256,
+      dormant_taus=dormant.DEFAULT_TAUS,
+      redo_period=0,
+      redo_tau=0.025,
+      **kwargs,
   ):
     """Builds the agent; see DQNAgent for the arguments.
 
@@ -40,6 +54,15 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
         each task has. The task id is the observation's last element.
       network_kwargs: dict of extra arguments for the network constructor
         (a multi-task environment passes num_tasks).
+      task_names: names of the tasks by task id, for the statistics keys
+        (default: one task called 'task').
+      diagnostics_period: int, training steps between two measurements of
+        dormant neurons and expert usage (0: never).
+      diagnostics_batch_size: int, states sampled from the replay buffer for
+        each measurement.
+      dormant_taus: thresholds tau of the dormant fractions.
+      redo_period: int, gradient steps between two ReDo recyclings (0: off).
+      redo_tau: float, neurons with score <= redo_tau are recycled.
       **kwargs: passed to `DQNAgent.__init__` (and so configurable through
         `DQNAgent.*` gin bindings).
     """
@@ -54,7 +77,20 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
             f'least one legal action per task, got {self.action_masks.astype(int).tolist()}.'
         )
     self.network_kwargs = dict(network_kwargs or {})
+    self.task_names = list(task_names or ['task'])
+    self.diagnostics_period = diagnostics_period
+    self.diagnostics_batch_size = diagnostics_batch_size
+    self.dormant_taus = tuple(dormant_taus)
+    self.redo_period = redo_period
+    self.redo_tau = redo_tau
+    self.gradient_steps = 0
+    self._last_measured_step = 0
+    # Measurements since the runner last collected them.
+    self.diagnostics_log = []
     super().__init__(sess, num_actions, **kwargs)
+    self._build_diagnostics()
+    for name in ('diagnostics_period', 'diagnostics_batch_size', 'redo_period'):
+      logging.info('\t %s: %d', name, getattr(self, name))
     self.num_parameters = count_parameters(self.online_convnet)
     logging.info(
         '\t online network: %s, %d parameters',
@@ -169,6 +205,112 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
         for name, value in self.loss_parts.items():
           tf.compat.v1.summary.scalar(name.replace('/', '_'), value)
     return self.optimizer.minimize(total_loss)
+
+
+  def _build_diagnostics(self):
+    """A forward pass on fed states, router gradients, and ReDo's ops."""
+    self._diag_states_ph = tf.compat.v1.placeholder(
+        self.observation_dtype,
+        (None,) + self.observation_shape + (self.stack_size,),
+        name='diagnostics_states_ph',
+    )
+    outputs = self.online_convnet(self._diag_states_ph, training=False)
+    self._diag_fetches = {
+        'activations': types.extras(outputs, 'activations'),
+        'router_probs': types.extras(outputs, 'router_probs'),
+        'aux_losses': types.extras(outputs, 'aux_losses'),
+    }
+    router_weights = {}
+    for layer in getattr(self.online_convnet, 'moe_layers', lambda: [])():
+      if layer.router_weights() and layer.router_trainable:
+        router_weights[layer.name] = layer.router_weights()[0]
+    if router_weights:
+      grads = tf.gradients(self.loss_parts['TotalLoss'], list(router_weights.values()))
+      self._diag_fetches['router_grad'] = {
+          name: tf.reduce_mean(tf.abs(g)) for name, g in zip(router_weights, grads)
+      }
+    self._recycler = None
+    if self.redo_period:
+      layers = getattr(self.online_convnet, 'recyclable_layers', None)
+      if layers is None:
+        raise ValueError(
+            f'ReDo (redo_period={self.redo_period}) needs a network with '
+            f'recyclable_layers(); {type(self.online_convnet).__name__} has none.'
+        )
+      self._recycler = recycling.Recycler(layers(), self.optimizer)
+
+  def _sample_states(self):
+    """States [B, ...] sampled uniformly from the replay buffer."""
+    batch = self._replay.memory.sample_transition_batch(
+        batch_size=self.diagnostics_batch_size
+    )
+    return batch[0]
+
+  def _train_step(self):
+    """DQN's step, then ReDo and the diagnostics when they are due."""
+    trains = (
+        self._replay.memory.add_count > self.min_replay_history
+        and self.training_steps % self.update_period == 0
+    )
+    super()._train_step()
+    if not trains:
+      return
+    self.gradient_steps += 1
+    if self._recycler is not None and self.gradient_steps % self.redo_period == 0:
+      self.recycle_dormant_neurons()
+    if (
+        self.diagnostics_period
+        and self.training_steps - self._last_measured_step >= self.diagnostics_period
+    ):
+      self._last_measured_step = self.training_steps
+      self.diagnostics_log.append(self.measure())
+
+  def measure(self, states=None):
+    """Dormant fractions and expert statistics on replayed states.
+
+    Returns:
+      A flat statistics dict (see metrics.dormant and metrics.experts), plus
+      each weighted auxiliary loss and 'router_grad/<layer>', the mean
+      |gradient| of the router's weights under the training loss.
+    """
+    states = self._sample_states() if states is None else states
+    values = self._sess.run(self._diag_fetches, {self._diag_states_ph: states})
+    stats = dormant.dormant_fractions(values['activations'], self.dormant_taus)
+    if values['router_probs']:
+      task_ids = [0] * len(states)
+      if self.action_masks is not None:  # Multi-task: the id is in the state.
+        task_ids = [observation.task_id_of_state(s[None]) for s in states]
+      stats.update(
+          experts.expert_statistics(values['router_probs'], task_ids, self.task_names)
+      )
+    stats.update({k: float(v) for k, v in values['aux_losses'].items()})
+    stats.update(
+        {f'router_grad/{k}': float(v) for k, v in values.get('router_grad', {}).items()}
+    )
+    return stats
+
+  def recycle_dormant_neurons(self, states=None):
+    """ReDo: recycles the redo_tau-dormant neurons; returns how many."""
+    states = self._sample_states() if states is None else states
+    activations = self._sess.run(
+        self._diag_fetches['activations'], {self._diag_states_ph: states}
+    )
+    masks = {}
+    for layer in self._recycler.layers:
+      values = activations[layer.name]
+      if np.size(values):  # An expert no token reached gives no evidence.
+        masks[layer.name] = dormant.dormant_mask(values, self.redo_tau)
+    self._recycler.recycle(self._sess, masks)
+    recycled = int(sum(m.sum() for m in masks.values()))
+    self.diagnostics_log.append({'redo_recycled': recycled})
+    logging.info('ReDo recycled %d neurons at gradient step %d', recycled, self.gradient_steps)
+    return recycled
+
+  def bundle_and_checkpoint(self, checkpoint_dir, iteration_number):
+    bundle = super().bundle_and_checkpoint(checkpoint_dir, iteration_number)
+    if bundle is not None:
+      bundle['gradient_steps'] = self.gradient_steps
+    return bundle
 
 
 def count_parameters(model):

@@ -226,6 +226,14 @@ class MoE(tf.keras.layers.Layer):
         num_experts, expert_hidden_units, output_units, name='experts'
     )
 
+  def router_weights(self):
+    """The router's weight matrices (rows = token features); [] if none."""
+    if self.router == Router.SOFTMOE:
+      return [self.phi]
+    if self.router in (Router.TOPK, Router.RANDOM):
+      return [self.router_kernel]
+    return []
+
   def num_slots(self, num_tokens):
     """SoftMoE slots per expert, p = ceil(m * capacity_factor / n)."""
     return int(math.ceil(num_tokens * self.capacity_factor / self.num_experts))

@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from moe_dopamine import observation
+from moe_dopamine.agents import recycling
 from moe_dopamine.networks import moe
 from moe_dopamine.networks import types
 
@@ -157,6 +158,52 @@ class ClassicControlQNetwork(tf.keras.Model):
         num_experts,
         num_tokens,
     )
+
+  def moe_layers(self):
+    """The network's MoE layers, in order."""
+    if self.big_moe is not None:
+      return [self.big_moe]
+    return [layer for _, layer, is_moe in self.stack if is_moe]
+
+  def recyclable_layers(self):
+    """The hidden layers ReDo can recycle, as `recycling.RecyclableLayer`s.
+
+    Dense hidden layers and every expert's hidden layers; a hidden MoE's
+    output (e.g. Middle's 'hidden_1') too, when there is one token per sample.
+    Call after the network is built.
+    """
+    layers = []
+    for layer in self.moe_layers():
+      experts = layer.experts
+      for e in range(layer.num_experts):
+        for j in range(len(experts.kernels) - 1):
+          layers.append(recycling.RecyclableLayer(
+              name=f'{layer.name}/expert_{e}/hidden_{j}',
+              units=int(experts.kernels[j][e].shape[1]),
+              incoming=[(experts.kernels[j][e], 1)],
+              biases=[experts.biases[j][e]],
+              outgoing=[(experts.kernels[j + 1][e], 0)],
+          ))
+    if self.big_moe is not None or self.num_tokens != 1:
+      return layers
+    for (name, layer, is_moe), (_, reader, reader_is_moe) in zip(
+        self.stack[:-1], self.stack[1:]
+    ):
+      if is_moe:
+        incoming = [(k, 1) for k in layer.experts.kernels[-1]]
+        biases = list(layer.experts.biases[-1])
+      else:
+        incoming, biases = [(layer.kernel, 1)], [layer.bias]
+      if reader_is_moe:
+        outgoing = [(k, 0) for k in reader.experts.kernels[0]]
+        outgoing += [(w, 0) for w in reader.router_weights()]
+      else:
+        outgoing = [(reader.kernel, 0)]
+      layers.append(recycling.RecyclableLayer(
+          name=name, units=self.hidden_units, incoming=incoming,
+          biases=biases, outgoing=outgoing,
+      ))
+    return layers
 
   def _make_moe(self, layer_name, output_units, expert_hidden_units, router=None):
     kwargs = {} if router is None else {'router': router}

@@ -1,0 +1,53 @@
+"""Expert usage and specialization statistics from routing probabilities.
+
+For an MoE layer with n experts and the routing probabilities of a batch
+(probs [batch, tokens, n], each token's row summing to 1), grouped by task:
+- usage: mean routing probability of each expert;
+- top-1 share: fraction of tokens whose most probable expert is each expert;
+- entropy: mean over tokens of -sum_e p_e log p_e (nats; 0 = one expert,
+  log n = uniform).
+The task x expert usage matrix is what shows specialization.
+"""
+
+import numpy as np
+
+
+def usage(probs):
+  probs = np.asarray(probs, np.float64).reshape(-1, np.shape(probs)[-1])
+  return probs.mean(axis=0)
+
+
+def top1_share(probs):
+  probs = np.asarray(probs, np.float64).reshape(-1, np.shape(probs)[-1])
+  return np.bincount(probs.argmax(axis=-1), minlength=probs.shape[-1]) / len(probs)
+
+
+def routing_entropy(probs):
+  probs = np.asarray(probs, np.float64).reshape(-1, np.shape(probs)[-1])
+  return float(-(probs * np.log(np.clip(probs, 1e-12, 1.0))).sum(axis=-1).mean())
+
+
+def expert_statistics(router_probs, task_ids, task_names):
+  """Statistics dict per task and MoE layer.
+
+  Args:
+    router_probs: {layer: [batch, tokens, n]}.
+    task_ids: int [batch], the task of each sample.
+    task_names: names indexed by task id.
+
+  Returns:
+    {'expert_usage_<Task>/<layer>': [n floats],
+     'expert_top1_<Task>/<layer>': [n floats],
+     'routing_entropy_<Task>/<layer>': float} for tasks present in the batch.
+  """
+  out = {}
+  task_ids = np.asarray(task_ids)
+  for layer, probs in router_probs.items():
+    for task, name in enumerate(task_names):
+      rows = np.asarray(probs)[task_ids == task]
+      if len(rows) == 0:
+        continue
+      out[f'expert_usage_{name}/{layer}'] = usage(rows).tolist()
+      out[f'expert_top1_{name}/{layer}'] = top1_share(rows).tolist()
+      out[f'routing_entropy_{name}/{layer}'] = routing_entropy(rows)
+  return out

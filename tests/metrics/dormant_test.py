@@ -1,0 +1,49 @@
+"""Dormant scores on crafted activations with known answers."""
+
+import numpy as np
+import pytest
+
+from moe_dopamine.metrics import dormant
+
+
+def test_a_dead_neuron_is_dormant_at_every_tau():
+  activations = np.array([[1.0, 0.0, 2.0], [3.0, 0.0, 2.0]])
+  # mean |h| = [2, 0, 2]; layer mean 4/3; s = [1.5, 0, 1.5].
+  np.testing.assert_allclose(dormant.neuron_scores(activations), [1.5, 0.0, 1.5])
+  for tau in (0.0, 0.025, 0.1):
+    np.testing.assert_array_equal(dormant.dormant_mask(activations, tau), [False, True, False])
+
+
+def test_a_neuron_at_exactly_tau_times_the_mean_is_dormant():
+  # Four neurons with mean |h| = [0.1, 1.3, 1.3, 1.3] * c; layer mean = c:
+  # neuron 0 scores exactly 0.1.
+  activations = np.array([[0.1, 1.3, 1.3, 1.3], [-0.1, -1.3, 1.3, -1.3]]) * 8.0
+  scores = dormant.neuron_scores(activations)
+  assert scores[0] == pytest.approx(0.1)
+  assert dormant.dormant_mask(activations, 0.1)[0]
+  assert not dormant.dormant_mask(activations, 0.0999)[0]
+
+
+def test_signs_do_not_cancel():
+  activations = np.array([[-1.0, 1.0], [1.0, 1.0]])
+  np.testing.assert_allclose(dormant.neuron_scores(activations), [1.0, 1.0])
+
+
+def test_a_conv_feature_map_is_one_neuron():
+  activations = np.zeros((2, 3, 3, 2))  # batch, h, w, channels
+  activations[..., 0] = 1.0
+  activations[0, 1, 1, 1] = 9.0  # One active position: mean 0.5, not dead.
+  np.testing.assert_allclose(dormant.neuron_scores(activations), [4 / 3, 2 / 3])
+
+
+def test_fractions_per_layer_expert_and_overall():
+  layers = {
+      'hidden_0': np.array([[1.0, 1.0, 0.0, 1.0]]),  # 1 of 4 dormant.
+      'big/expert_0/hidden_0': np.array([[1.0, 1.0]]),  # 0 of 2.
+      'big/expert_1/hidden_0': np.zeros((0, 2)),  # No token routed: 2 of 2.
+  }
+  stats = dormant.dormant_fractions(layers, taus=(0.0,))
+  assert stats['dormant_fraction_tau0.0/hidden_0'] == 0.25
+  assert stats['dormant_fraction_tau0.0/big/expert_0/hidden_0'] == 0.0
+  assert stats['dormant_fraction_tau0.0/big/expert_1/hidden_0'] == 1.0
+  assert stats['dormant_fraction_tau0.0'] == pytest.approx(3 / 8)

@@ -1,0 +1,33 @@
+"""Expert usage, top-1 share and routing entropy on crafted routing."""
+
+import math
+
+import numpy as np
+import pytest
+
+from moe_dopamine.metrics import experts
+
+
+def test_statistics_split_by_task_show_specialization():
+  probs = np.array([
+      [[0.9, 0.1]],  # task 0
+      [[0.7, 0.3]],  # task 0
+      [[0.2, 0.8]],  # task 1
+  ])
+  stats = experts.expert_statistics({'big': probs}, [0, 0, 1], ['CartPole', 'MountainCar'])
+  np.testing.assert_allclose(stats['expert_usage_CartPole/big'], [0.8, 0.2])
+  np.testing.assert_allclose(stats['expert_top1_CartPole/big'], [1.0, 0.0])
+  np.testing.assert_allclose(stats['expert_usage_MountainCar/big'], [0.2, 0.8])
+  np.testing.assert_allclose(stats['expert_top1_MountainCar/big'], [0.0, 1.0])
+  expected = -(0.2 * math.log(0.2) + 0.8 * math.log(0.8))
+  assert stats['routing_entropy_MountainCar/big'] == pytest.approx(expected)
+
+
+def test_entropy_bounds():
+  assert experts.routing_entropy(np.eye(3)) == pytest.approx(0.0, abs=1e-9)
+  assert experts.routing_entropy(np.full((2, 4), 0.25)) == pytest.approx(math.log(4))
+
+
+def test_absent_tasks_get_no_keys():
+  stats = experts.expert_statistics({'l': np.ones((2, 1, 2)) / 2}, [1, 1], ['A', 'B'])
+  assert not any('_A/' in k for k in stats)
