@@ -16,13 +16,14 @@ TF1 optimizers with core gin instead and is otherwise untouched.
 
 import argparse
 import os
-import pickle
 import statistics
-import subprocess
 import sys
 import tempfile
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from common import median_training_speed
+from common import moe_dopamine_command
+from common import read_iterations
+from common import run_logged
 
 # Dopamine's dqn_cartpole.gin (dopamine-rl 4.1.2), less the broken import; its
 # network is gym_lib.CartpoleDQNNetwork (the wheel has no legacy variant).
@@ -74,19 +75,6 @@ app.run(train.main)
 """
 
 
-def run(command, log_path):
-  with open(log_path, 'w') as log:
-    subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=True)
-
-
-def read_iterations(base_dir):
-  logs = os.path.join(base_dir, 'logs')
-  last = max(int(f.split('_')[-1]) for f in os.listdir(logs) if f.startswith('log_'))
-  with open(os.path.join(logs, f'log_{last}'), 'rb') as f:
-    data = pickle.load(f)
-  return [data[f'iteration_{i}'] for i in range(len(data))]
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--iterations', type=int, default=30)
@@ -110,11 +98,10 @@ def main():
         command = [sys.executable, '-c', STOCK_MAIN, f'--base_dir={base_dir}',
                    f'--gin_files={stock_gin}', f'--gin_bindings={iterations}']
       else:
-        command = [sys.executable, '-m', 'moe_dopamine.train', f'--base_dir={base_dir}',
-                   '--gin_files=gin_configs/cartpole_baseline.gin',
-                   f'--gin_bindings={iterations}',
-                   f'--gin_bindings=MoERunner.seed={seed}']
-      run(command, base_dir + '.log')
+        command = moe_dopamine_command(
+            base_dir, 'gin_configs/cartpole_baseline.gin',
+            [iterations, f'MoERunner.seed={seed}'])
+      run_logged(command, base_dir + '.log')
       stats = read_iterations(base_dir)
       results[name].append(stats)
       print(f'{name} seed {seed}: final eval return '
@@ -124,9 +111,7 @@ def main():
         f'{args.seeds} runs each; runs in {out}')
   speed = {}
   for name, runs in results.items():
-    speed[name] = statistics.median(
-        s['train_average_steps_per_second'][0] for stats in runs for s in stats[1:]
-    )
+    speed[name] = median_training_speed(runs)
     finals = [stats[-1]['eval_average_return'][0] for stats in runs]
     print(f'{name:>13}: {speed[name]:7.1f} training steps/s (median); final eval '
           f'returns {", ".join(f"{r:.1f}" for r in finals)} (mean {statistics.mean(finals):.1f})')

@@ -1,0 +1,37 @@
+"""Helpers shared by the benchmarks: run a training command, read its logs."""
+
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_logged(command, log_path):
+  """Runs `command` from the repository root, its output into `log_path`."""
+  with open(log_path, 'w') as log:
+    subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=True)
+
+
+def moe_dopamine_command(base_dir, gin_file, bindings=()):
+  return [sys.executable, '-m', 'moe_dopamine.train', f'--base_dir={base_dir}',
+          f'--gin_files={gin_file}'] + [f'--gin_bindings={b}' for b in bindings]
+
+
+def read_iterations(base_dir):
+  """Per-iteration statistics of a run, from its newest Dopamine log."""
+  logs = os.path.join(base_dir, 'logs')
+  last = max(int(f.split('_')[-1]) for f in os.listdir(logs) if f.startswith('log_'))
+  with open(os.path.join(logs, f'log_{last}'), 'rb') as f:
+    data = pickle.load(f)
+  return [data[f'iteration_{i}'] for i in range(len(data))]
+
+
+def median_training_speed(runs):
+  """Median training steps/s over iterations >= 1 (iteration 0 fills the
+  replay buffer before training starts) of every run."""
+  return statistics.median(
+      it['train_average_steps_per_second'][0] for its in runs for it in its[1:]
+  )
