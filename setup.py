@@ -26,8 +26,12 @@ INSTALL_REQUIRES = [
     'gym==0.25.2',
     'gymnasium==1.2.0',
     'absl-py',
-    'pandas',
+    'pandas==3.0.6',
     'tensorboard',
+    # Sweeps on a cluster, and the figures.
+    'ray==2.40.0',
+    'matplotlib==3.11.2',
+    'seaborn==0.13.2',
 ]
 
 setuptools.setup(

@@ -145,6 +145,7 @@ class MoERunner(run_experiment.Runner):
       base_dir,
       create_agent_fn=create_agent,
       seed=None,
+      intra_op_threads=0,
       **kwargs,
   ):
     """Seeds Python, NumPy and TensorFlow's graph, then builds as Runner does.
@@ -154,6 +155,8 @@ class MoERunner(run_experiment.Runner):
       create_agent_fn: (sess, environment, summary_writer) -> agent.
       seed: None or int; with an int, the run is repeatable up to
         TensorFlow's nondeterministic CPU reductions.
+      intra_op_threads: int, TensorFlow threads per op (0: TensorFlow's
+        default, all cores); a sweep running one process per core sets 1.
       **kwargs: `Runner` arguments (and so `Runner.*` gin bindings).
     """
     self.seed = seed
@@ -163,6 +166,19 @@ class MoERunner(run_experiment.Runner):
       tf.compat.v1.set_random_seed(seed)
     logging.info('\t seed: %s', seed)
     self._episode_tasks = []
+    if intra_op_threads:
+      config = tf.compat.v1.ConfigProto(
+          allow_soft_placement=True,
+          intra_op_parallelism_threads=intra_op_threads,
+          inter_op_parallelism_threads=intra_op_threads,
+      )
+      agent_fn = create_agent_fn
+
+      def create_agent_fn(unused_sess, environment, summary_writer=None):
+        return agent_fn(
+            tf.compat.v1.Session(config=config), environment, summary_writer=summary_writer
+        )
+
     super().__init__(base_dir, create_agent_fn, **kwargs)
     if seed is not None:
       if self.multitask:

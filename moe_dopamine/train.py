@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import sys
+import time
 
 import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
 
@@ -22,6 +23,7 @@ import gin
 import tensorflow as tf
 
 from moe_dopamine import config
+from moe_dopamine import run_folder
 from moe_dopamine import runner as runner_lib
 
 flags.DEFINE_string(
@@ -47,7 +49,7 @@ def default_base_dir(gin_files, now=None):
 
 def write_run_info(base_dir, gin_files, gin_bindings, runner):
   """Saves what reproduces the run: the operative config and its inputs."""
-  with tf.io.gfile.GFile(os.path.join(base_dir, 'operative_config.gin'), 'w') as f:
+  with tf.io.gfile.GFile(os.path.join(base_dir, run_folder.OPERATIVE_CONFIG), 'w') as f:
     f.write(gin.operative_config_str())
   info = {
       'gin_files': [os.path.abspath(f) for f in gin_files],
@@ -56,7 +58,7 @@ def write_run_info(base_dir, gin_files, gin_bindings, runner):
       'agent': type(runner.agent).__name__,
       'num_parameters': getattr(runner.agent, 'num_parameters', None),
   }
-  with tf.io.gfile.GFile(os.path.join(base_dir, 'run_info.json'), 'w') as f:
+  with tf.io.gfile.GFile(os.path.join(base_dir, run_folder.RUN_INFO), 'w') as f:
     json.dump(info, f, indent=2)
 
 
@@ -81,6 +83,9 @@ def run(gin_files, gin_bindings=(), base_dir=None):
   except ValueError as error:
     raise config.ConfigError(str(error)) from error
   base_dir = base_dir or default_base_dir(gin_files)
+  finished = os.path.join(base_dir, run_folder.FINISHED)
+  if tf.io.gfile.exists(finished):  # Running again: not finished until done.
+    tf.io.gfile.remove(finished)
   print(f'moe_dopamine: base_dir={base_dir}', flush=True)
   try:
     runner = runner_lib.create_runner(base_dir)
@@ -88,7 +93,10 @@ def run(gin_files, gin_bindings=(), base_dir=None):
     # Network and layer settings are checked when the agent builds them.
     raise config.ConfigError(str(error)) from error
   write_run_info(base_dir, gin_files, gin_bindings, runner)
+  start = time.time()
   runner.run_experiment()
+  with tf.io.gfile.GFile(os.path.join(base_dir, run_folder.FINISHED), 'w') as f:
+    json.dump({'seconds': time.time() - start}, f)
   print(f'moe_dopamine: finished, results in {base_dir}', flush=True)
   return base_dir
 

@@ -6,6 +6,8 @@ import os
 from dopamine.colab import utils as colab_utils
 import numpy as np
 
+from moe_dopamine import run_folder
+
 EVAL_SCORE = 'eval_normalized_score_'
 EVAL_RETURN = 'eval_average_return_'
 
@@ -36,7 +38,7 @@ def train_tasks(iterations):
 
 
 def run_info(run_dir):
-  path = os.path.join(run_dir, 'run_info.json')
+  path = os.path.join(run_dir, run_folder.RUN_INFO)
   if not os.path.exists(path):
     return {}
   with open(path) as f:
