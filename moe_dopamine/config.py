@@ -32,6 +32,20 @@ class ConfigError(ValueError):
   """A gin file, binding or configured value that cannot be used."""
 
 
+def parse_choice(enum_cls, value, parameter):
+  """Accepts an enum member or its (case-insensitive) string value."""
+  if isinstance(value, enum_cls):
+    return value
+  valid = [member.value for member in enum_cls]
+  if isinstance(value, str) and value.lower() in valid:
+    return enum_cls(value.lower())
+  raise ValueError(
+      f'{parameter}={value!r} is not one of {valid} '
+      f'(in gin: {parameter} = {valid[0]!r} or %moe_dopamine.{enum_cls.__name__}.'
+      f'{enum_cls(valid[0]).name}).'
+  )
+
+
 def register_external_configurables():
   """Makes `@tf.train.AdamOptimizer()` and friends usable in gin files."""
   for optimizer in _TF1_OPTIMIZERS:

@@ -25,6 +25,7 @@ import gin
 import gymnasium
 import numpy as np
 
+from moe_dopamine import config
 from moe_dopamine import observation
 from moe_dopamine.environments import tasks
 from moe_dopamine.metrics import continual
@@ -40,15 +41,6 @@ class Setting(enum.Enum):
 class TaskSampling(enum.Enum):
   ROUND_ROBIN = 'round_robin'
   UNIFORM = 'uniform'
-
-
-def _parse(enum_cls, value, parameter):
-  if isinstance(value, enum_cls):
-    return value
-  valid = [m.value for m in enum_cls]
-  if isinstance(value, str) and value.lower() in valid:
-    return enum_cls(value.lower())
-  raise ValueError(f'{parameter}={value!r} is not one of {valid}.')
 
 
 @gin.configurable
@@ -91,8 +83,8 @@ class MultiTaskEnvironment:
           f'MultiTaskEnvironment.task_names has duplicates: {task_names}; '
           'repeat a sequence with num_cycles instead.'
       )
-    self.setting = _parse(Setting, setting, 'MultiTaskEnvironment.setting')
-    self.task_sampling = _parse(
+    self.setting = config.parse_choice(Setting, setting, 'MultiTaskEnvironment.setting')
+    self.task_sampling = config.parse_choice(
         TaskSampling, task_sampling, 'MultiTaskEnvironment.task_sampling'
     )
     for name, value in (

@@ -25,6 +25,8 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from moe_dopamine import config
+
 
 @gin.constants_from_enum(module='moe_dopamine')
 class Router(enum.Enum):
@@ -37,20 +39,6 @@ class Router(enum.Enum):
 MoEInfo = collections.namedtuple(
     'MoEInfo', ['router_probs', 'aux_losses', 'expert_activations']
 )
-
-
-def parse_choice(enum_cls, value, parameter):
-  """Accepts an enum member or its (case-insensitive) string value."""
-  if isinstance(value, enum_cls):
-    return value
-  valid = [member.value for member in enum_cls]
-  if isinstance(value, str) and value.lower() in valid:
-    return enum_cls(value.lower())
-  raise ValueError(
-      f'{parameter}={value!r} is not one of {valid} '
-      f'(in gin: {parameter} = {valid[0]!r} or %moe_dopamine.{enum_cls.__name__}.'
-      f'{enum_cls(valid[0]).name}).'
-  )
 
 
 def coefficient_of_variation_squared(x, epsilon=1e-10):
@@ -184,7 +172,7 @@ class MoE(tf.keras.layers.Layer):
       **kwargs: Keras layer arguments (name).
     """
     super().__init__(**kwargs)
-    self.router = parse_choice(Router, router, 'MoE.router')
+    self.router = config.parse_choice(Router, router, 'MoE.router')
     if self.router == Router.RANDOM:
       router_trainable = False
     if not isinstance(num_experts, int) or num_experts < 1:

@@ -30,6 +30,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from moe_dopamine import config
 from moe_dopamine import observation
 from moe_dopamine.agents import recycling
 from moe_dopamine.networks import moe
@@ -85,7 +86,7 @@ class ClassicControlQNetwork(tf.keras.Model):
       name: str, Keras name; Dopamine passes 'Online' and 'Target'.
     """
     super().__init__(name=name)
-    self.placement = moe.parse_choice(
+    self.placement = config.parse_choice(
         Placement, placement, 'ClassicControlQNetwork.placement'
     )
     if num_hidden_layers < 1:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from moe_dopamine import config
 from moe_dopamine import observation
 from moe_dopamine.agents import moe_dqn_agent
 from moe_dopamine.networks import moe
@@ -128,4 +129,4 @@ def test_hardcoded_routing_needs_an_expert_per_task():
 def test_placement_accepts_the_gin_enum_constant():
   network = make(q_networks.Placement.FINAL)
   assert network.placement == q_networks.Placement.FINAL
-  assert moe.parse_choice(moe.Router, 'TopK', 'MoE.router') == moe.Router.TOPK
+  assert config.parse_choice(moe.Router, 'TopK', 'MoE.router') == moe.Router.TOPK
