@@ -11,6 +11,7 @@ Running again with the same --base_dir resumes from the last checkpoint.
 import datetime
 import json
 import os
+import shutil
 import sys
 import time
 
@@ -83,6 +84,7 @@ def run(gin_files, gin_bindings=(), base_dir=None):
   except ValueError as error:
     raise config.ConfigError(str(error)) from error
   base_dir = base_dir or default_base_dir(gin_files)
+  new_folder = not tf.io.gfile.exists(base_dir)
   finished = os.path.join(base_dir, run_folder.FINISHED)
   if tf.io.gfile.exists(finished):  # Running again: not finished until done.
     tf.io.gfile.remove(finished)
@@ -90,7 +92,10 @@ def run(gin_files, gin_bindings=(), base_dir=None):
   try:
     runner = runner_lib.create_runner(base_dir)
   except ValueError as error:
-    # Network and layer settings are checked when the agent builds them.
+    # Environment, network and layer settings are checked as they are built,
+    # before any training; a folder made just now holds nothing to keep.
+    if new_folder:
+      shutil.rmtree(base_dir, ignore_errors=True)
     raise config.ConfigError(str(error)) from error
   write_run_info(base_dir, gin_files, gin_bindings, runner)
   start = time.time()

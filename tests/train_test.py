@@ -93,6 +93,27 @@ def test_bad_input_is_rejected_before_any_graph(tmp_path, gin_files, bindings, e
   assert not os.path.exists(base_dir)
 
 
+@pytest.mark.parametrize(
+    'gin_file,bindings,expected',
+    [
+        ('cartpole_middle_topk.gin', ['MoE.k=9'], 'moe.k=9 is out of range: k must be in [1, num_experts=4]'),
+        ('cartpole_middle_topk.gin', ['ClassicControlQNetwork.num_experts=0'], 'num_experts must be an integer >= 1'),
+        ('crl_baseline.gin', ["MultiTaskEnvironment.task_names=['CartPole', 'Acrobat']"], "unknown task 'acrobat'. did you mean 'acrobot'"),
+        ('crl_baseline.gin', ["MultiTaskEnvironment.task_names=['CartPole', 'Pendulum']"], 'continuous action space'),
+        ('crl_baseline.gin', ['MultiTaskEnvironment.iterations_per_task=0'], 'iterations_per_task must be an integer >= 1'),
+        ('crl_baseline.gin', ['MultiTaskEnvironment.task_names=[]'], 'task_names is empty'),
+    ],
+)
+def test_bad_settings_fail_before_training_and_leave_no_folder(
+    tmp_path, gin_file, bindings, expected
+):
+  base_dir = str(tmp_path / 'run')
+  with pytest.raises(config.ConfigError) as error:
+    run_in_fresh_graph([os.path.join(REPO, 'gin_configs', gin_file)], bindings, base_dir)
+  assert expected in str(error.value).lower()
+  assert not os.path.exists(base_dir)
+
+
 def test_unreadable_gin_file_is_named(tmp_path, monkeypatch):
   path = tmp_path / 'secret.gin'
   path.write_text('Runner.num_iterations = 1\n')
