@@ -234,12 +234,12 @@ class MoERunner(run_experiment.Runner):
     instances = []
     for key, value in averaged.items():
       # A per-expert statistic is its list of n floats; a scalar, [scalar].
-      statistics[key] = value if isinstance(value, list) else [value]
-      values = value if isinstance(value, list) else [value]
-      suffixes = [f'/expert_{e}' for e in range(len(values))] if isinstance(value, list) else ['']
-      for suffix, v in zip(suffixes, values):
+      per_expert = isinstance(value, list)
+      statistics[key] = value if per_expert else [value]
+      names = [f'{key}/expert_{e}' for e in range(len(value))] if per_expert else [key]
+      for name, v in zip(names, statistics[key]):
         instances.append(
-            statistics_instance.StatisticsInstance(f'Diagnostics/{key}{suffix}', v, iteration)
+            statistics_instance.StatisticsInstance(f'Diagnostics/{name}', v, iteration)
         )
     if self._has_collector_dispatcher:
       self._collector_dispatcher.write(instances, collector_allowlist=['tensorboard'])
