@@ -75,13 +75,14 @@ def returns_frame(variants):
 
 
 def shade_stretches(axis, iterations):
+  """Grey bands for the CRL task stretches, each labelled with its task."""
   tasks = run_logs.train_tasks(iterations)
   names = [t for t in dict.fromkeys(tasks) if t not in (None, 'mixed')]
-  colors = sns.color_palette('pastel', len(names))
-  for name, color in zip(names, colors):
+  for index, name in enumerate(names):
     for start, stop in continual.stretches(tasks, name):
-      axis.axvspan(start - 0.5, stop - 0.5, color=color, alpha=0.3, lw=0,
-                   label=f'training {name}')
+      axis.axvspan(start - 0.5, stop - 0.5, color=('0.85', '0.93')[index % 2], lw=0)
+      axis.text((start + stop - 1) / 2, 1.0, f'training {name}', ha='center', va='bottom',
+                fontsize=7, transform=axis.get_xaxis_transform())
 
 
 def legend_below(axis):
@@ -99,7 +100,7 @@ def plot_curves(frame, variants, out):
     shade_stretches(axis, first_run)
     sns.lineplot(data=task_frame, x='iteration', y='return', hue='variant',
                  errorbar=('ci', 95), n_boot=1000, seed=0, ax=axis)
-    axis.set_title(f'{task}: evaluation return (mean, 95% bootstrap CI over seeds)')
+    axis.set_title(f'{task}: evaluation return (mean, 95% bootstrap CI over seeds)', pad=14)
     legend_below(axis)
     path = os.path.join(out, f'curves_{task}.png')
     figure.tight_layout()
