@@ -44,5 +44,7 @@ case "$SCALE" in
 esac
 
 "$PY" -m moe_dopamine.sweep --out="$OUT" "${gin_files[@]}" "${args[@]}" "$@"
-"$PY" -m moe_dopamine.plot "$OUT" --out="$OUT/report"
-echo "report: $OUT/report/summary.md"
+for setting in mtrl crl; do
+  "$PY" -m moe_dopamine.plot "$OUT"/${setting}_* --out="$OUT/report/$setting"
+done
+echo "reports: $OUT/report/{mtrl,crl}/summary.md"

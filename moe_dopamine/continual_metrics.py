@@ -88,9 +88,10 @@ def main(argv=None):
   for run_dir, metrics in per_run.items():
     print(f'{run_dir}: ' + '  '.join(f'{k}={format_value(v)}' for k, v in metrics.items()))
 
+  labels, _ = run_logs.variant_labels(list(per_run))
   groups = collections.defaultdict(list)
   for run_dir in per_run:
-    groups[run_logs.variant_label(run_dir)].append(per_run[run_dir])
+    groups[labels[run_dir]].append(per_run[run_dir])
   print('\n## Variants: mean [95% bootstrap CI] over seeds')
   print('| variant | seeds | metric | mean | CI low | CI high |')
   print('|---|---|---|---|---|---|')

@@ -47,13 +47,12 @@ def find_runs(paths):
 
 
 def load(run_dirs):
-  """{variant: [(run_dir, iterations)]}."""
+  """({variant: [(run_dir, iterations)]}, bindings common to every run)."""
+  labels, common = run_logs.variant_labels(run_dirs)
   variants = collections.defaultdict(list)
   for run_dir in run_dirs:
-    variants[run_logs.variant_label(run_dir)].append(
-        (run_dir, run_logs.load_iterations(run_dir))
-    )
-  return dict(variants)
+    variants[labels[run_dir]].append((run_dir, run_logs.load_iterations(run_dir)))
+  return dict(variants), common
 
 
 def returns_frame(variants):
@@ -92,19 +91,34 @@ def legend_below(axis):
               bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
 
 
+# Above this many variants, curves get one panel per variant.
+MAX_VARIANTS_PER_AXES = 4
+
+
 def plot_curves(frame, variants, out):
   paths = []
   first_run = next(iter(variants.values()))[0][1]
+  title = 'evaluation return (mean, 95% bootstrap CI over seeds)'
   for task, task_frame in frame.groupby('task'):
-    figure, axis = plt.subplots(figsize=(8, 6))
-    shade_stretches(axis, first_run)
-    sns.lineplot(data=task_frame, x='iteration', y='return', hue='variant',
-                 errorbar=('ci', 95), n_boot=1000, seed=0, ax=axis)
-    axis.set_title(f'{task}: evaluation return (mean, 95% bootstrap CI over seeds)', pad=14)
-    legend_below(axis)
+    if len(variants) <= MAX_VARIANTS_PER_AXES:
+      figure, axis = plt.subplots(figsize=(8, 6))
+      shade_stretches(axis, first_run)
+      sns.lineplot(data=task_frame, x='iteration', y='return', hue='variant',
+                   errorbar=('ci', 95), n_boot=1000, seed=0, ax=axis)
+      axis.set_title(f'{task}: {title}', pad=14)
+      legend_below(axis)
+    else:
+      grid = sns.relplot(data=task_frame, x='iteration', y='return', col='variant',
+                         col_wrap=4, kind='line', errorbar=('ci', 95), n_boot=1000,
+                         seed=0, height=2.4, aspect=1.3,
+                         facet_kws={'sharey': True})
+      for axis in grid.axes.flat:
+        shade_stretches(axis, first_run)
+      grid.set_titles('{col_name}', size=8)
+      grid.figure.suptitle(f'{task}: {title}', y=1.02)
+      figure = grid.figure
     path = os.path.join(out, f'curves_{task}.png')
-    figure.tight_layout()
-    figure.savefig(path, dpi=90)
+    figure.savefig(path, dpi=80, bbox_inches='tight')
     plt.close(figure)
     paths.append(path)
   return paths
@@ -222,7 +236,7 @@ def main(argv=None):
           file=sys.stderr)
     return 2
   os.makedirs(args.out, exist_ok=True)
-  variants = load(run_dirs)
+  variants, common = load(run_dirs)
   frame = returns_frame(variants)
   curve_paths = plot_curves(frame, variants, args.out)
   dormant_path = plot_dormant(variants, args.out)
@@ -231,7 +245,10 @@ def main(argv=None):
 
   report = [f'# Summary of {len(run_dirs)} runs, {len(variants)} variants', '',
             f'Final values: mean of the last {args.last} evaluations; '
-            'mean [95% bootstrap CI] over seeds.', '', '## Returns', ''] + lines
+            'mean [95% bootstrap CI] over seeds.']
+  if common:
+    report += ['', 'Bindings of every run: ' + ', '.join(f'`{b}`' for b in common) + '.']
+  report += ['', '## Returns', ''] + lines
   if len(metric_lines) > 2:
     report += ['', '## Continual metrics (normalized scores)', ''] + metric_lines
   report += ['', '## Figures', '']

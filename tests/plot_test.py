@@ -50,7 +50,7 @@ def test_plotter_writes_figures_and_a_summary(tmp_path):
   # (0.6 + 0.5) / 2 = 0.55; mean 0.65. F(CartPole) = p(2) - p(5).
   assert '| crl_big_softmoe | 2 | 0.65 [' in summary
   assert '| crl_baseline | 1 | CartPole | 150.00 [150.00, 150.00]' in summary
-  matrices = plot.usage_matrices(plot.load([str(sweep_dir / 'big' / 'seed_0')])['crl_big_softmoe'])
+  matrices = plot.usage_matrices(plot.load([str(sweep_dir / 'big' / 'seed_0')])[0]['crl_big_softmoe'])
   tasks, matrix = matrices['big']
   assert tasks == ['CartPole', 'MountainCar']
   np.testing.assert_allclose(matrix[1], [0.1, 0.1, 0.1, 0.7])

@@ -45,13 +45,29 @@ def run_info(run_dir):
     return json.load(f)
 
 
-def variant_label(run_dir):
-  """What a run is, seed aside: its gin files' names and non-seed bindings."""
+# Bindings that say how a run was executed, not what it is.
+_EXECUTION_BINDINGS = ('MoERunner.seed', 'MoERunner.intra_op_threads')
+
+
+def _variant_parts(run_dir):
   info = run_info(run_dir)
   if not info:
-    return os.path.basename(os.path.normpath(run_dir))
-  label = '+'.join(
-      os.path.splitext(os.path.basename(f))[0] for f in info['gin_files']
-  )
-  bindings = [b for b in info['gin_bindings'] if '.seed' not in b.split('=')[0]]
-  return label + ''.join(f' [{b}]' for b in bindings)
+    return os.path.basename(os.path.normpath(run_dir)), []
+  name = '+'.join(os.path.splitext(os.path.basename(f))[0] for f in info['gin_files'])
+  bindings = [
+      b for b in info['gin_bindings']
+      if b.split('=')[0].strip() not in _EXECUTION_BINDINGS
+  ]
+  return name, bindings
+
+
+def variant_labels(run_dirs):
+  """({run_dir: label}, bindings common to all runs, left out of the labels)."""
+  parts = {d: _variant_parts(d) for d in run_dirs}
+  common = set.intersection(*(set(b) for _, b in parts.values())) if parts else set()
+  labels = {
+      d: name + ''.join(f' [{b}]' for b in bindings if b not in common)
+      for d, (name, bindings) in parts.items()
+  }
+  ordered = [b for b in next(iter(parts.values()))[1] if b in common] if parts else []
+  return labels, ordered
