@@ -79,9 +79,10 @@ def shade_stretches(axis, iterations):
   names = [t for t in dict.fromkeys(tasks) if t not in (None, 'mixed')]
   for index, name in enumerate(names):
     for start, stop in continual.stretches(tasks, name):
-      axis.axvspan(start - 0.5, stop - 0.5, color=('0.85', '0.93')[index % 2], lw=0)
-      axis.text((start + stop - 1) / 2, 1.0, f'training {name}', ha='center', va='bottom',
-                fontsize=7, transform=axis.get_xaxis_transform())
+      axis.axvspan(start - 0.5, stop - 0.5, color=('0.85', '0.93')[index % 2], lw=0,
+                   zorder=0)
+      axis.text((start + stop - 1) / 2, 0.98, f'training {name}', ha='center', va='top',
+                fontsize=7, color='0.35', transform=axis.get_xaxis_transform())
 
 
 def legend_below(axis):
@@ -105,7 +106,7 @@ def plot_curves(frame, variants, out):
       shade_stretches(axis, first_run)
       sns.lineplot(data=task_frame, x='iteration', y='return', hue='variant',
                    errorbar=('ci', 95), n_boot=1000, seed=0, ax=axis)
-      axis.set_title(f'{task}: {title}', pad=14)
+      axis.set_title(f'{task}: {title}')
       legend_below(axis)
     else:
       grid = sns.relplot(data=task_frame, x='iteration', y='return', col='variant',
@@ -172,6 +173,7 @@ def plot_usage(variants, out):
     for axis, (layer, (tasks, matrix)) in zip(axes[0], matrices.items()):
       sns.heatmap(matrix, annot=True, fmt='.2f', vmin=0, vmax=1, cmap='viridis',
                   yticklabels=tasks, ax=axis, cbar=False)
+      axis.set_yticklabels(tasks, rotation=0)
       axis.set_xlabel('expert')
       axis.set_title(layer, fontsize=9)
     figure.suptitle(f'expert usage: {variant}', fontsize=8)
