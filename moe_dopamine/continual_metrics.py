@@ -46,7 +46,7 @@ def run_metrics(run_dir, references, last):
   return out
 
 
-def parse_references(specs, last):
+def parse_references(specs):
   references = {}
   for spec in specs:
     task, sep, run_dir = spec.partition('=')
@@ -59,7 +59,6 @@ def parse_references(specs, last):
           f'(it has {sorted(curves)}).'
       )
     references[task] = curves[task]
-  del last
   return references
 
 
@@ -78,7 +77,7 @@ def main(argv=None):
                       help='evaluations averaged for the final score')
   args = parser.parse_args(argv)
   try:
-    references = parse_references(args.reference, args.last)
+    references = parse_references(args.reference)
     per_run = {d: run_metrics(d, references, args.last) for d in args.run_dirs}
   except (ValueError, FileNotFoundError) as error:
     print(f'continual_metrics: error: {error}', file=sys.stderr)

@@ -119,7 +119,7 @@ class MultiTaskEnvironment:
         gymnasium.make(spec.gym_id, max_episode_steps=spec.max_steps_per_episode)
         for spec in self.specs
     ]
-    self._reset_seeds = {}  # Seeds each env on its first reset only.
+    self._seeded_tasks = set()  # Each env is seeded on its first reset only.
     self.game_over = False
     self.current_task = 0
     self._eval_task = None
@@ -211,9 +211,9 @@ class MultiTaskEnvironment:
   def reset(self):
     self.current_task = self._next_task()
     env = self._envs[self.current_task]
-    if self.current_task not in self._reset_seeds:
-      self._reset_seeds[self.current_task] = self.seed + self.current_task
-      raw, _ = env.reset(seed=self._reset_seeds[self.current_task])
+    if self.current_task not in self._seeded_tasks:
+      self._seeded_tasks.add(self.current_task)
+      raw, _ = env.reset(seed=self.seed + self.current_task)
     else:
       raw, _ = env.reset()
     self.game_over = False
