@@ -2,7 +2,8 @@
 
 import setuptools
 
-# Pinned: this set installs and imports together on Python 3.11 (CPU).
+# Pinned: this set installs and imports together on Python 3.11 and 3.12 (CPU);
+# not 3.10 (pandas 3 needs 3.11) nor 3.13 (no TensorFlow 2.18 wheels).
 # - dopamine-rl 4.1.2 is the first with dopamine/tf and the labs layout;
 # - TensorFlow 2.18 + tf-keras 2.18: legacy Keras for Dopamine's networks;
 # - jax/jaxlib 0.4.35 + TFP 0.25: run_experiment imports the JAX agents, whose
@@ -28,6 +29,8 @@ INSTALL_REQUIRES = [
     'absl-py',
     'pandas==3.0.6',
     'tensorboard',
+    # One writer per run folder (train.py locks it).
+    'filelock>=3.12',
     # Sweeps on a cluster, and the figures.
     'ray==2.40.0',
     'matplotlib==3.11.2',
@@ -42,7 +45,7 @@ setuptools.setup(
         'continual non-stationarity.'
     ),
     packages=setuptools.find_packages(include=['moe_dopamine', 'moe_dopamine.*']),
-    python_requires='>=3.11,<3.12',
+    python_requires='>=3.11,<3.13',
     install_requires=INSTALL_REQUIRES,
     extras_require={'test': ['pytest', 'mock']},
 )
