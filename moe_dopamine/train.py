@@ -2,30 +2,121 @@ r"""Runs one moe_dopamine experiment.
 
   python -m moe_dopamine.train --gin_files=gin_configs/cartpole_baseline.gin \
       [--gin_bindings="ClassicControlQNetwork.placement='middle'"] \
-      [--base_dir=runs/my_run]
+      [--base_dir=runs/my_run] [--verbose] [--check_only]
 
 Without --base_dir, the run goes to runs/<gin file names>_<start time>.
-Running again with the same --base_dir resumes from the last checkpoint.
+Running again with the same --base_dir resumes from the newest checkpoint that
+loads (damaged newer ones are moved to checkpoints/unreadable/).
+
+One process writes a run folder at a time: a second one exits at once (code 2)
+naming the process that holds it. Ctrl-C or SIGTERM stops the run with one line
+saying where it stopped and the command that resumes it (exit 130 or 143).
+Every mistake found before training (gin files and bindings, run budgets, the
+folder) is one line on stderr and exit code 2, and leaves no folder behind;
+--check_only stops after these checks.
+
+TensorFlow's, gym's and Dopamine's set-up messages and Dopamine's per-episode
+progress are hidden unless --verbose is given.
 """
 
+import contextlib
 import datetime
 import json
+import logging as std_logging
 import os
+import re
+import shlex
 import shutil
+import signal
 import sys
+import tempfile
 import time
+import warnings
 
 import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
 
+
+def _verbose_requested(argv):
+  """--verbose as absl will parse it, read early: quiet starts at the imports."""
+  verbose = False
+  for arg in argv[1:]:
+    if arg == '--':
+      break
+    name, has_value, value = arg.lstrip('-').partition('=')
+    if name == 'verbose':
+      verbose = not has_value or value.lower() in ('true', 't', '1')
+    elif name == 'noverbose':
+      verbose = False
+  return verbose
+
+
+# Lines of set-up noise on stderr, hidden unless --verbose: TensorFlow's CUDA
+# registration and absl C++ messages (written before any log level applies)
+# and gym's banner.
+_NOISE = re.compile(
+    r'absl::InitializeLog|^[IWE]0000 00:00:|^\S+ \S+: [IWE] external/local_xla/'
+    r'|^Gym has been unmaintained|^Please upgrade to Gymnasium'
+    r'|^See the migration guide at https://gymnasium'
+)
+# Deprecation warnings raised while importing (gym resets warning filters).
+_DEPRECATION = re.compile(r':\d+: DeprecationWarning: ')
+
+
+@contextlib.contextmanager
+def _stderr_without_noise():
+  """Holds back stderr (C++ writes too) and lets through all but _NOISE lines.
+
+  The noise is written by C++ or by print at import time, so only the file
+  descriptor can catch it; what is held back shows when the block ends, even
+  if it raises.
+  """
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as held:
+    os.dup2(held.fileno(), 2)
+    try:
+      yield
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+      held.seek(0)
+      kept = []
+      source_line_of_warning = False
+      for line in held.read().decode(errors='replace').splitlines(keepends=True):
+        # A Python warning is its line and the indented source line after it.
+        if source_line_of_warning and line.startswith('  '):
+          source_line_of_warning = False
+          continue
+        source_line_of_warning = bool(_DEPRECATION.search(line))
+        if not source_line_of_warning and not _NOISE.search(line):
+          kept.append(line)
+      sys.stderr.write(''.join(kept))
+      sys.stderr.flush()
+
+
+_QUIET = __name__ == '__main__' and not _verbose_requested(sys.argv)
+if __name__ == '__main__' and not _QUIET:
+  os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0'  # moe_dopamine sets 2 by default.
+if _QUIET:
+  warnings.filterwarnings('ignore', category=DeprecationWarning)
+# Imports and absl's start-up (which wakes CUDA) are noisy: held until main().
+_SETUP_NOISE = contextlib.ExitStack()
+if _QUIET:
+  _SETUP_NOISE.enter_context(_stderr_without_noise())
+
+# pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import app
 from absl import flags
 from absl import logging
 import gin
 import tensorflow as tf
 
+from moe_dopamine import checkpoints
 from moe_dopamine import config
 from moe_dopamine import run_folder
 from moe_dopamine import runner as runner_lib
+# pylint: enable=g-import-not-at-top,g-bad-import-order
 
 flags.DEFINE_string(
     'base_dir', None, 'Folder of the run (default: runs/<gin files>_<time>).'
@@ -37,8 +128,37 @@ flags.DEFINE_multi_string(
     'Gin bindings applied after the files, e.g. '
     '"ClassicControlQNetwork.placement=\'big\'" or "Runner.num_iterations=5".',
 )
+flags.DEFINE_bool(
+    'verbose', False,
+    "Show TensorFlow's, gym's and Dopamine's messages and per-episode progress.",
+)
+flags.DEFINE_bool(
+    'check_only', False,
+    'Parse and check the configuration (and --base_dir), then exit: 0 if it '
+    'is usable. Creates nothing.',
+)
+flags.DEFINE_string(
+    'check_plan', None,
+    'Check many configurations in one process, then exit (2 if any is bad): a '
+    'JSON file (or - for stdin) of [{"label", "gin_files", "gin_bindings"}]. '
+    'Used by moe_dopamine.sweep.',
+)
 
 FLAGS = flags.FLAGS
+
+# Runner budgets checked before the build: parameter, least valid value, unit.
+_BUDGETS = (
+    ('num_iterations', 1, 'iterations'),
+    ('training_steps', 1, 'training steps per iteration'),
+    ('evaluation_steps', 0, 'evaluation steps per iteration'),
+)
+# Every runner the budgets can be bound on.
+_RUNNERS = ('Runner', 'TrainRunner', 'MoERunner', 'MoETrainRunner')
+
+# Quiet mode keeps Dopamine's per-iteration summaries and every warning but
+# these.
+_PROGRESS_MODULES = ('console_collector',)
+_NOISY_WARNINGS = ('Logger is being deprecated',)
 
 
 def default_base_dir(gin_files, now=None):
@@ -46,6 +166,70 @@ def default_base_dir(gin_files, now=None):
   stems = '+'.join(os.path.splitext(os.path.basename(f))[0] for f in gin_files)
   now = now or datetime.datetime.now()
   return os.path.join('runs', f'{stems}_{now:%Y%m%d-%H%M%S}')
+
+
+def validate_config():
+  """Checks the parsed gin config before anything is built.
+
+  The agent and schedule names, and the runner's budgets: at least one
+  iteration, at least one training step, no negative evaluation steps.
+
+  Raises:
+    config.ConfigError: naming the binding and the fix.
+  """
+  try:
+    runner_lib.check_config()
+  except ValueError as error:
+    raise config.ConfigError(str(error)) from error
+  for runner_name in _RUNNERS:
+    for parameter, least, unit in _BUDGETS:
+      binding = f'{runner_name}.{parameter}'
+      try:
+        value = gin.query_parameter(binding)
+      except ValueError:
+        continue  # Not bound: Dopamine's default, which is valid.
+      if value is None and parameter == 'num_iterations':
+        continue  # The runner takes a CRL run's length from its schedule.
+      if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise config.ConfigError(
+            f'{binding}={value!r} is out of range: a run needs an integer '
+            f'number >= {least} of {unit}. Fix: --gin_bindings={binding}={max(least, 1)} '
+            'or more.'
+        )
+
+
+def load_config(gin_files, gin_bindings):
+  """Parses gin files and bindings and validates them; builds nothing.
+
+  Raises:
+    config.ConfigError: for anything the run could not use.
+  """
+  config.load_gin_configs(gin_files, gin_bindings)
+  validate_config()
+
+
+def check_plan(points):
+  """Checks many configurations, one after the other, in this process.
+
+  Args:
+    points: list of {'label': str, 'gin_files': [...], 'gin_bindings': [...]}.
+
+  Returns:
+    List of (label, one-line error) for the configurations that fail.
+  """
+  errors = []
+  for point in points:
+    gin.clear_config()
+    try:
+      load_config(point['gin_files'], point['gin_bindings'])
+    except config.ConfigError as error:
+      errors.append((point['label'], one_line(error)))
+  gin.clear_config()
+  return errors
+
+
+def one_line(error):
+  return ' '.join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 def write_run_info(base_dir, gin_files, gin_bindings, runner):
@@ -63,60 +247,155 @@ def write_run_info(base_dir, gin_files, gin_bindings, runner):
     json.dump(info, f, indent=2)
 
 
-def run(gin_files, gin_bindings=(), base_dir=None):
+def run(gin_files, gin_bindings=(), base_dir=None, verbose=True):
   """Parses the config, builds the runner and runs the experiment.
 
   Args:
     gin_files: list of gin file paths.
     gin_bindings: list of gin binding strings.
     base_dir: str or None (a new folder under runs/).
+    verbose: bool; False turns off Dopamine's per-episode progress line.
 
   Returns:
     The base dir of the run.
 
   Raises:
-    config.ConfigError: before any graph is built, for a bad config.
+    config.ConfigError: before any graph is built, for a bad config or
+      folder, or while building, for a setting the package rejects.
+    run_folder.FolderInUse: if another process is writing the folder.
   """
   gin_files, gin_bindings = list(gin_files), list(gin_bindings)
-  config.load_gin_configs(gin_files, gin_bindings)
-  try:
-    runner_lib.check_config()
-  except ValueError as error:
-    raise config.ConfigError(str(error)) from error
-  base_dir = base_dir or default_base_dir(gin_files)
-  new_folder = not tf.io.gfile.exists(base_dir)
-  finished = os.path.join(base_dir, run_folder.FINISHED)
-  if tf.io.gfile.exists(finished):  # Running again: not finished until done.
-    tf.io.gfile.remove(finished)
-  print(f'moe_dopamine: base_dir={base_dir}', flush=True)
-  try:
-    runner = runner_lib.create_runner(base_dir)
-  except ValueError as error:
-    # Environment, network and layer settings are checked as they are built,
-    # before any training; a folder made just now holds nothing to keep.
-    if new_folder:
-      shutil.rmtree(base_dir, ignore_errors=True)
-    raise config.ConfigError(str(error)) from error
-  write_run_info(base_dir, gin_files, gin_bindings, runner)
-  start = time.time()
-  runner.run_experiment()
-  with tf.io.gfile.GFile(os.path.join(base_dir, run_folder.FINISHED), 'w') as f:
-    json.dump({'seconds': time.time() - start}, f)
+  quiet = _stderr_without_noise if not verbose else contextlib.nullcontext
+  with quiet():
+    if not verbose:
+      # Bound first, so that a gin file or binding can still turn it on.
+      gin.bind_parameter('Runner.fine_grained_print_to_console', False)
+    load_config(gin_files, gin_bindings)
+    base_dir = base_dir or default_base_dir(gin_files)
+    problem = run_folder.path_problem(base_dir)
+    if problem:
+      raise config.ConfigError(problem)
+  new_folder = not os.path.exists(base_dir)
+  with run_folder.RunLock(base_dir):
+    try:
+      finished = os.path.join(base_dir, run_folder.FINISHED)
+      if os.path.exists(finished):  # Running again: not finished until done.
+        os.remove(finished)
+      print(f'moe_dopamine: base_dir={base_dir}', flush=True)
+      with quiet():
+        checkpoints.repair(base_dir)
+        runner = runner_lib.create_runner(base_dir)
+    except BaseException:
+      # Settings are checked as they are built, before any training; a folder
+      # made just now holds nothing to keep, whatever went wrong.
+      if new_folder:
+        shutil.rmtree(base_dir, ignore_errors=True)
+      raise
+    write_run_info(base_dir, gin_files, gin_bindings, runner)
+    start = time.time()
+    runner.run_experiment()
+    with tf.io.gfile.GFile(finished, 'w') as f:
+      json.dump({'seconds': time.time() - start}, f)
   print(f'moe_dopamine: finished, results in {base_dir}', flush=True)
   return base_dir
+
+
+def resume_command(gin_files, gin_bindings, base_dir, verbose):
+  """The shell command that continues this run, from any working directory."""
+  return shlex.join(
+      [sys.executable, '-m', 'moe_dopamine.train', f'--base_dir={os.path.abspath(base_dir)}']
+      + [f'--gin_files={os.path.abspath(f)}' for f in gin_files]
+      + [f'--gin_bindings={b}' for b in gin_bindings]
+      + (['--verbose'] if verbose else [])
+  )
+
+
+def interrupted_message(base_dir, command):
+  """One line: where the run stopped, its last checkpoint, how to resume."""
+  if not os.path.isdir(base_dir):
+    return ('interrupted before the first iteration; nothing was saved. '
+            f'Start again with: {command}')
+  last = checkpoints.latest_iteration(base_dir)
+  if last < 0:
+    return ('interrupted at iteration 0, before the first checkpoint. '
+            f'Start again with: {command}')
+  checkpoint = os.path.join(
+      os.path.abspath(base_dir), checkpoints.CHECKPOINT_DIR, f'{checkpoints.BUNDLE}.{last}'
+  )
+  return (f'interrupted at iteration {last + 1}; last checkpoint: iteration {last} '
+          f'({checkpoint}). Resume with: {command}')
+
+
+class _ProgressOnly(std_logging.Filter):
+  """Lets through warnings and Dopamine's per-iteration summaries."""
+
+  def filter(self, record):
+    if record.levelno >= std_logging.WARNING:
+      message = record.getMessage()
+      return not any(noise in message for noise in _NOISY_WARNINGS)
+    return record.module in _PROGRESS_MODULES
+
+
+def quiet_logging():
+  """Hides set-up chatter: deprecations, parameter dumps, TensorFlow's notes."""
+  warnings.filterwarnings('ignore', category=DeprecationWarning)
+  tf.get_logger().setLevel(std_logging.ERROR)
+  logging.get_absl_handler().addFilter(_ProgressOnly())
+
+
+class Terminated(KeyboardInterrupt):
+  """SIGTERM, which stops a run the way Ctrl-C does."""
+
+  signum = signal.SIGTERM
+
+
+def _raise_terminated(unused_signum, unused_frame):
+  raise Terminated()
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.INFO)
+  if not FLAGS.verbose:
+    quiet_logging()
   tf.compat.v1.disable_v2_behavior()
+  _SETUP_NOISE.close()  # Set-up is over: stderr is live again.
+  if FLAGS.check_plan:
+    with (sys.stdin if FLAGS.check_plan == '-' else open(FLAGS.check_plan)) as f:
+      points = json.load(f)
+    errors = check_plan(points)
+    for label, error in errors:
+      print(f'moe_dopamine.train: error: {label}: {error}', file=sys.stderr)
+    sys.exit(2 if errors else 0)
+  base_dir = FLAGS.base_dir or default_base_dir(FLAGS.gin_files)
+  # SIGTERM (a scheduler, a sweep stopping) ends the run as Ctrl-C does, even
+  # when the launching shell ignored SIGINT.
+  signal.signal(signal.SIGINT, signal.default_int_handler)
+  signal.signal(signal.SIGTERM, _raise_terminated)
   try:
-    run(FLAGS.gin_files, FLAGS.gin_bindings, FLAGS.base_dir)
-  except config.ConfigError as error:
-    print(f'moe_dopamine.train: error: {error}', file=sys.stderr)
+    if FLAGS.check_only:
+      load_config(FLAGS.gin_files, FLAGS.gin_bindings)
+      problem = run_folder.path_problem(base_dir) if FLAGS.base_dir else None
+      if problem:
+        raise config.ConfigError(problem)
+      print(f'moe_dopamine.train: the configuration is usable '
+            f'({len(FLAGS.gin_files)} gin file(s), {len(FLAGS.gin_bindings)} binding(s)).')
+      return
+    run(FLAGS.gin_files, FLAGS.gin_bindings, base_dir, verbose=FLAGS.verbose)
+  except (config.ConfigError, run_folder.FolderInUse) as error:
+    print(f'moe_dopamine.train: error: {one_line(error)}', file=sys.stderr)
     sys.exit(2)
+  except KeyboardInterrupt as stop:
+    signum = getattr(stop, 'signum', signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    command = resume_command(FLAGS.gin_files, FLAGS.gin_bindings, base_dir, FLAGS.verbose)
+    print(f'moe_dopamine.train: {interrupted_message(base_dir, command)}',
+          file=sys.stderr, flush=True)
+    sys.exit(128 + signum)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  with _SETUP_NOISE:
+    app.run(main)
