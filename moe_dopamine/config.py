@@ -14,6 +14,7 @@ import os
 import re
 
 import gin
+import numpy as np
 import tensorflow as tf
 
 GIN_CONFIGS_DIR = os.path.normpath(
@@ -39,11 +40,48 @@ def parse_choice(enum_cls, value, parameter):
   valid = [member.value for member in enum_cls]
   if isinstance(value, str) and value.lower() in valid:
     return enum_cls(value.lower())
-  raise ValueError(
+  raise ConfigError(
       f'{parameter}={value!r} is not one of {valid} '
       f'(in gin: {parameter} = {valid[0]!r} or %moe_dopamine.{enum_cls.__name__}.'
       f'{enum_cls(valid[0]).name}).'
   )
+
+
+def check_int(value, parameter, minimum=None, maximum=None):
+  """Returns `value` if it is an int in [minimum, maximum], else ConfigError."""
+  if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    raise ConfigError(
+        f'{parameter}={value!r} must be an integer (got {type(value).__name__}).'
+    )
+  _check_range(value, parameter, minimum, maximum)
+  return int(value)
+
+
+def check_float(value, parameter, minimum=None, maximum=None, strict_minimum=False):
+  """Returns `value` as a float if it is a number in range, else ConfigError."""
+  if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+    raise ConfigError(
+        f'{parameter}={value!r} must be a number (got {type(value).__name__}).'
+    )
+  if strict_minimum and minimum is not None and value <= minimum:
+    raise ConfigError(f'{parameter}={value!r} must be > {minimum}.')
+  _check_range(value, parameter, minimum, maximum)
+  return float(value)
+
+
+def check_bool(value, parameter):
+  if not isinstance(value, (bool, np.bool_)):
+    raise ConfigError(
+        f'{parameter}={value!r} must be True or False (got {type(value).__name__}).'
+    )
+  return bool(value)
+
+
+def _check_range(value, parameter, minimum, maximum):
+  if minimum is not None and value < minimum:
+    raise ConfigError(f'{parameter}={value!r} must be >= {minimum}.')
+  if maximum is not None and value > maximum:
+    raise ConfigError(f'{parameter}={value!r} must be <= {maximum}.')
 
 
 def register_external_configurables():

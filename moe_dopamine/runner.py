@@ -8,6 +8,8 @@ plugin has its own gin-configurable `moe_dopamine.create_agent` and
 """
 
 import difflib
+import functools
+import inspect
 import random
 import statistics as stats_lib
 
@@ -19,8 +21,13 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from moe_dopamine import config
 from moe_dopamine.agents import moe_dqn_agent
 from moe_dopamine.environments import multitask
+from moe_dopamine.metrics import collectors
+from moe_dopamine.metrics import names
+
+collectors.register()
 
 # Agent names `create_agent` accepts, and what they build.
 AGENTS = {
@@ -36,7 +43,7 @@ def check_choice(value, valid, what, binding):
   if value in valid:
     return
   hint = difflib.get_close_matches(str(value), list(valid), n=1)
-  raise ValueError(
+  raise config.ConfigError(
       f'unknown {what} {value!r} (set by {binding}).'
       + (f" Did you mean '{hint[0]}'?" if hint else '')
       + f" Valid: {', '.join(sorted(valid))}."
@@ -63,25 +70,28 @@ def create_agent(
   if not debug_mode:
     summary_writer = None
   kwargs = {}
-  if agent_name == 'moe_dqn':
-    kwargs['task_names'] = task_names_of(environment)
   if isinstance(environment, multitask.MultiTaskEnvironment):
-    if agent_name != 'moe_dqn':
-      raise ValueError(
+    if agent_name != 'moe_dqn' and not environment.action_masks.all():
+      raise config.ConfigError(
           f"agent '{agent_name}' cannot mask the actions a task lacks; use "
-          "moe_dopamine.create_agent.agent_name = 'moe_dqn' with a multi-task "
-          'environment.'
+          "moe_dopamine.create_agent.agent_name = 'moe_dqn' with tasks of "
+          'different action counts.'
       )
     # The environment is the one source of the observation layout.
     kwargs.update(
         observation_shape=environment.observation_shape,
         observation_dtype=tf.float32,
         stack_size=1,
-        action_masks=environment.action_masks,
-        network_kwargs=dict(
-            num_tasks=environment.num_tasks, task_id_in_observation=True
-        ),
     )
+    if agent_name == 'moe_dqn':
+      kwargs.update(
+          action_masks=environment.action_masks,
+          network_kwargs=dict(
+              num_tasks=environment.num_tasks, task_id_in_observation=True
+          ),
+      )
+  if agent_name == 'moe_dqn':
+    kwargs['task_names'] = task_names_of(environment)
   return AGENTS[agent_name](
       sess,
       num_actions=environment.action_space.n,
@@ -131,20 +141,25 @@ def check_config():
 
 @gin.configurable
 class MoERunner(run_experiment.Runner):
-  """Dopamine's Runner with seeding and, for multi-task environments, tasks.
+  """Dopamine's Runner with seeding, episode-based evaluation and tasks.
 
   With a `MultiTaskEnvironment`, every iteration trains on the schedule's
-  task(s), then evaluates every task for `evaluation_steps` steps each. The
-  iteration statistics gain, for each task name T:
-  `eval_average_return_T`, `eval_normalized_score_T`, `train_average_return_T`
-  (when T was trained), and `train_task` (T in CRL, 'mixed' in MTRL).
+  task(s), then evaluates every task for `evaluation_episodes` episodes each
+  (or, with evaluation_episodes=None, `evaluation_steps` steps each). The
+  iteration statistics gain, for each task name T (see metrics.names):
+  eval_average_return_T, eval_normalized_score_T, eval_episodes_T,
+  train_average_return_T (when T was trained), and train_task (the trained
+  task's id; names.MTRL_TRAIN_TASK in MTRL).
   """
 
   def __init__(
       self,
       base_dir,
       create_agent_fn=create_agent,
+      create_environment_fn=None,
       seed=None,
+      num_iterations=None,
+      evaluation_episodes=10,
       intra_op_threads=0,
       **kwargs,
   ):
@@ -153,21 +168,39 @@ class MoERunner(run_experiment.Runner):
     Args:
       base_dir: str, the run's folder.
       create_agent_fn: (sess, environment, summary_writer) -> agent.
-      seed: None or int; with an int, the run is repeatable up to
+      create_environment_fn: None (then `Runner.create_environment_fn`) or
+        the environment factory; it receives `seed=seed` when it takes a seed
+        argument (MultiTaskEnvironment does).
+      seed: None (unseeded) or int, seeds Python, NumPy, TensorFlow's graph
+        and the environment; with an int the run is repeatable up to
         TensorFlow's nondeterministic CPU reductions.
+      num_iterations: None or int >= 1. None: a CRL environment's schedule
+        length, else `Runner.num_iterations`.
+      evaluation_episodes: None or int >= 1, episodes per task in each
+        evaluation; None evaluates for `Runner.evaluation_steps` steps.
       intra_op_threads: int, TensorFlow threads per op (0: TensorFlow's
         default, all cores); a sweep running one process per core sets 1.
       **kwargs: `Runner` arguments (and so `Runner.*` gin bindings).
     """
-    self.seed = seed
-    if seed is not None:
-      random.seed(seed)
-      np.random.seed(seed)
-      tf.compat.v1.set_random_seed(seed)
-    logging.info('\t seed: %s', seed)
+    self.seed = None if seed is None else config.check_int(seed, 'MoERunner.seed', minimum=0)
+    if evaluation_episodes is not None:
+      evaluation_episodes = config.check_int(
+          evaluation_episodes, 'MoERunner.evaluation_episodes', minimum=1
+      )
+    self.evaluation_episodes = evaluation_episodes
+    if num_iterations is not None:
+      kwargs['num_iterations'] = config.check_int(
+          num_iterations, 'MoERunner.num_iterations', minimum=1
+      )
+    if self.seed is not None:
+      random.seed(self.seed)
+      np.random.seed(self.seed)
+      tf.compat.v1.set_random_seed(self.seed)
+    logging.info('\t seed: %s', self.seed)
+    logging.info('\t evaluation_episodes: %s', evaluation_episodes)
     self._episode_tasks = []
     if intra_op_threads:
-      config = tf.compat.v1.ConfigProto(
+      session_config = tf.compat.v1.ConfigProto(
           allow_soft_placement=True,
           intra_op_parallelism_threads=intra_op_threads,
           inter_op_parallelism_threads=intra_op_threads,
@@ -176,72 +209,101 @@ class MoERunner(run_experiment.Runner):
 
       def create_agent_fn(unused_sess, environment, summary_writer=None):
         return agent_fn(
-            tf.compat.v1.Session(config=config), environment, summary_writer=summary_writer
+            tf.compat.v1.Session(config=session_config),
+            environment,
+            summary_writer=summary_writer,
         )
 
+    if create_environment_fn is not None:
+      if self.seed is not None and 'seed' in _parameters(create_environment_fn):
+        create_environment_fn = functools.partial(create_environment_fn, seed=self.seed)
+      kwargs['create_environment_fn'] = create_environment_fn
     super().__init__(base_dir, create_agent_fn, **kwargs)
-    if seed is not None:
-      if self.multitask:
-        self._environment.seed = seed
-      elif hasattr(self._environment, 'environment'):
-        # gymnasium environments seed on reset; Dopamine's wrapper hides it.
-        self._environment.environment.reset(seed=seed)
-    self._use_schedule_length()
-
-  def _use_schedule_length(self):
-    """A CRL run lasts its schedule, unless Runner.num_iterations is bound."""
     schedule = getattr(self._environment, 'schedule_length', None)
-    if not schedule:
-      return
-    try:
-      bound = gin.query_parameter('Runner.num_iterations')
-    except ValueError:
-      bound = None
-    if bound is None:
+    if num_iterations is None and schedule:
       logging.info('num_iterations: %d, the length of the task schedule', schedule)
       self._num_iterations = schedule
-    elif bound != schedule:
-      logging.warning(
-          'Runner.num_iterations=%d differs from the CRL schedule length %d '
-          '(tasks x iterations_per_task x num_cycles); the run stops at %d.',
-          bound, schedule, bound,
-      )
 
   @property
   def multitask(self):
     return isinstance(self._environment, multitask.MultiTaskEnvironment)
 
+  @property
+  def task_names(self):
+    return task_names_of(self._environment)
+
+  @property
+  def num_iterations(self):
+    return self._num_iterations
+
+  def _initialize_checkpointer_and_maybe_resume(self, checkpoint_file_prefix):
+    """As Dopamine, then restores the random states saved with the checkpoint."""
+    super()._initialize_checkpointer_and_maybe_resume(checkpoint_file_prefix)
+    if self._start_iteration == 0:
+      return
+    data = self._checkpointer.load_checkpoint(self._start_iteration - 1)
+    states = (data or {}).get(_RANDOM_STATES)
+    if not states:
+      return
+    random.setstate(states['python'])
+    np.random.set_state(states['numpy'])
+    if states.get('environment') is not None and hasattr(self._environment, 'set_state'):
+      self._environment.set_state(states['environment'])
+
+  def _checkpoint_experiment(self, iteration):
+    """As Dopamine, with the Python, NumPy and environment random states."""
+    experiment_data = self._agent.bundle_and_checkpoint(self._checkpoint_dir, iteration)
+    if experiment_data:
+      experiment_data['current_iteration'] = iteration
+      experiment_data['logs'] = self._logger.data
+      get_state = getattr(self._environment, 'get_state', None)
+      experiment_data[_RANDOM_STATES] = {
+          'python': random.getstate(),
+          'numpy': np.random.get_state(),
+          'environment': get_state() if get_state else None,
+      }
+      self._checkpointer.save_checkpoint(iteration, experiment_data)
+
   def _run_one_iteration(self, iteration):
     if self.multitask:
       self._environment.begin_iteration(iteration)
-      self._iteration = iteration
+    self._iteration = iteration
     statistics = super()._run_one_iteration(iteration)
-    self._log_diagnostics(iteration, statistics)
+    self._add_iteration_summaries(iteration, statistics)
     return statistics
 
-  def _log_diagnostics(self, iteration, statistics):
-    """Adds the agent's measurements of this iteration, averaged, to the
-    iteration statistics and to TensorBoard."""
-    records = getattr(self._agent, 'diagnostics_log', None)
-    if not records:
-      return
-    self._agent.diagnostics_log = []
-    averaged = average_statistics(records)
-    if 'redo_recycled' in averaged:  # A count: the iteration's total.
-      averaged['redo_recycled'] = float(
-          sum(r.get('redo_recycled', 0) for r in records)
+  def _add_iteration_summaries(self, iteration, statistics):
+    """Adds the agent's diagnostics, averaged over the iteration, to the
+    statistics, and writes the per-task and diagnostic scalars to the
+    collectors (TensorBoard)."""
+    collect = getattr(self._agent, 'collect_diagnostics', None)
+    records = collect() if collect else []
+    averaged = average_statistics(records) if records else {}
+    if names.REDO_RECYCLED in averaged:  # A count: the iteration's total.
+      averaged[names.REDO_RECYCLED] = float(
+          sum(r.get(names.REDO_RECYCLED, 0) for r in records)
       )
     instances = []
     for key, value in averaged.items():
       # A per-expert statistic is its list of n floats; a scalar, [scalar].
       per_expert = isinstance(value, list)
       statistics[key] = value if per_expert else [value]
-      names = [f'{key}/expert_{e}' for e in range(len(value))] if per_expert else [key]
-      for name, v in zip(names, statistics[key]):
+      tags = [f'{key}/expert_{e}' for e in range(len(value))] if per_expert else [key]
+      for tag, v in zip(tags, statistics[key]):
         instances.append(
-            statistics_instance.StatisticsInstance(f'Diagnostics/{name}', v, iteration)
+            statistics_instance.StatisticsInstance(f'Diagnostics/{tag}', v, iteration)
         )
-    if self._has_collector_dispatcher:
+    for name in self.task_names if self.multitask else []:
+      for key, group in (
+          (names.eval_return(name), 'Eval'),
+          (names.eval_score(name), 'Eval'),
+          (names.train_return(name), 'Train'),
+      ):
+        if key in statistics:
+          instances.append(statistics_instance.StatisticsInstance(
+              f'{group}/{key}', float(statistics[key][0]), iteration
+          ))
+    if instances and self._has_collector_dispatcher:
       self._collector_dispatcher.write(instances, collector_allowlist=['tensorboard'])
 
   def _run_one_episode(self):
@@ -256,47 +318,73 @@ class MoERunner(run_experiment.Runner):
     result = super()._run_train_phase(statistics)
     if self.multitask:
       env = self._environment
-      statistics.append({'train_task': env.train_task_name(self._iteration)})
+      statistics.append({names.TRAIN_TASK: env.train_task_id(self._iteration)})
       for task, name in enumerate(env.task_names):
         returns = [r for t, r in self._episode_tasks if t == task]
         if returns:
-          statistics.append({f'train_average_return_{name}': stats_lib.mean(returns)})
+          statistics.append({names.train_return(name): stats_lib.mean(returns)})
     return result
 
+  def _run_evaluation(self, statistics):
+    """(sum of returns, episodes) of one evaluation of the current task."""
+    if self.evaluation_episodes is None:
+      _, sum_returns, num_episodes = self._run_one_phase(
+          self._evaluation_steps, statistics, 'eval'
+      )
+      return sum_returns, num_episodes
+    sum_returns = 0.0
+    for _ in range(self.evaluation_episodes):
+      length, episode_return = self._run_one_episode()
+      statistics.append({
+          'eval_episode_lengths': length,
+          'eval_episode_returns': episode_return,
+      })
+      sum_returns += episode_return
+    return sum_returns, self.evaluation_episodes
+
   def _run_eval_phase(self, statistics):
-    """Evaluates every task in turn (multi-task), else as Dopamine does."""
-    if not self.multitask:
-      return super()._run_eval_phase(statistics)
-    env = self._environment
+    """Evaluates every task in turn (each for the same number of episodes)."""
     self._agent.eval_mode = True
+    if not self.multitask:
+      sum_returns, num_episodes = self._run_evaluation(statistics)
+      average = sum_returns / num_episodes if num_episodes else 0.0
+      statistics.append({names.EVAL_AVERAGE_RETURN: average})
+      return num_episodes, average
+    env = self._environment
     total_return, total_episodes = 0.0, 0
     try:
       for task, name in enumerate(env.task_names):
         env.set_eval_task(task)
-        _, sum_returns, num_episodes = self._run_one_phase(
-            self._evaluation_steps, statistics, 'eval'
-        )
+        sum_returns, num_episodes = self._run_evaluation(statistics)
         average = sum_returns / num_episodes if num_episodes else 0.0
         statistics.append({
-            f'eval_average_return_{name}': average,
-            f'eval_normalized_score_{name}': env.normalized_score(task, average),
+            names.eval_return(name): average,
+            names.eval_score(name): env.normalized_score(task, average),
+            names.eval_episodes(name): num_episodes,
         })
-        logging.info('Average evaluation return on %s: %.2f', name, average)
+        logging.info('Average evaluation return on %s: %.2f (%d episodes)',
+                     name, average, num_episodes)
         total_return += sum_returns
         total_episodes += num_episodes
     finally:
       env.set_eval_task(None)
     average_return = total_return / total_episodes if total_episodes else 0.0
-    statistics.append({'eval_average_return': average_return})
+    statistics.append({names.EVAL_AVERAGE_RETURN: average_return})
     return total_episodes, average_return
 
   @property
   def agent(self):
     return self._agent
 
-  @property
-  def start_iteration(self):
-    return self._start_iteration
+
+_RANDOM_STATES = 'moe_dopamine_random_states'
+
+
+def _parameters(fn):
+  try:
+    return set(inspect.signature(fn).parameters)
+  except (TypeError, ValueError):
+    return set()
 
 
 @gin.configurable

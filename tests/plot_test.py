@@ -14,43 +14,51 @@ def write_run(path, gin_file, seed, scale):
   os.makedirs(path / 'logs')
   data = {}
   for i in range(6):
-    task = 'CartPole' if i < 3 else 'MountainCar'
     data[f'iteration_{i}'] = {
-        'train_task': [task],
+        'train_task': [0 if i < 3 else 1],
         'eval_average_return': [0.0],
         'eval_average_return_CartPole': [100.0 * scale * (i + 1)],
         'eval_normalized_score_CartPole': [min(1.0, 0.2 * scale * (i + 1))],
         'eval_average_return_MountainCar': [-200.0 + 10 * i],
         'eval_normalized_score_MountainCar': [0.1 * i],
         'dormant_fraction_tau0.025': [0.1 * scale],
-        'expert_usage_CartPole/big': [0.7, 0.1, 0.1, 0.1],
-        'expert_usage_MountainCar/big': [0.1, 0.1, 0.1, 0.7],
     }
+    if i < 5:  # The last iteration measured no diagnostics.
+      data[f'iteration_{i}'].update({
+          'expert_usage_CartPole/big': [0.7, 0.1, 0.1, 0.1],
+          'expert_usage_MountainCar/big': [0.1, 0.1, 0.1, 0.7],
+      })
   with open(path / 'logs' / 'log_5', 'wb') as f:
     pickle.dump(data, f)
   with open(path / run_folder.RUN_INFO, 'w') as f:
-    json.dump({'gin_files': [gin_file], 'gin_bindings': [f'MoERunner.seed={seed}']}, f)
+    json.dump({'gin_files': [gin_file], 'gin_bindings': [f'MoERunner.seed={seed}'],
+               'task_names': ['CartPole', 'MountainCar'], 'num_parameters': 1000 + seed}, f)
 
 
-def test_plotter_writes_figures_and_a_summary(tmp_path):
+def test_plotter_writes_figures_and_a_summary(tmp_path, capsys):
   sweep_dir = tmp_path / 'sweep'
   for seed, scale in enumerate([1.0, 0.5]):
     write_run(sweep_dir / 'big' / f'seed_{seed}', '/g/crl_big_softmoe.gin', seed, scale)
   write_run(sweep_dir / 'base' / 'seed_0', '/g/crl_baseline.gin', 0, 0.25)
+  os.makedirs(sweep_dir / 'base' / 'seed_1' / 'logs')  # Killed before iteration 0.
   out = tmp_path / 'report'
   assert plot.main([str(sweep_dir), '--out', str(out), '--last', '1']) == 0
+  assert 'skipping' in capsys.readouterr().err
   files = set(os.listdir(out))
   assert {'curves_CartPole.png', 'curves_MountainCar.png', 'dormant.png',
           'summary.md'} <= files
-  assert sum(f.startswith('expert_usage_') for f in files) == 2
+  assert {'expert_usage_crl_big_softmoe.png', 'expert_usage_crl_baseline.png'} <= files
   summary = (out / 'summary.md').read_text()
-  # Final CartPole return of crl_big_softmoe: mean(600, 300) = 450.
-  assert '| crl_big_softmoe | 2 | CartPole | 450.00 [' in summary
+  # Final CartPole return of crl_big_softmoe: mean(600, 300) = 450, two seeds:
+  # a range.
+  assert '| crl_big_softmoe | 1,000, 1,001 | CartPole | 450.00 [300.00, 600.00] (range, n=2) |' in summary
   # P = mean over tasks of the last score: (min(1, 1.2) + 0.5) / 2 = 0.75 and
-  # (0.6 + 0.5) / 2 = 0.55; mean 0.65. F(CartPole) = p(2) - p(5).
-  assert '| crl_big_softmoe | 2 | 0.65 [' in summary
-  assert '| crl_baseline | 1 | CartPole | 150.00 [150.00, 150.00]' in summary
-  matrices = plot.usage_matrices(plot.load([str(sweep_dir / 'big' / 'seed_0')])[0]['crl_big_softmoe'])
+  # (0.6 + 0.5) / 2 = 0.55; mean 0.65.
+  assert '| crl_big_softmoe | 0.65 [0.55, 0.75] (range, n=2) |' in summary
+  assert '| crl_baseline | 1,000 | CartPole | 150.00 [150.00, 150.00] (range, n=1) |' in summary
+  assert 'IQM' in summary and 'P(variant > crl_baseline)' in summary
+  variants, _ = plot.load([str(sweep_dir / 'big' / 'seed_0')])
+  matrices = plot.usage_matrices(variants['crl_big_softmoe'])
   tasks, matrix = matrices['big']
   assert tasks == ['CartPole', 'MountainCar']
   np.testing.assert_allclose(matrix[1], [0.1, 0.1, 0.1, 0.7])
@@ -59,3 +67,5 @@ def test_plotter_writes_figures_and_a_summary(tmp_path):
 def test_plotter_says_when_there_is_nothing_to_read(tmp_path, capsys):
   assert plot.main([str(tmp_path), '--out', str(tmp_path / 'o')]) == 2
   assert 'no run folder' in capsys.readouterr().err
+
+

@@ -1,5 +1,6 @@
 """MoERunner with multi-task environments: statistics, schedule, resume."""
 
+import glob
 import os
 import pickle
 import signal
@@ -14,11 +15,12 @@ import tensorflow as tf
 
 from moe_dopamine import config
 from moe_dopamine import train
+from moe_dopamine.metrics import names
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
     'Runner.training_steps=60',
-    'Runner.evaluation_steps=30',
+    'MoERunner.evaluation_episodes=2',
     'DQNAgent.min_replay_history=20',
     'WrappedReplayBuffer.replay_capacity=1000',
     'WrappedReplayBuffer.batch_size=8',
@@ -46,14 +48,29 @@ def test_crl_iterations_log_the_trained_task_and_every_tasks_eval(tmp_path):
   run('crl_baseline.gin', ['MultiTaskEnvironment.iterations_per_task=1'], base_dir)
   data = read_last_log(base_dir)
   assert list(data) == ['iteration_0', 'iteration_1']  # From the schedule.
-  assert [data[k]['train_task'] for k in data] == [['CartPole'], ['MountainCar']]
+  assert [data[k][names.TRAIN_TASK] for k in data] == [[0], [1]]
   first = data['iteration_0']
-  assert 'train_average_return_CartPole' in first
-  assert 'train_average_return_MountainCar' not in first
+  assert names.train_return('CartPole') in first
+  assert names.train_return('MountainCar') not in first
   for task in ('CartPole', 'MountainCar'):
-    assert 0.0 <= first[f'eval_normalized_score_{task}'][0] <= 1.0
-    assert f'eval_average_return_{task}' in first
-  assert first['eval_average_return_MountainCar'] == [-200.0]  # No success yet.
+    assert first[names.eval_episodes(task)] == [2]
+    assert names.eval_return(task) in first
+  assert first[names.eval_return('MountainCar')] == [-600.0]  # No success yet.
+  assert first[names.eval_score('MountainCar')] == [0.0]
+  # Two evaluation episodes per task: four episode returns in all.
+  assert len(first['eval_episode_returns']) == 4
+
+
+def test_every_statistic_reads_with_dopamines_reader(tmp_path):
+  base_dir = str(tmp_path / 'crl')
+  run('crl_baseline.gin', ['MultiTaskEnvironment.iterations_per_task=1'], base_dir)
+  frame = colab_utils.read_experiment(
+      base_dir, verbose=False,
+      summary_keys=[names.TRAIN_TASK, names.eval_score('MountainCar'),
+                    names.eval_episodes('CartPole')],
+  )
+  assert frame[names.TRAIN_TASK].tolist() == [0, 1]
+  assert frame[names.eval_episodes('CartPole')].tolist() == [2, 2]
 
 
 def test_mtrl_logs_mixed_training_and_reads_with_dopamine(tmp_path):
@@ -61,21 +78,57 @@ def test_mtrl_logs_mixed_training_and_reads_with_dopamine(tmp_path):
   run('mtrl_big_hardcoded.gin', ['Runner.num_iterations=1',
                                  'Runner.training_steps=400'], base_dir)
   stats = read_last_log(base_dir)['iteration_0']
-  assert stats['train_task'] == ['mixed']
-  assert 'train_average_return_CartPole' in stats
-  assert 'train_average_return_MountainCar' in stats
+  assert stats[names.TRAIN_TASK] == [names.MTRL_TRAIN_TASK]
+  assert names.train_return('CartPole') in stats
+  assert names.train_return('MountainCar') in stats
   frame = colab_utils.read_experiment(
       base_dir, verbose=False,
-      summary_keys=['eval_average_return_CartPole', 'eval_normalized_score_MountainCar'],
+      summary_keys=[names.eval_return('CartPole'), names.eval_score('MountainCar')],
   )
   assert len(frame) == 1
-  assert frame['eval_normalized_score_MountainCar'].iloc[0] == 0.0
+  assert frame[names.eval_score('MountainCar')].iloc[0] == 0.0
 
 
-def test_stock_dqn_is_refused_for_a_multitask_environment(tmp_path):
+def test_stock_dqn_is_refused_for_tasks_with_different_action_counts(tmp_path):
   with pytest.raises(config.ConfigError, match="agent 'dqn' cannot mask"):
     run('crl_baseline.gin', ["moe_dopamine.create_agent.agent_name='dqn'"],
         str(tmp_path / 'x'))
+
+
+def test_stock_dqn_runs_a_single_task(tmp_path):
+  base_dir = str(tmp_path / 'stock')
+  run('cartpole_baseline.gin',
+      ["moe_dopamine.create_agent.agent_name='dqn'", 'Runner.num_iterations=1'],
+      base_dir)
+  assert read_last_log(base_dir)['iteration_0'][names.eval_episodes('CartPole')] == [2]
+
+
+def test_a_crl_run_lasts_its_schedule_unless_moe_runner_cuts_it(tmp_path):
+  base_dir = str(tmp_path / 'cut')
+  run('crl_baseline.gin', ['MultiTaskEnvironment.iterations_per_task=2',
+                           'MoERunner.num_iterations=1'], base_dir)
+  assert list(read_last_log(base_dir)) == ['iteration_0']
+
+
+def test_tensorboard_events_hold_returns_per_task_and_diagnostics(tmp_path):
+  base_dir = str(tmp_path / 'tb')
+  run('crl_big_softmoe.gin',
+      ['MoERunner.num_iterations=1', 'Runner.training_steps=200',
+       'MoEDQNAgent.diagnostics_period=40', 'MoEDQNAgent.diagnostics_batch_size=32'],
+      base_dir)
+  events = glob.glob(os.path.join(base_dir, 'metrics', 'tensorboard', 'events.*'))
+  assert events
+  tags = {
+      value.tag
+      for path in events
+      for event in tf.compat.v1.train.summary_iterator(path)
+      for value in event.summary.value
+  }
+  assert f"Eval/{names.eval_return('MountainCar')}" in tags
+  assert f"Eval/{names.eval_score('CartPole')}" in tags
+  assert f'Diagnostics/{names.dormant_fraction(0.025)}' in tags
+  assert f"Diagnostics/{names.expert_usage('CartPole', 'big')}/expert_3" in tags
+  assert 'Diagnostics/loss/TotalLoss' in tags
 
 
 def test_killed_crl_run_resumes_with_the_right_task_and_no_gap(tmp_path):
@@ -87,6 +140,9 @@ def test_killed_crl_run_resumes_with_the_right_task_and_no_gap(tmp_path):
       '--gin_bindings=MultiTaskEnvironment.iterations_per_task=1',
       '--gin_bindings=MultiTaskEnvironment.num_cycles=3',
       '--gin_bindings=Runner.training_steps=300',
+      # Diagnostics in some iterations only: the step counter must survive.
+      '--gin_bindings=MoEDQNAgent.diagnostics_period=500',
+      '--gin_bindings=MoEDQNAgent.diagnostics_batch_size=32',
   ] + [f'--gin_bindings={b}' for b in TINY if not b.startswith('Runner.training')]
   process = subprocess.Popen(
       command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -104,11 +160,29 @@ def test_killed_crl_run_resumes_with_the_right_task_and_no_gap(tmp_path):
   subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=600)
   data = read_last_log(base_dir)
   assert list(data) == [f'iteration_{i}' for i in range(6)]
-  assert [data[f'iteration_{i}']['train_task'][0] for i in range(6)] == [
-      'CartPole', 'MountainCar'] * 3
+  assert [data[f'iteration_{i}'][names.TRAIN_TASK][0] for i in range(6)] == [0, 1] * 3
   with open(os.path.join(base_dir, 'logs', 'log_5'), 'rb') as f:
     assert len(pickle.load(f)) == 6
-
+  # The same keys per iteration as an uninterrupted run with the same
+  # settings, and the same number of evaluation episodes per task.
+  uninterrupted = str(tmp_path / 'uninterrupted')
+  subprocess.run([c if not c.startswith('--base_dir=') else f'--base_dir={uninterrupted}'
+                  for c in command], cwd=REPO, check=True, capture_output=True, timeout=600)
+  expected = read_last_log(uninterrupted)
+  assert [sorted(stats) for stats in data.values()] == [
+      sorted(stats) for stats in expected.values()]
+  assert any(names.dormant_fraction(0.0) in stats for stats in data.values())
+  assert not all(names.dormant_fraction(0.0) in stats for stats in data.values())
+  for stats in data.values():
+    assert stats[names.eval_episodes('CartPole')] == [2]
+    assert stats[names.eval_episodes('MountainCar')] == [2]
+  # Side files keep the iterations from before the resume.
+  console = open(os.path.join(base_dir, 'metrics', 'console', 'console.log')).read()
+  assert all(f'[Iteration {i}]' in console for i in range(6))
+  pickles = sorted(glob.glob(os.path.join(base_dir, 'metrics', 'pickle', 'pickle_*.pkl')),
+                   key=lambda p: int(p.rsplit('_', 1)[1].split('.')[0]))
+  with open(pickles[-1], 'rb') as f:
+    assert sorted(pickle.load(f)) == sorted(f'iteration_{i}' for i in range(6))
 
 
 def test_diagnostics_land_in_the_iteration_statistics(tmp_path):
@@ -118,10 +192,11 @@ def test_diagnostics_land_in_the_iteration_statistics(tmp_path):
        'MoEDQNAgent.diagnostics_period=40'], base_dir)
   stats = read_last_log(base_dir)['iteration_0']
   for tau in (0.0, 0.025, 0.1):
-    assert 0.0 <= stats[f'dormant_fraction_tau{tau}'][0] <= 1.0
-    assert f'dormant_fraction_tau{tau}/hidden_0' in stats
-    assert f'dormant_fraction_tau{tau}/hidden_1/expert_3/hidden_0' in stats
-  usage = stats['expert_usage_CartPole/hidden_1']
+    assert names.dormant_fraction(tau, 'hidden_0') in stats
+    assert names.dormant_fraction(tau, 'hidden_1/expert_3/hidden_0') in stats
+    assert names.routed_dormant_fraction(tau) in stats
+  assert stats[names.unused_experts('hidden_1')] == [0.0]  # SoftMoE uses all.
+  usage = stats[names.expert_usage('CartPole', 'hidden_1')]
   assert len(usage) == 4 and sum(usage) == pytest.approx(1.0)
-  assert 'routing_entropy_CartPole/hidden_1' in stats
-  assert stats['router_grad/hidden_1'][0] >= 0.0
+  assert names.routing_entropy('CartPole', 'hidden_1') in stats
+  assert stats[names.router_grad('hidden_1')][0] > 0.0

@@ -12,6 +12,7 @@ stock `DQNAgent.*` gin binding still applies. On top of it, the agent
   The task id is read from the observation (`moe_dopamine.observation`).
 """
 
+import inspect
 import random
 
 from absl import logging
@@ -20,10 +21,13 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from moe_dopamine import config
 from moe_dopamine import observation
 from moe_dopamine.agents import recycling
 from moe_dopamine.metrics import dormant
 from moe_dopamine.metrics import experts
+from moe_dopamine.metrics import names
+from moe_dopamine.networks import q_networks
 from moe_dopamine.networks import types
 
 
@@ -72,7 +76,7 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     if action_masks is not None:
       self.action_masks = np.asarray(action_masks, bool)
       if self.action_masks.shape[1] != num_actions or not self.action_masks.any(1).all():
-        raise ValueError(
+        raise config.ConfigError(
             f'action_masks must have shape [num_tasks, {num_actions}] with at '
             f'least one legal action per task, got {self.action_masks.astype(int).tolist()}.'
         )
@@ -85,13 +89,19 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     self.redo_tau = redo_tau
     self.gradient_steps = 0
     self._last_measured_step = 0
-    # Measurements since the runner last collected them.
-    self.diagnostics_log = []
+    # Measurements not yet handed over by `collect_diagnostics`.
+    self._pending_diagnostics = []
+    logging.info('Creating %s agent with the following parameters:', type(self).__name__)
+    for name in (
+        'diagnostics_period', 'diagnostics_batch_size', 'dormant_taus',
+        'redo_period', 'redo_tau', 'task_names',
+    ):
+      logging.info('\t %s: %s', name, getattr(self, name))
+    logging.info('\t action_masks: %s', None if action_masks is None else self.action_masks.tolist())
+    logging.info('\t network_kwargs: %s', self.network_kwargs)
     super().__init__(sess, num_actions, **kwargs)
     self._build_diagnostics()
-    for name in ('diagnostics_period', 'diagnostics_batch_size', 'redo_period'):
-      logging.info('\t %s: %d', name, getattr(self, name))
-    self.num_parameters = count_parameters(self.online_convnet)
+    self.num_parameters = q_networks.count_parameters(self.online_convnet)
     logging.info(
         '\t online network: %s, %d parameters',
         type(self.online_convnet).__name__,
@@ -100,6 +110,20 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
 
   def _create_network(self, name):
     return self.network(self.num_actions, name=name, **self.network_kwargs)
+
+  def _call_network(self, network, states, training, diagnostics=False):
+    """Calls `network`, passing only the keyword arguments it accepts.
+
+    Any network the stock DQNAgent accepts works: `training` and
+    `diagnostics` go only to networks whose `call` takes them.
+    """
+    kwargs = {}
+    accepted = _call_parameters(network)
+    if 'training' in accepted:
+      kwargs['training'] = training
+    if diagnostics:
+      kwargs['diagnostics'] = True
+    return network(states, **kwargs)
 
   def _legal_actions_mask(self, states):
     """Bool [batch, num_actions] of the actions each state's task has."""
@@ -125,15 +149,17 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     """
     self.online_convnet = self._create_network(name='Online')
     self.target_convnet = self._create_network(name='Target')
-    self._net_outputs = self.online_convnet(self.state_ph, training=False)
+    self._net_outputs = self._call_network(
+        self.online_convnet, self.state_ph, training=False
+    )
     self._q_argmax = tf.argmax(
         self._masked(self._net_outputs.q_values, self.state_ph), axis=1
     )[0]
-    self._replay_net_outputs = self.online_convnet(
-        self._replay.states, training=True
+    self._replay_net_outputs = self._call_network(
+        self.online_convnet, self._replay.states, training=True
     )
-    self._replay_next_target_net_outputs = self.target_convnet(
-        self._replay.next_states, training=False
+    self._replay_next_target_net_outputs = self._call_network(
+        self.target_convnet, self._replay.next_states, training=False
     )
 
   def _build_sync_op(self):
@@ -208,15 +234,40 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
 
 
   def _build_diagnostics(self):
-    """A forward pass on fed states, router gradients, and ReDo's ops."""
+    """A forward pass on fed states, router gradients, and ReDo's ops.
+
+    Only for networks that take `diagnostics=True` (this package's); for any
+    other network the agent runs as the stock DQNAgent, without them.
+    """
+    self._diag_fetches = None
+    self._recycler = None
+    if 'diagnostics' not in _call_parameters(self.online_convnet):
+      logging.info(
+          'Diagnostics off: %s.call takes no diagnostics argument.',
+          type(self.online_convnet).__name__,
+      )
+      if self.redo_period:
+        raise config.ConfigError(
+            f'ReDo (MoEDQNAgent.redo_period={self.redo_period}) needs a network '
+            'that reports its activations (call(..., diagnostics=True)) and '
+            f'describes recyclable_layers(); {type(self.online_convnet).__name__} '
+            'does not. Fix: MoEDQNAgent.redo_period=0.'
+        )
+      return
+    # A fixed batch size, so networks that read state.shape[0] work too.
     self._diag_states_ph = tf.compat.v1.placeholder(
         self.observation_dtype,
-        (None,) + self.observation_shape + (self.stack_size,),
+        (self.diagnostics_batch_size,) + self.observation_shape + (self.stack_size,),
         name='diagnostics_states_ph',
     )
-    outputs = self.online_convnet(self._diag_states_ph, training=False)
+    outputs = self._call_network(
+        self.online_convnet, self._diag_states_ph, training=False, diagnostics=True
+    )
     self._diag_fetches = {
+        'losses': self.loss_parts,
         'activations': types.extras(outputs, 'activations'),
+        'routed_activations': types.extras(outputs, 'routed_activations'),
+        'routed_counts': types.extras(outputs, 'routed_counts'),
         'router_probs': types.extras(outputs, 'router_probs'),
         'aux_losses': types.extras(outputs, 'aux_losses'),
     }
@@ -229,11 +280,10 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       self._diag_fetches['router_grad'] = {
           name: tf.reduce_mean(tf.abs(g)) for name, g in zip(router_weights, grads)
       }
-    self._recycler = None
     if self.redo_period:
       layers = getattr(self.online_convnet, 'recyclable_layers', None)
       if layers is None:
-        raise ValueError(
+        raise config.ConfigError(
             f'ReDo (redo_period={self.redo_period}) needs a network with '
             f'recyclable_layers(); {type(self.online_convnet).__name__} has none.'
         )
@@ -259,62 +309,97 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     if self._recycler is not None and self.gradient_steps % self.redo_period == 0:
       self.recycle_dormant_neurons()
     if (
-        self.diagnostics_period
+        self._diag_fetches is not None
+        and self.diagnostics_period
         and self.training_steps - self._last_measured_step >= self.diagnostics_period
     ):
       self._last_measured_step = self.training_steps
-      self.diagnostics_log.append(self.measure())
+      self._pending_diagnostics.append(self.measure())
+
+  def collect_diagnostics(self):
+    """The measurements taken since the last call (a list of dicts)."""
+    records, self._pending_diagnostics = self._pending_diagnostics, []
+    return records
+
+  def _run_diagnostics(self, states, fetches):
+    if len(states) != self.diagnostics_batch_size:
+      raise ValueError(
+          f'diagnostics take batches of {self.diagnostics_batch_size} states, '
+          f'got {len(states)}.'
+      )
+    return self._sess.run(fetches, {self._diag_states_ph: states})
 
   def measure(self, states=None):
     """Dormant fractions and expert statistics on replayed states.
 
     Returns:
-      A flat statistics dict (see metrics.dormant and metrics.experts), plus
-      each weighted auxiliary loss and 'router_grad/<layer>', the mean
-      |gradient| of the router's weights under the training loss.
+      A flat statistics dict (names from metrics.names): dormant fractions
+      with every expert run on the whole batch, the routed-only ones, the
+      unused-expert fractions, per-task expert statistics, each weighted
+      auxiliary loss, and the mean |gradient| of each router's weights under
+      the training loss.
     """
     states = self._sample_states() if states is None else states
-    values = self._sess.run(self._diag_fetches, {self._diag_states_ph: states})
-    stats = dormant.dormant_fractions(values['activations'], self.dormant_taus)
+    values = self._run_diagnostics(states, self._diag_fetches)
+    counts = {k: np.asarray(v) for k, v in values['routed_counts'].items()}
+    unused = dormant.unused_experts(counts)
+    stats = dormant.dormant_fractions(values['activations'], self.dormant_taus, unused)
+    stats.update(dormant.routed_dormant_fractions(
+        values['routed_activations'], self.dormant_taus, unused
+    ))
+    stats.update(dormant.unused_expert_fractions(counts))
     if values['router_probs']:
-      task_ids = [0] * len(states)
-      if self.action_masks is not None:  # Multi-task: the id is in the state.
-        task_ids = [observation.task_id_of_state(s[None]) for s in states]
-      stats.update(
-          experts.expert_statistics(values['router_probs'], task_ids, self.task_names)
-      )
+      stats.update(experts.expert_statistics(
+          values['router_probs'], self.task_ids_of(states), self.task_names
+      ))
     stats.update({k: float(v) for k, v in values['aux_losses'].items()})
+    stats.update({names.loss(k): float(v) for k, v in values['losses'].items()})
     stats.update(
-        {f'router_grad/{k}': float(v) for k, v in values.get('router_grad', {}).items()}
+        {names.router_grad(k): float(v) for k, v in values.get('router_grad', {}).items()}
     )
     return stats
 
+  def task_ids_of(self, states):
+    """Task id of each state (all 0 for a single-task agent)."""
+    if self.action_masks is None:
+      return np.zeros(len(states), int)
+    return np.array([observation.task_id_of_state(s[None]) for s in states])
+
   def recycle_dormant_neurons(self, states=None):
-    """ReDo: recycles the redo_tau-dormant neurons; returns how many."""
+    """ReDo: recycles the redo_tau-dormant neurons; returns how many.
+
+    Scores use the same activations as the dormant statistic (every expert
+    on the whole batch); unused experts are left alone.
+    """
     states = self._sample_states() if states is None else states
-    activations = self._sess.run(
-        self._diag_fetches['activations'], {self._diag_states_ph: states}
+    values = self._run_diagnostics(
+        states,
+        {k: self._diag_fetches[k] for k in ('activations', 'routed_counts')},
     )
+    unused = dormant.unused_experts(values['routed_counts'])
     masks = {}
     for layer in self._recycler.layers:
-      values = activations[layer.name]
-      if np.size(values):  # An expert no token reached gives no evidence.
-        masks[layer.name] = dormant.dormant_mask(values, self.redo_tau)
+      if names.parse_expert_hidden(layer.name) in unused:
+        continue
+      masks[layer.name] = dormant.dormant_mask(values['activations'][layer.name], self.redo_tau)
     self._recycler.recycle(self._sess, masks)
     recycled = int(sum(m.sum() for m in masks.values()))
-    self.diagnostics_log.append({'redo_recycled': recycled})
+    self._pending_diagnostics.append({names.REDO_RECYCLED: recycled})
     logging.info('ReDo recycled %d neurons at gradient step %d', recycled, self.gradient_steps)
     return recycled
 
   def bundle_and_checkpoint(self, checkpoint_dir, iteration_number):
     bundle = super().bundle_and_checkpoint(checkpoint_dir, iteration_number)
     if bundle is not None:
+      # Restored by DQNAgent.unbundle, which sets every bundled attribute.
       bundle['gradient_steps'] = self.gradient_steps
+      bundle['_last_measured_step'] = self._last_measured_step
     return bundle
 
 
-def count_parameters(model):
-  """Number of trainable scalars of a built Keras model."""
-  return int(
-      sum(np.prod(v.shape.as_list()) for v in model.trainable_variables)
-  )
+def _call_parameters(network):
+  """Names of the parameters of a Keras network's `call`."""
+  try:
+    return set(inspect.signature(type(network).call).parameters)
+  except (TypeError, ValueError):
+    return set()

@@ -29,6 +29,7 @@ from moe_dopamine import config
 from moe_dopamine import observation
 from moe_dopamine.environments import tasks
 from moe_dopamine.metrics import continual
+from moe_dopamine.metrics import names
 
 
 @gin.constants_from_enum(module='moe_dopamine')
@@ -67,19 +68,19 @@ class MultiTaskEnvironment:
       iterations_per_task: int >= 1, CRL stretch length.
       num_cycles: int >= 1, CRL passes through the task sequence.
       task_sampling: MTRL: 'round_robin' or 'uniform' (seeded) per episode.
-      seed: None or int, seeds the task sampling and the gymnasium
-        environments; MoERunner.seed sets it when given.
+      seed: None (0) or int, seeds the task sampling and the gymnasium
+        environments; MoERunner passes its seed here.
       random_returns: None or {task: return} overriding the TaskSpec's.
       reference_returns: None or {task: return} overriding the TaskSpec's.
     """
     task_names = list(task_names)
     if not task_names:
-      raise ValueError(
+      raise config.ConfigError(
           'MultiTaskEnvironment.task_names is empty; name at least one of '
           f"{', '.join(sorted(tasks.TASKS))}."
       )
     if len(set(task_names)) != len(task_names):
-      raise ValueError(
+      raise config.ConfigError(
           f'MultiTaskEnvironment.task_names has duplicates: {task_names}; '
           'repeat a sequence with num_cycles instead.'
       )
@@ -92,7 +93,7 @@ class MultiTaskEnvironment:
         ('num_cycles', num_cycles),
     ):
       if not isinstance(value, int) or value < 1:
-        raise ValueError(
+        raise config.ConfigError(
             f'MultiTaskEnvironment.{name} must be an integer >= 1, got {value!r}.'
         )
     self.specs = [tasks.get_task(name) for name in task_names]
@@ -115,10 +116,7 @@ class MultiTaskEnvironment:
     self.observation_shape = (self.width + 1, 1)
     self.max_steps_per_episode = max(s.max_steps_per_episode for s in self.specs)
 
-    self._envs = [
-        gymnasium.make(spec.gym_id, max_episode_steps=spec.max_steps_per_episode)
-        for spec in self.specs
-    ]
+    self._envs = [tasks.make_gym_environment(spec) for spec in self.specs]
     self._seeded_tasks = set()  # Each env is seeded on its first reset only.
     self.game_over = False
     self.current_task = 0
@@ -138,7 +136,7 @@ class MultiTaskEnvironment:
     overrides = dict(overrides or {})
     unknown = set(overrides) - set(self.task_names)
     if unknown:
-      raise ValueError(
+      raise config.ConfigError(
           f'{field}s given for {sorted(unknown)}, which are not among the tasks '
           f'{self.task_names}.'
       )
@@ -150,8 +148,9 @@ class MultiTaskEnvironment:
 
   @property
   def schedule_length(self):
-    """Iterations a CRL run takes; None for MTRL (set by Runner.num_iterations)."""
-    if self.setting == Setting.CRL:
+    """Iterations a CRL run of several tasks takes; None for MTRL and for a
+    single task (their length is Runner.num_iterations)."""
+    if self.setting == Setting.CRL and self.num_tasks > 1:
       return self.num_tasks * self.iterations_per_task * self.num_cycles
     return None
 
@@ -159,11 +158,25 @@ class MultiTaskEnvironment:
     """The task index CRL trains on at `iteration`."""
     return (iteration // self.iterations_per_task) % self.num_tasks
 
-  def train_task_name(self, iteration):
-    """The task name trained at `iteration`, or 'mixed' in MTRL."""
+  def train_task_id(self, iteration):
+    """The task id trained at `iteration`; names.MTRL_TRAIN_TASK in MTRL."""
     if self.setting == Setting.CRL:
-      return self.task_names[self.crl_task(iteration)]
-    return 'mixed'
+      return self.crl_task(iteration)
+    return names.MTRL_TRAIN_TASK
+
+  def get_state(self):
+    """What a resumed run needs to continue as an uninterrupted one: each
+    task environment's random state and which were seeded."""
+    return {
+        'seeded_tasks': sorted(self._seeded_tasks),
+        'np_random': [env.unwrapped.np_random.bit_generator.state for env in self._envs],
+    }
+
+  def set_state(self, state):
+    """Restores `get_state()`; the next episode starts from it."""
+    self._seeded_tasks = set(state['seeded_tasks'])
+    for env, random_state in zip(self._envs, state['np_random']):
+      env.unwrapped.np_random.bit_generator.state = random_state
 
   def mtrl_task(self, iteration, episode):
     """The task index of MTRL training episode `episode` of `iteration`."""

@@ -1,20 +1,32 @@
-"""What the package knows about each task.
+"""What the package knows about each task: one definition per task.
 
-A `TaskSpec` is all a multi-task environment or a network needs: the
-gymnasium id, observation size and bounds (for the [-1, 1] rescale), action
-count, the episode limit, and the random and reference returns that define a
-normalized score. Bounds come from Dopamine's gym_lib, so single-task runs
-rescale exactly as stock Dopamine does.
+A `TaskSpec` is all an environment or a network needs: the gymnasium id,
+observation size and bounds (for the [-1, 1] rescale), action count, the
+episode limit, and the random and reference returns that define a normalized
+score. Single-task, multi-task and reference runs all build their tasks from
+these specs (through `MultiTaskEnvironment`), so a task means the same thing
+in every run. Bounds come from Dopamine's gym_lib; the step limits are
+gymnasium's for CartPole-v1 and Acrobot-v1 and Dopamine's stock 600 for
+MountainCar-v0 (gymnasium's 200 leaves an epsilon-greedy DQN almost no chance
+to reach the flag).
+
+Reference returns are gymnasium's "solved" thresholds (`reward_threshold` of
+each id). Random returns are measured: the mean return of a uniformly random
+policy over RANDOM_EPISODES episodes, `measure_random_return(spec)`, seeded
+with RANDOM_SEED; `python -m moe_dopamine.environments.tasks` re-measures them.
 """
 
 import dataclasses
 import difflib
-from typing import Optional, Tuple
+import sys
+from typing import Tuple
 
 from dopamine.discrete_domains import gym_lib
 import gin
 import gymnasium
 import numpy as np
+
+from moe_dopamine import config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +41,14 @@ class TaskSpec:
   # Mean return of a uniformly random policy, and a good return (score 1).
   random_return: float
   reference_return: float
-  observation_shape: Optional[Tuple[int, ...]] = None
+
+
+# Random-policy returns, from `measure_random_return` with the settings below.
+RANDOM_EPISODES = 100
+RANDOM_SEED = 0
+RANDOM_CARTPOLE = 21.61
+RANDOM_MOUNTAINCAR = -600.0
+RANDOM_ACROBOT = -499.85
 
 
 def _vals(array):
@@ -45,8 +64,8 @@ TASKS = {
         min_vals=_vals(gym_lib.CARTPOLE_MIN_VALS),
         max_vals=_vals(gym_lib.CARTPOLE_MAX_VALS),
         max_steps_per_episode=500,
-        random_return=22.0,
-        reference_return=500.0,
+        random_return=RANDOM_CARTPOLE,
+        reference_return=475.0,
     ),
     'MountainCar': TaskSpec(
         name='MountainCar',
@@ -55,8 +74,8 @@ TASKS = {
         num_actions=3,
         min_vals=_vals(gym_lib.MOUNTAINCAR_MIN_VALS),
         max_vals=_vals(gym_lib.MOUNTAINCAR_MAX_VALS),
-        max_steps_per_episode=200,
-        random_return=-200.0,
+        max_steps_per_episode=600,
+        random_return=RANDOM_MOUNTAINCAR,
         reference_return=-110.0,
     ),
     'Acrobot': TaskSpec(
@@ -67,10 +86,36 @@ TASKS = {
         min_vals=_vals(gym_lib.ACROBOT_MIN_VALS),
         max_vals=_vals(gym_lib.ACROBOT_MAX_VALS),
         max_steps_per_episode=500,
-        random_return=-500.0,
-        reference_return=-80.0,
+        random_return=RANDOM_ACROBOT,
+        reference_return=-100.0,
     ),
 }
+
+def make_gym_environment(spec):
+  """The gymnasium environment of a task, with the task's step limit."""
+  return gymnasium.make(spec.gym_id, max_episode_steps=spec.max_steps_per_episode)
+
+
+def measure_random_return(spec, episodes=RANDOM_EPISODES, seed=RANDOM_SEED):
+  """Mean return of a uniformly random policy over `episodes` episodes.
+
+  The environment is reset with `seed` once, then unseeded; actions come from
+  numpy.random.default_rng(seed). The same arguments give the same mean.
+  """
+  env = make_gym_environment(spec)
+  rng = np.random.default_rng(seed)
+  returns = []
+  for episode in range(episodes):
+    env.reset(seed=seed if episode == 0 else None)
+    total, done = 0.0, False
+    while not done:
+      _, reward, terminated, truncated, _ = env.step(int(rng.integers(spec.num_actions)))
+      total += reward
+      done = terminated or truncated
+    returns.append(total)
+  env.close()
+  return float(np.mean(returns))
+
 
 def register_task(spec):
   """Adds a task (e.g. a MinAtar game) that environments can then name."""
@@ -89,17 +134,17 @@ def get_task(name):
   if gym_id is not None:
     action_space = gymnasium.spec(gym_id).make().action_space
     if not isinstance(action_space, gymnasium.spaces.Discrete):
-      raise ValueError(
+      raise config.ConfigError(
           f"task '{name}' ({gym_id}) has a continuous action space "
           f'{action_space}; DQN needs discrete actions. Known tasks: {known}.'
       )
-    raise ValueError(
+    raise config.ConfigError(
         f"task '{name}' ({gym_id}) has no TaskSpec (bounds, reference returns). "
         'Fix: moe_dopamine.environments.tasks.register_task(TaskSpec(...)), '
         f'or use a known task: {known}.'
     )
   hint = difflib.get_close_matches(name, list(TASKS), n=1)
-  raise ValueError(
+  raise config.ConfigError(
       f"unknown task '{name}'."
       + (f" Did you mean '{hint[0]}'?" if hint else '')
       + f' Known tasks: {known}.'
@@ -116,3 +161,15 @@ def _gymnasium_id(name):
 
 for _spec in list(TASKS.values()):
   register_task(_spec)
+
+
+def main():
+  for name, spec in TASKS.items():
+    print(f'{name} ({spec.gym_id}, {spec.max_steps_per_episode} steps): random '
+          f'return {measure_random_return(spec):.2f} over {RANDOM_EPISODES} '
+          f'episodes (seed {RANDOM_SEED}); reference {spec.reference_return}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())

@@ -8,8 +8,16 @@ iteration evaluates every task). With T the last evaluation:
   the mean of p_i over task i's (first) training stretch and AUC_i^ref the
   same for a single-task run of task i from scratch, over as many iterations.
 p_i(T) is the mean of the last `last` evaluations, to damp evaluation noise.
-With several cycles, "end of task i's training" is the end of its last
-stretch, and forward transfer uses its first.
+Forgetting averages the same number of evaluations on both sides, as
+Continual World does: the last k evaluations inside task i's (last) stretch
+against the last k of the run, k = min(last, stretch length). The
+last-trained task therefore has F = 0 exactly. With several cycles, "end of
+task i's training" is the end of its last stretch, and forward transfer uses
+its first.
+
+Across seeds (`over_seeds`): the mean with a 95% percentile-bootstrap
+interval from MIN_SEEDS_FOR_CI seeds on; below that, the interval is only the
+range of the values, and is labelled so.
 """
 
 import numpy as np
@@ -45,13 +53,16 @@ def average_performance(scores, last=1):
 
 
 def forgetting(scores, train_tasks, last=1):
-  """{task: F_i} for every task trained at least once."""
+  """{task: F_i} for every task trained at least once (see the module doc)."""
   out = {}
   for task, curve in scores.items():
     spans = stretches(train_tasks, task)
     if spans:
-      end = spans[-1][1] - 1
-      out[task] = float(curve[end] - final_score(curve, last))
+      start, stop = spans[-1]
+      window = min(last, stop - start)
+      curve = np.asarray(curve, float)
+      at_end = np.mean(curve[stop - window : stop])
+      out[task] = float(at_end - final_score(curve, window))
   return out
 
 
@@ -72,6 +83,65 @@ def forward_transfer(scores, train_tasks, reference_scores):
     auc_ref = float(np.mean(reference[: stop - start]))
     out[task] = (auc - auc_ref) / (1.0 - auc_ref) if auc_ref < 1.0 else float('nan')
   return out
+
+
+def run_metrics(scores, train_tasks, references=None, last=3):
+  """The continual metrics of one run.
+
+  Args:
+    scores: {task: normalized scores over iterations}.
+    train_tasks: the task trained at each iteration (None: several, MTRL).
+    references: {task: a single-task reference run's scores}, for FT.
+    last: evaluations averaged for final values.
+
+  Returns:
+    {'P', 'p/<task>', and when tasks were trained one at a time 'F',
+     'F/<task>', and with references 'FT', 'FT/<task>'}.
+  """
+  out = {'P': average_performance(scores, last)}
+  out.update({f'p/{task}': final_score(curve, last) for task, curve in scores.items()})
+  forgotten = forgetting(scores, train_tasks, last)
+  if forgotten:
+    out['F'] = float(np.mean(list(forgotten.values())))
+    out.update({f'F/{t}': v for t, v in forgotten.items()})
+  transfer = forward_transfer(scores, train_tasks, references or {})
+  if transfer:
+    out['FT'] = float(np.nanmean(list(transfer.values())))
+    out.update({f'FT/{t}': v for t, v in transfer.items()})
+  return out
+
+
+MIN_SEEDS_FOR_CI = 5
+
+
+def over_seeds(values, confidence=0.95, num_resamples=10000, seed=0):
+  """{'mean', 'low', 'high', 'n', 'kind'} of per-seed values (NaNs dropped).
+
+  kind is '95% CI' (percentile bootstrap) with at least MIN_SEEDS_FOR_CI
+  values, 'range' below: two or three seeds bound nothing, they only span.
+  """
+  finite = [v for v in values if np.isfinite(v)]
+  if len(finite) >= MIN_SEEDS_FOR_CI:
+    mean, low, high = bootstrap_ci(finite, confidence, num_resamples, seed)
+    kind = f'{confidence:.0%} CI'
+  elif finite:
+    mean, low, high = float(np.mean(finite)), float(min(finite)), float(max(finite))
+    kind = 'range'
+  else:
+    mean = low = high = float('nan')
+    kind = 'range'
+  return {'mean': mean, 'low': low, 'high': high, 'n': len(finite), 'kind': kind}
+
+
+def format_over_seeds(summary, digits=3):
+  """'0.512 [0.401, 0.633] (95% CI, n=5)' or '... (range, n=2)'."""
+  if summary['n'] == 0:
+    return 'n/a'
+  f = f'{{:.{digits}f}}'
+  return (
+      f"{f.format(summary['mean'])} [{f.format(summary['low'])}, "
+      f"{f.format(summary['high'])}] ({summary['kind']}, n={summary['n']})"
+  )
 
 
 def bootstrap_ci(values, confidence=0.95, num_resamples=10000, seed=0):

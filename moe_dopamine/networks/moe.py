@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from moe_dopamine import config
+from moe_dopamine.metrics import names
 
 
 @gin.constants_from_enum(module='moe_dopamine')
@@ -37,7 +38,24 @@ class Router(enum.Enum):
 
 
 MoEInfo = collections.namedtuple(
-    'MoEInfo', ['router_probs', 'aux_losses', 'expert_activations']
+    'MoEInfo',
+    [
+        # [batch, m, n] routing probabilities (SoftMoE: combine weights
+        # summed over each expert's slots).
+        'router_probs',
+        # {'<layer>/<loss>': weighted scalar} load-balancing losses.
+        'aux_losses',
+        # {names.expert_hidden(...): [s_e, h]} hidden activations of each
+        # expert on the inputs it was routed.
+        'expert_activations',
+        # int [n]: inputs routed to each expert in the batch (SoftMoE: its
+        # slots, batch * p).
+        'routed_counts',
+        # With diagnostics=True only, else {}: each expert's hidden
+        # activations on every token of the batch (SoftMoE: its slots, which
+        # every token feeds).
+        'all_token_activations',
+    ],
 )
 
 
@@ -175,26 +193,53 @@ class MoE(tf.keras.layers.Layer):
     self.router = config.parse_choice(Router, router, 'MoE.router')
     if self.router == Router.RANDOM:
       router_trainable = False
-    if not isinstance(num_experts, int) or num_experts < 1:
-      raise ValueError(f'num_experts must be an integer >= 1, got {num_experts!r}.')
-    if self.router in (Router.TOPK, Router.RANDOM) and not 1 <= k <= num_experts:
-      raise ValueError(
-          f'MoE.k={k} is out of range: k must be in [1, num_experts={num_experts}].'
+    num_experts = config.check_int(num_experts, 'MoE.num_experts', minimum=1)
+    if self.router in (Router.TOPK, Router.RANDOM):
+      k = config.check_int(k, 'MoE.k')
+      if not 1 <= k <= num_experts:
+        raise config.ConfigError(
+            f'MoE.k={k} is out of range: k must be in [1, num_experts={num_experts}]. '
+            f'Fix: bind MoE.k to at most {num_experts}, or raise the number of experts.'
+        )
+    capacity_factor = config.check_float(
+        capacity_factor, 'MoE.capacity_factor', minimum=0.0, strict_minimum=True
+    )
+    if topk_capacity_factor is not None:
+      topk_capacity_factor = config.check_float(
+          topk_capacity_factor, 'MoE.topk_capacity_factor', minimum=0.0,
+          strict_minimum=True,
       )
-    if capacity_factor <= 0:
-      raise ValueError(f'MoE.capacity_factor must be > 0, got {capacity_factor}.')
-    if topk_capacity_factor is not None and topk_capacity_factor <= 0:
-      raise ValueError(
-          f'MoE.topk_capacity_factor must be None or > 0, got {topk_capacity_factor}.'
-      )
-    if noise_std < 0:
-      raise ValueError(f'MoE.noise_std must be >= 0, got {noise_std}.')
+    noise_std = config.check_float(noise_std, 'MoE.noise_std', minimum=0.0)
+    normalize_tokens = config.check_bool(normalize_tokens, 'MoE.normalize_tokens')
+    renormalize_gates = config.check_bool(renormalize_gates, 'MoE.renormalize_gates')
+    router_trainable = config.check_bool(router_trainable, 'MoE.router_trainable')
+    switch_loss_weight = config.check_float(
+        switch_loss_weight, 'MoE.switch_loss_weight', minimum=0.0
+    )
+    importance_loss_weight = config.check_float(
+        importance_loss_weight, 'MoE.importance_loss_weight', minimum=0.0
+    )
+    load_loss_weight = config.check_float(
+        load_loss_weight, 'MoE.load_loss_weight', minimum=0.0
+    )
     if load_loss_weight > 0 and (
         self.router != Router.TOPK or noise_std <= 0
     ):
-      raise ValueError(
+      raise config.ConfigError(
           'MoE.load_loss_weight > 0 needs router=topk and MoE.noise_std > 0 '
           '(the load loss is the expected load under router noise).'
+      )
+    if (
+        self.router == Router.TOPK
+        and k == 1
+        and renormalize_gates
+        and not (switch_loss_weight or importance_loss_weight or load_loss_weight)
+    ):
+      raise config.ConfigError(
+          'MoE.renormalize_gates=True with router=topk and k=1 makes the kept '
+          'gate identically 1, so the router gets no gradient from the TD loss '
+          'and stays at its random initialisation. Fix: MoE.renormalize_gates='
+          'False, k >= 2, or a balancing loss (e.g. MoE.switch_loss_weight=0.01).'
       )
     self.num_experts = num_experts
     self.output_units = output_units
@@ -230,10 +275,16 @@ class MoE(tf.keras.layers.Layer):
     num_tokens, token_size = int(input_shape[1]), int(input_shape[2])
     self.experts.build((None, token_size))
     if self.router == Router.SOFTMOE:
+      # Dopamine's Phi is (d, n, p) under lecun_normal, whose fan-in is d * n:
+      # the same variance 1 / (d * n) on this (d, n * p) layout.
       self.phi = self.add_weight(
           'phi',
           shape=(token_size, self.num_experts * self.num_slots(num_tokens)),
-          initializer=tf.keras.initializers.LecunNormal(),
+          initializer=tf.keras.initializers.VarianceScaling(
+              scale=1.0 / self.num_experts,
+              mode='fan_in',
+              distribution='truncated_normal',
+          ),
           trainable=self.router_trainable,
       )
       if self.normalize_tokens:
@@ -249,33 +300,50 @@ class MoE(tf.keras.layers.Layer):
       )
     super().build(input_shape)
 
-  def call(self, tokens, task_ids=None, training=None):
+  def call(self, tokens, task_ids=None, training=None, diagnostics=False):
     """Routes tokens [batch, m, d] to the experts.
 
     Args:
       tokens: float tensor [batch, m, d_in].
       task_ids: int tensor [batch]; required by the hardcoded router.
       training: bool, router noise is only added when True.
+      diagnostics: bool, also return every expert's activations on all tokens (sparse routers then run every expert on
+        every token: for measurements, not for training).
 
     Returns:
       (outputs [batch, m, output_units], MoEInfo).
     """
     router_logits = None
     if self.router == Router.SOFTMOE:
-      outputs, probs, hiddens = self._soft_route(tokens, training)
+      outputs, probs, hiddens, counts = self._soft_route(tokens, training)
+      all_hiddens = hiddens
     else:
-      outputs, probs, hiddens, router_logits = self._sparse_route(
+      outputs, probs, hiddens, router_logits, counts, flat = self._sparse_route(
           tokens, task_ids, training
       )
-    activations = {}
-    for e, expert_hiddens in enumerate(hiddens):
-      for j, h in enumerate(expert_hiddens):
-        activations[f'{self.name}/expert_{e}/hidden_{j}'] = h
+      all_hiddens = self._every_expert_on(flat) if diagnostics else None
     return outputs, MoEInfo(
         router_probs=probs,
         aux_losses=self._balancing_losses(probs, router_logits),
-        expert_activations=activations,
+        expert_activations=self._named(hiddens),
+        routed_counts=counts,
+        all_token_activations=self._named(all_hiddens) if diagnostics else {},
     )
+
+  def _named(self, hiddens):
+    """{names.expert_hidden(layer, e, j): hiddens[e][j]}."""
+    return {
+        names.expert_hidden(self.name, e, j): h
+        for e, expert_hiddens in enumerate(hiddens)
+        for j, h in enumerate(expert_hiddens)
+    }
+
+  def _every_expert_on(self, flat):
+    """Each expert's hidden activations on all tokens [T, d]: [n][j] -> [T, h]."""
+    _, hiddens = self.experts.call_all(
+        tf.tile(flat[None], [self.num_experts, 1, 1])
+    )
+    return [[h[e] for h in hiddens] for e in range(self.num_experts)]
 
   def _noisy(self, logits, training):
     if self.noise_std > 0 and training:
@@ -318,7 +386,8 @@ class MoE(tf.keras.layers.Layer):
         tf.reshape(combine, [batch, num_tokens, self.num_experts, p]), axis=-1
     )
     per_expert = [[h[e] for h in hiddens] for e in range(self.num_experts)]
-    return outputs, probs, per_expert
+    counts = tf.fill([self.num_experts], batch * p)
+    return outputs, probs, per_expert, counts
 
   def _sparse_route(self, x, task_ids, training):
     batch = tf.shape(x)[0]
@@ -326,7 +395,7 @@ class MoE(tf.keras.layers.Layer):
     flat = tf.reshape(x, [-1, token_size])  # [T, d], T = batch * m.
     if self.router == Router.HARDCODED:
       if task_ids is None:
-        raise ValueError('the hardcoded router needs task_ids.')
+        raise config.ConfigError('the hardcoded router needs task_ids.')
       expert = tf.math.floormod(tf.cast(task_ids, tf.int32), self.num_experts)
       expert = tf.repeat(expert, num_tokens)  # [T]
       probs = tf.one_hot(expert, self.num_experts)
@@ -364,7 +433,10 @@ class MoE(tf.keras.layers.Layer):
     )
     outputs = tf.reshape(outputs, [batch, num_tokens, self.output_units])
     probs = tf.reshape(probs, [batch, num_tokens, self.num_experts])
-    return outputs, probs, hiddens, router_logits
+    counts = tf.math.unsorted_segment_sum(
+        tf.ones_like(expert_idx), expert_idx, self.num_experts
+    )
+    return outputs, probs, hiddens, router_logits, counts, flat
 
   def capacity(self, num_tokens):
     """TopK tokens per expert and sample, ceil(m * k * factor / n)."""

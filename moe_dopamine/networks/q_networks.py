@@ -14,13 +14,19 @@ Dense(512, relu), Dense(num_actions). A placement says what becomes an MoE:
 | baseline_scaled | none; hidden widths x num_experts (a parameter control)  |
 | separate        | big with hardcoded routing and one expert per task       |
 
-A hidden MoE replaces Dense + relu: its output goes through relu. Its experts
-are Dense(expert_hidden_units, relu) then Dense back to the token width. Vector
+A hidden MoE replaces Dense + relu. As in Dopamine's labs/moes networks, the
+MoE's output is used as it is (no relu after it; `relu_after_moe=True` adds
+one). Its experts are Dense(expert_hidden_units, relu) then Dense back to the
+token width. Vector
 features are split into `num_tokens` equal tokens (1 = the whole vector); the
 output layer's tokens each give Q-values, averaged over tokens.
 
 With `task_id_in_observation`, the last feature of the observation is the
 task id (used by hardcoded routing), not an input feature.
+
+Parameter-matched control: `parameter_matched_to=<placement>` (with placement
+'baseline') gives the baseline the hidden width whose trainable parameter
+count is closest to that placement's at the same settings.
 """
 
 import enum
@@ -32,7 +38,7 @@ import tensorflow as tf
 
 from moe_dopamine import config
 from moe_dopamine import observation
-from moe_dopamine.agents import recycling
+from moe_dopamine.metrics import names
 from moe_dopamine.networks import moe
 from moe_dopamine.networks import types
 
@@ -61,13 +67,15 @@ class ClassicControlQNetwork(tf.keras.Model):
       num_hidden_layers=2,
       expert_hidden_units=512,
       num_tokens=1,
+      relu_after_moe=False,
+      parameter_matched_to=None,
       min_vals=None,
       max_vals=None,
       num_tasks=1,
       task_id_in_observation=False,
       name=None,
   ):
-    """Creates the network.
+    """Creates the network (its layers are made when it first sees a state).
 
     Args:
       num_actions: int, number of Q-values.
@@ -78,6 +86,10 @@ class ClassicControlQNetwork(tf.keras.Model):
       num_hidden_layers: int >= 1, hidden layers of the baseline.
       expert_hidden_units: int, hidden width of a layer-replacing expert.
       num_tokens: int >= 1, tokens a feature vector is split into.
+      relu_after_moe: bool, apply relu to a hidden MoE's output.
+      parameter_matched_to: None, or a Placement (or its name): with
+        placement 'baseline', the hidden width becomes the one whose
+        parameter count is closest to that placement's.
       min_vals: None or array, per-feature minimum for the [-1, 1] rescale.
       max_vals: None or array, per-feature maximum.
       num_tasks: int, number of tasks the observations come from.
@@ -86,88 +98,133 @@ class ClassicControlQNetwork(tf.keras.Model):
       name: str, Keras name; Dopamine passes 'Online' and 'Target'.
     """
     super().__init__(name=name)
-    self.placement = config.parse_choice(
-        Placement, placement, 'ClassicControlQNetwork.placement'
+    prefix = 'ClassicControlQNetwork.'
+    self.placement = config.parse_choice(Placement, placement, prefix + 'placement')
+    self.num_hidden_layers = config.check_int(
+        num_hidden_layers, prefix + 'num_hidden_layers', minimum=1
     )
-    if num_hidden_layers < 1:
-      raise ValueError(
-          f'ClassicControlQNetwork.num_hidden_layers must be >= 1, got {num_hidden_layers}.'
-      )
-    if not isinstance(num_tokens, int) or num_tokens < 1:
-      raise ValueError(
-          f'ClassicControlQNetwork.num_tokens must be an integer >= 1, got {num_tokens!r}.'
-      )
+    self.num_tokens = config.check_int(num_tokens, prefix + 'num_tokens', minimum=1)
+    self.num_tasks = config.check_int(num_tasks, 'num_tasks', minimum=1)
     if self.placement == Placement.SEPARATE:
-      num_experts = num_tasks
-    if not isinstance(num_experts, int) or num_experts < 1:
-      raise ValueError(
-          f'ClassicControlQNetwork.num_experts must be an integer >= 1, got {num_experts!r}.'
+      num_experts = self.num_tasks
+    self.num_experts = config.check_int(num_experts, prefix + 'num_experts', minimum=1)
+    hidden_units = config.check_int(hidden_units, prefix + 'hidden_units', minimum=1)
+    self.expert_hidden_units = config.check_int(
+        expert_hidden_units, prefix + 'expert_hidden_units', minimum=1
+    )
+    self.relu_after_moe = config.check_bool(relu_after_moe, prefix + 'relu_after_moe')
+    self.parameter_matched_to = None
+    if parameter_matched_to is not None:
+      self.parameter_matched_to = config.parse_choice(
+          Placement, parameter_matched_to, prefix + 'parameter_matched_to'
       )
+      if self.placement != Placement.BASELINE:
+        raise config.ConfigError(
+            f'{prefix}parameter_matched_to={self.parameter_matched_to.value!r} '
+            f'needs placement=\'baseline\' (got {self.placement.value!r}): it '
+            'sets the width of a baseline.'
+        )
     self.num_actions = num_actions
-    self.num_experts = num_experts
-    self.num_tokens = num_tokens
-    self.num_tasks = num_tasks
     self.task_id_in_observation = task_id_in_observation
     self.min_vals = None if min_vals is None else np.asarray(min_vals, np.float32)
     self.max_vals = None if max_vals is None else np.asarray(max_vals, np.float32)
     if self.placement == Placement.BASELINE_SCALED:
-      hidden_units *= num_experts
+      hidden_units *= self.num_experts
     self.hidden_units = hidden_units
-
-    moe_positions = {
-        Placement.MIDDLE: {num_hidden_layers - 1},
-        Placement.FINAL: {num_hidden_layers},
-        Placement.ALL: set(range(num_hidden_layers + 1)),
+    self.moe_positions = {
+        Placement.MIDDLE: {self.num_hidden_layers - 1},
+        Placement.FINAL: {self.num_hidden_layers},
+        Placement.ALL: set(range(self.num_hidden_layers + 1)),
     }.get(self.placement, set())
+    if self.num_tokens > 1:
+      for i in self.moe_positions - {self.num_hidden_layers}:
+        if hidden_units % self.num_tokens:
+          raise config.ConfigError(
+              f'{prefix}num_tokens={self.num_tokens} does not divide the width '
+              f'{hidden_units} of layer hidden_{i}.'
+          )
     self.big_moe = None
     self.stack = []  # (name, layer, is_moe) in order; the last is the output.
+    self._constructor_args = dict(
+        num_actions=num_actions,
+        num_experts=self.num_experts,
+        hidden_units=hidden_units,
+        num_hidden_layers=self.num_hidden_layers,
+        expert_hidden_units=self.expert_hidden_units,
+        num_tokens=self.num_tokens,
+        relu_after_moe=self.relu_after_moe,
+        num_tasks=self.num_tasks,
+        task_id_in_observation=task_id_in_observation,
+    )
+    logging.info(
+        'ClassicControlQNetwork %s: placement=%s num_experts=%d num_tokens=%d '
+        'hidden_units=%d num_hidden_layers=%d expert_hidden_units=%d '
+        'relu_after_moe=%s parameter_matched_to=%s',
+        name,
+        self.placement.value,
+        self.num_experts,
+        self.num_tokens,
+        hidden_units,
+        self.num_hidden_layers,
+        self.expert_hidden_units,
+        self.relu_after_moe,
+        None if self.parameter_matched_to is None else self.parameter_matched_to.value,
+    )
+
+  def build(self, input_shape):
+    """Makes the layers; a parameter-matched baseline first finds its width."""
+    if self.parameter_matched_to is not None:
+      input_width = int(np.prod(input_shape[1:])) - int(self.task_id_in_observation)
+      target = parameter_count_of(
+          self._constructor_args, self.parameter_matched_to, input_shape
+      )
+      self.hidden_units = matched_width(
+          target, input_width, self.num_actions, self.num_hidden_layers
+      )
+      logging.info(
+          'ClassicControlQNetwork %s: width %d matches the %d parameters of %s',
+          self.name, self.hidden_units, target, self.parameter_matched_to.value,
+      )
+    self._make_layers()
+    self.built = True
+
+  def _make_layers(self):
+    hidden_units = self.hidden_units
     if self.placement in (Placement.BIG, Placement.SEPARATE):
       router = moe.Router.HARDCODED if self.placement == Placement.SEPARATE else None
       self.big_moe = self._make_moe(
           'big',
-          output_units=num_actions,
-          expert_hidden_units=(hidden_units,) * num_hidden_layers,
+          output_units=self.num_actions,
+          expert_hidden_units=(hidden_units,) * self.num_hidden_layers,
           router=router,
       )
       self._check_hardcoded(self.big_moe)
-    else:
-      for i in range(num_hidden_layers + 1):
-        is_output = i == num_hidden_layers
-        layer_name = 'output' if is_output else f'hidden_{i}'
-        units = num_actions if is_output else hidden_units
-        if i in moe_positions:
-          layer = self._make_moe(
-              layer_name,
-              output_units=units if is_output else units // num_tokens,
-              expert_hidden_units=(expert_hidden_units,),
-          )
-          self._check_hardcoded(layer)
-          if not is_output and units % num_tokens:
-            raise ValueError(
-                f'ClassicControlQNetwork.num_tokens={num_tokens} does not divide '
-                f'the width {units} of layer {layer_name}.'
-            )
-        else:
-          layer = tf.keras.layers.Dense(
-              units, activation=None if is_output else tf.nn.relu, name=layer_name
-          )
-        self.stack.append((layer_name, layer, i in moe_positions))
-    logging.info(
-        'ClassicControlQNetwork %s: placement=%s num_experts=%d num_tokens=%d',
-        name,
-        self.placement.value,
-        num_experts,
-        num_tokens,
-    )
+      return
+    for i in range(self.num_hidden_layers + 1):
+      is_output = i == self.num_hidden_layers
+      layer_name = 'output' if is_output else f'hidden_{i}'
+      units = self.num_actions if is_output else hidden_units
+      if i in self.moe_positions:
+        layer = self._make_moe(
+            layer_name,
+            output_units=units if is_output else units // self.num_tokens,
+            expert_hidden_units=(self.expert_hidden_units,),
+        )
+        self._check_hardcoded(layer)
+      else:
+        layer = tf.keras.layers.Dense(
+            units, activation=None if is_output else tf.nn.relu, name=layer_name
+        )
+      self.stack.append((layer_name, layer, i in self.moe_positions))
 
   def moe_layers(self):
-    """The network's MoE layers, in order."""
+    """The network's MoE layers, in order (after the network is built)."""
     if self.big_moe is not None:
       return [self.big_moe]
     return [layer for _, layer, is_moe in self.stack if is_moe]
 
   def recyclable_layers(self):
-    """The hidden layers ReDo can recycle, as `recycling.RecyclableLayer`s.
+    """The hidden layers ReDo can recycle, as `types.RecyclableLayer`s.
 
     Dense hidden layers and every expert's hidden layers; a hidden MoE's
     output (e.g. Middle's 'hidden_1') too, when there is one token per sample.
@@ -178,8 +235,8 @@ class ClassicControlQNetwork(tf.keras.Model):
       experts = layer.experts
       for e in range(layer.num_experts):
         for j in range(len(experts.kernels) - 1):
-          layers.append(recycling.RecyclableLayer(
-              name=f'{layer.name}/expert_{e}/hidden_{j}',
+          layers.append(types.RecyclableLayer(
+              name=names.expert_hidden(layer.name, e, j),
               units=int(experts.kernels[j][e].shape[1]),
               incoming=[(experts.kernels[j][e], 1)],
               biases=[experts.biases[j][e]],
@@ -200,7 +257,7 @@ class ClassicControlQNetwork(tf.keras.Model):
         outgoing += [(w, 0) for w in reader.router_weights()]
       else:
         outgoing = [(reader.kernel, 0)]
-      layers.append(recycling.RecyclableLayer(
+      layers.append(types.RecyclableLayer(
           name=name, units=self.hidden_units, incoming=incoming,
           biases=biases, outgoing=outgoing,
       ))
@@ -218,35 +275,52 @@ class ClassicControlQNetwork(tf.keras.Model):
 
   def _check_hardcoded(self, layer):
     if layer.router == moe.Router.HARDCODED and self.num_experts < self.num_tasks:
-      raise ValueError(
+      raise config.ConfigError(
           f'hardcoded routing with num_experts={self.num_experts} < '
           f'num_tasks={self.num_tasks} would make tasks share experts. Fix: set '
-          f'ClassicControlQNetwork.num_experts >= {self.num_tasks}.'
+          f'ClassicControlQNetwork.num_experts >= {self.num_tasks}, or use '
+          "placement='separate' (one expert per task)."
       )
 
   def _tokens(self, x):
     width = int(x.shape[-1])
     if width % self.num_tokens:
-      raise ValueError(
+      raise config.ConfigError(
           f'ClassicControlQNetwork.num_tokens={self.num_tokens} does not divide '
           f'the input width {width}.'
       )
     return tf.reshape(x, [-1, self.num_tokens, width // self.num_tokens])
 
-  def call(self, state, training=None):
-    """state [batch, D(+1), stack] -> QNetworkOutput."""
+  def call(self, state, training=None, diagnostics=False):
+    """state [batch, D(+1), stack] -> QNetworkOutput.
+
+    Args:
+      state: the observations.
+      training: bool, router noise on (the replayed batch of a train step).
+      diagnostics: bool, also run every expert on the whole batch (see
+        types.QNetworkOutput); for measurements only.
+    """
     x = tf.cast(state, tf.float32)
     x = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
     x, task_ids = observation.split_task_id(x, self.task_id_in_observation)
     if self.min_vals is not None:
       x = observation.rescale_features(x, self.min_vals, self.max_vals)
     aux_losses, router_probs, activations = {}, {}, {}
+    routed_activations, routed_counts = {}, {}
 
     def run_moe(layer, inputs):
-      out, info = layer(self._tokens(inputs), task_ids=task_ids, training=training)
+      out, info = layer(
+          self._tokens(inputs), task_ids=task_ids, training=training,
+          diagnostics=diagnostics,
+      )
       aux_losses.update(info.aux_losses)
       router_probs[layer.name] = info.router_probs
-      activations.update(info.expert_activations)
+      if diagnostics:
+        activations.update(info.all_token_activations)
+        routed_activations.update(info.expert_activations)
+        routed_counts[layer.name] = info.routed_counts
+      else:
+        activations.update(info.expert_activations)
       return out
 
     if self.big_moe is not None:
@@ -254,7 +328,9 @@ class ClassicControlQNetwork(tf.keras.Model):
     else:
       for layer_name, layer, is_moe in self.stack[:-1]:
         if is_moe:
-          x = tf.nn.relu(tf.reshape(run_moe(layer, x), [-1, self.hidden_units]))
+          x = tf.reshape(run_moe(layer, x), [-1, self.hidden_units])
+          if self.relu_after_moe:
+            x = tf.nn.relu(x)
         else:
           x = layer(x)
         activations[layer_name] = x
@@ -263,4 +339,48 @@ class ClassicControlQNetwork(tf.keras.Model):
         q_values = tf.reduce_mean(run_moe(output_layer, x), axis=1)
       else:
         q_values = output_layer(x)
-    return types.make_output(q_values, aux_losses, router_probs, activations)
+    return types.make_output(
+        q_values, aux_losses, router_probs, activations, routed_activations,
+        routed_counts,
+    )
+
+
+def parameter_count_of(constructor_args, placement, input_shape):
+  """Trainable parameters of a ClassicControlQNetwork with `placement`.
+
+  Built in a scratch graph with the same arguments (and so the same MoE gin
+  bindings) on states of `input_shape`.
+  """
+  with tf.Graph().as_default():
+    network = ClassicControlQNetwork(
+        placement=placement, **constructor_args, name='parameter_count'
+    )
+    network(tf.zeros([1] + [int(d) for d in input_shape[1:]]))
+    return count_parameters(network)
+
+
+def matched_width(target, input_width, num_actions, num_hidden_layers):
+  """The hidden width w whose baseline parameter count is closest to target.
+
+  A baseline of L hidden layers of width w has
+  (L - 1) w^2 + (input_width + L + num_actions) w + num_actions parameters.
+  """
+  layers = num_hidden_layers
+
+  def count(w):
+    return (layers - 1) * w * w + (input_width + layers + num_actions) * w + num_actions
+
+  a, b, c = layers - 1, input_width + layers + num_actions, num_actions - target
+  if a:
+    root = (-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)
+  else:
+    root = -c / b
+  candidates = {max(1, int(np.floor(root))), max(1, int(np.ceil(root)))}
+  return min(sorted(candidates), key=lambda w: abs(count(w) - target))
+
+
+def count_parameters(model):
+  """Number of trainable scalars of a built Keras model."""
+  return int(
+      sum(np.prod(v.shape.as_list()) for v in model.trainable_variables)
+  )

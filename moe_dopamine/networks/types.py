@@ -16,17 +16,40 @@ QNetworkOutput = collections.namedtuple(
         # {MoE layer name: [batch, tokens, experts]} routing probabilities.
         'router_probs',
         # {hidden layer name: [batch, ..., units]} post-activation values.
+        # Expert hidden layers hold the routed inputs only, except in a
+        # diagnostics call, where every expert runs on the whole batch.
         'activations',
+        # Diagnostics call only: {expert hidden layer: [s_e, units]} on the
+        # inputs routed to the expert, and {MoE layer: int [n]} how many
+        # inputs each expert received.
+        'routed_activations',
+        'routed_counts',
     ],
 )
 
+# A hidden layer whose neurons ReDo can recycle: the activation's name, and
+# the variables that feed a neuron (incoming kernels with the neuron's axis,
+# biases) and that read it (outgoing kernels with the neuron's axis).
+RecyclableLayer = collections.namedtuple(
+    'RecyclableLayer', ['name', 'units', 'incoming', 'biases', 'outgoing']
+)
 
-def make_output(q_values, aux_losses=None, router_probs=None, activations=None):
+
+def make_output(
+    q_values,
+    aux_losses=None,
+    router_probs=None,
+    activations=None,
+    routed_activations=None,
+    routed_counts=None,
+):
   return QNetworkOutput(
       q_values=q_values,
       aux_losses=dict(aux_losses or {}),
       router_probs=dict(router_probs or {}),
       activations=dict(activations or {}),
+      routed_activations=dict(routed_activations or {}),
+      routed_counts=dict(routed_counts or {}),
   )
 
 

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from moe_dopamine.agents import moe_dqn_agent
 from moe_dopamine.metrics import dormant
+from moe_dopamine.metrics import names
 from moe_dopamine.networks import q_networks
 
 NEURON = 7  # The neuron of hidden_0 that is killed, then recycled.
@@ -23,6 +24,7 @@ def small_replay():
 
 
 def make_agent(sess):
+  tf.compat.v1.set_random_seed(0)  # Initial weights, replay sampling aside.
   agent = moe_dqn_agent.MoEDQNAgent(
       sess,
       num_actions=2,
@@ -95,13 +97,65 @@ def test_recycling_a_dead_neuron_touches_only_its_weights_and_revives_it():
 def test_expert_hidden_layers_are_recyclable_too():
   with tf.compat.v1.Session() as sess:
     agent = make_agent(sess)
-    names = [layer.name for layer in agent._recycler.layers]
-    assert names == [
+    layer_names = [layer.name for layer in agent._recycler.layers]
+    assert layer_names == [
         'hidden_1/expert_0/hidden_0', 'hidden_1/expert_1/hidden_0',
         'hidden_0', 'hidden_1',
     ]
-    assert agent.recycle_dormant_neurons() >= 0
-    assert agent.diagnostics_log[-1]['redo_recycled'] >= 0
+    # Kill two neurons of expert 1's hidden layer: exactly those are recycled.
+    kernel = agent.online_convnet.stack[1][1].experts.kernels[0][1]
+    bias = agent.online_convnet.stack[1][1].experts.biases[0][1]
+    value = sess.run(kernel)
+    value[:, [3, 9]] = 0.0
+    sess.run([kernel.assign(value), bias[3].assign(-1.0), bias[9].assign(-1.0)])
+    states = agent._sample_states()
+    activations = sess.run(agent._diag_fetches['activations'], {agent._diag_states_ph: states})
+    expected = sum(
+        int(dormant.dormant_mask(activations[layer.name], 0.0).sum())
+        for layer in agent._recycler.layers
+    )
+    assert expected >= 2
+    assert agent.recycle_dormant_neurons(states) == expected
+    assert agent.collect_diagnostics() == [{names.REDO_RECYCLED: expected}]
+    assert agent.collect_diagnostics() == []  # Handed over once.
+    assert np.abs(sess.run(kernel)[:, [3, 9]]).sum() > 0
+
+
+def test_every_recycling_draws_fresh_incoming_weights():
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess)
+    dense0 = agent.online_convnet.stack[0][1]
+    mask = np.zeros(32, bool)
+    mask[NEURON] = True
+    agent._recycler.recycle(sess, {'hidden_0': mask})
+    first = sess.run(dense0.kernel)[:, NEURON]
+    agent._recycler.recycle(sess, {'hidden_0': mask})
+    second = sess.run(dense0.kernel)[:, NEURON]
+    assert np.abs(first).sum() > 0 and np.abs(second).sum() > 0
+    assert not np.allclose(first, second)
+    limit = np.sqrt(6.0 / (4 + 32))  # Glorot uniform for a 4 x 32 kernel.
+    assert np.abs(np.concatenate([first, second])).max() <= limit
+
+
+def test_edits_of_one_variable_in_two_roles_all_land():
+  # An expert's first kernel reads hidden_0 (rows) and feeds the expert's
+  # hidden layer (columns): recycling both at once must do both.
+  with tf.compat.v1.Session() as sess:
+    agent = make_agent(sess)
+    moe_layer = agent.online_convnet.stack[1][1]
+    kernel = moe_layer.experts.kernels[0][0]  # [32, 16]
+    before = sess.run(kernel)
+    rows = np.zeros(32, bool)
+    rows[[1, 5]] = True
+    columns = np.zeros(16, bool)
+    columns[[2]] = True
+    for _ in range(20):  # Separate assigns would race; repeat to catch it.
+      sess.run(kernel.assign(before))
+      agent._recycler.recycle(sess, {'hidden_0': rows, 'hidden_1/expert_0/hidden_0': columns})
+      after = sess.run(kernel)
+      np.testing.assert_array_equal(after[rows], 0.0)
+      assert not np.allclose(after[~rows][:, columns], before[~rows][:, columns])
+      np.testing.assert_array_equal(after[~rows][:, ~columns], before[~rows][:, ~columns])
 
 
 def test_measure_reports_every_hidden_layer_and_the_router():

@@ -5,6 +5,7 @@ import pytest
 
 from moe_dopamine.environments import multitask
 from moe_dopamine.environments import tasks
+from moe_dopamine.metrics import names
 
 
 def make(**kwargs):
@@ -49,9 +50,7 @@ def test_crl_schedule_over_cycles():
       setting='crl', iterations_per_task=2, num_cycles=2,
   )
   assert env.schedule_length == 12
-  assert [env.train_task_name(i) for i in range(12)] == (
-      ['CartPole'] * 2 + ['MountainCar'] * 2 + ['Acrobot'] * 2
-  ) * 2
+  assert [env.train_task_id(i) for i in range(12)] == ([0] * 2 + [1] * 2 + [2] * 2) * 2
   env.begin_iteration(5)
   env.reset()
   assert env.current_task == 2
@@ -59,7 +58,7 @@ def test_crl_schedule_over_cycles():
 
 def test_mtrl_round_robin_changes_task_every_episode():
   env = make(setting='mtrl', task_sampling='round_robin')
-  assert env.schedule_length is None and env.train_task_name(3) == 'mixed'
+  assert env.schedule_length is None and env.train_task_id(3) == names.MTRL_TRAIN_TASK
   env.begin_iteration(0)
   seen = []
   for _ in range(4):
@@ -79,20 +78,32 @@ def test_mtrl_uniform_sampling_is_a_function_of_seed_and_iteration():
 
 def test_episodes_end_at_the_tasks_own_step_limit():
   env = make(setting='crl', iterations_per_task=1)
-  env.set_eval_task(1)  # MountainCar: 200 steps; a constant push never wins.
+  env.set_eval_task(1)  # MountainCar: 600 steps; a constant push never wins.
   env.reset()
   steps = 0
   while not env.game_over:
     env.step(1)
     steps += 1
-  assert steps == tasks.TASKS['MountainCar'].max_steps_per_episode == 200
+  assert steps == tasks.TASKS['MountainCar'].max_steps_per_episode == 600
 
 
 def test_normalized_scores_use_gin_overridable_returns():
-  env = make(reference_returns={'CartPole': 200.0})
-  assert env.normalized_score(0, 111.0) == pytest.approx((111 - 22) / (200 - 22))
+  env = make(reference_returns={'CartPole': 200.0}, random_returns={'MountainCar': -500.0})
+  assert env.normalized_score(0, 111.0) == pytest.approx((111 - 21.61) / (200 - 21.61))
   assert env.normalized_score(0, 1000.0) == 1.0
-  assert env.normalized_score(1, -300.0) == 0.0
+  assert env.normalized_score(1, -600.0) == 0.0
+  assert env.normalized_score(1, -305.0) == pytest.approx(195 / 390)
+
+
+def test_environment_state_round_trip_continues_the_random_streams():
+  env = make(setting='crl', iterations_per_task=1, seed=4)
+  env.reset()
+  state = env.get_state()
+  first = [env._envs[0].unwrapped.np_random.random() for _ in range(3)]
+  other = make(setting='crl', iterations_per_task=1, seed=4)
+  other.set_state(state)
+  assert [other._envs[0].unwrapped.np_random.random() for _ in range(3)] == first
+  assert other._seeded_tasks == {0}
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ import json
 import math
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from moe_dopamine.metrics import continual
 # Two tasks, 3 iterations each: A is learned then partly forgotten; B is
 # learned in its stretch.
 TRAIN = ['A', 'A', 'A', 'B', 'B', 'B']
+TASK_NAMES = ['A', 'B']
 SCORES = {
     'A': np.array([0.2, 0.6, 1.0, 0.8, 0.6, 0.4]),
     'B': np.array([0.0, 0.0, 0.1, 0.3, 0.6, 0.9]),
@@ -44,6 +46,22 @@ def test_forgetting_is_the_drop_since_the_end_of_training():
   assert forgetting['B'] == pytest.approx(0.0)
 
 
+def test_forgetting_of_the_last_trained_task_is_zero_with_last_three():
+  # B still improves at the end (0.3, 0.6, 0.9): comparing its last
+  # evaluation with the mean of the last three would call that forgetting.
+  forgetting = continual.forgetting(SCORES, TRAIN, last=3)
+  assert forgetting['B'] == 0.0
+  # A: mean of its stretch's last three (0.2, 0.6, 1.0) vs the run's (0.8, 0.6, 0.4).
+  assert forgetting['A'] == pytest.approx(0.6 - 0.6)
+
+
+def test_forgetting_windows_shrink_to_a_short_stretch():
+  train = ['A', 'B', 'B', 'B']
+  scores = {'A': np.array([0.9, 0.5, 0.4, 0.3]), 'B': np.array([0.0, 0.2, 0.4, 0.6])}
+  # A's stretch has one evaluation: both sides average one.
+  assert continual.forgetting(scores, train, last=3) == pytest.approx({'A': 0.6, 'B': 0.0})
+
+
 def test_forgetting_uses_the_last_stretch_when_tasks_cycle():
   train = ['A', 'B', 'A', 'B']
   scores = {'A': np.array([0.5, 0.2, 0.9, 0.3]), 'B': np.array([0, 0.5, 0.4, 0.8])}
@@ -63,6 +81,16 @@ def test_forward_transfer_against_a_reference_run():
     continual.forward_transfer(SCORES, TRAIN, {'B': np.ones(2)})
 
 
+def test_fewer_than_five_seeds_give_a_range_not_a_confidence_interval():
+  two = continual.over_seeds([0.2, 0.6])
+  assert two == {'mean': pytest.approx(0.4), 'low': 0.2, 'high': 0.6, 'n': 2, 'kind': 'range'}
+  assert continual.format_over_seeds(two, 2) == '0.40 [0.20, 0.60] (range, n=2)'
+  five = continual.over_seeds([0.1, 0.2, 0.3, 0.4, 0.5])
+  assert five['kind'] == '95% CI' and five['n'] == 5
+  assert 0.1 <= five['low'] < 0.3 < five['high'] <= 0.5
+  assert (five['low'], five['high']) != (0.1, 0.5)
+
+
 def test_bootstrap_interval_brackets_the_mean_and_shrinks_to_a_point():
   mean, low, high = continual.bootstrap_ci([1.0, 2.0, 3.0, 4.0])
   assert mean == 2.5 and 1.0 <= low < 2.5 < high <= 4.0
@@ -73,7 +101,7 @@ def write_run(path, train_tasks, scores, seed):
   os.makedirs(path / 'logs')
   data = {
       f'iteration_{i}': {
-          'train_task': [task],
+          'train_task': [TASK_NAMES.index(task)],
           **{f'eval_normalized_score_{t}': [float(c[i])] for t, c in scores.items()},
       }
       for i, task in enumerate(train_tasks)
@@ -81,7 +109,7 @@ def write_run(path, train_tasks, scores, seed):
   with open(path / 'logs' / f'log_{len(train_tasks) - 1}', 'wb') as f:
     pickle.dump(data, f)
   with open(path / 'run_info.json', 'w') as f:
-    json.dump({'gin_files': ['/x/crl_big_softmoe.gin'],
+    json.dump({'gin_files': ['/x/crl_big_softmoe.gin'], 'task_names': TASK_NAMES,
                'gin_bindings': [f'MoERunner.seed={seed}']}, f)
 
 
@@ -91,8 +119,31 @@ def test_command_prints_runs_and_seed_intervals(tmp_path, capsys):
   assert continual_metrics.main([str(tmp_path / 's0'), str(tmp_path / 's1'), '--last', '1']) == 0
   out = capsys.readouterr().out
   assert 'P=+0.650' in out and 'F/A=+0.600' in out
-  # Both seeds form one variant: P = mean(0.65, 0.325) = 0.4875.
-  assert '| crl_big_softmoe | 2 | P | +0.487 |' in out or '| crl_big_softmoe | 2 | P | +0.488 |' in out
+  # Both seeds form one variant: P = mean(0.65, 0.325) = 0.4875, and two
+  # seeds give a range, not a confidence interval.
+  assert re.search(r'\| crl_big_softmoe \| P \| 0\.48[78] \[0\.325, 0\.650\] \(range, n=2\) \|', out)
+
+
+def test_forward_transfer_from_a_reference_run(tmp_path, capsys):
+  write_run(tmp_path / 's0', TRAIN, SCORES, 0)
+  os.makedirs(tmp_path / 'ref' / 'logs')
+  with open(tmp_path / 'ref' / 'logs' / 'log_2', 'wb') as f:
+    pickle.dump({f'iteration_{i}': {'train_task': [0], 'eval_normalized_score_B': [v]}
+                 for i, v in enumerate([0.0, 0.2, 0.4])}, f)
+  with open(tmp_path / 'ref' / 'run_info.json', 'w') as f:
+    json.dump({'gin_files': ['/x/reference_b.gin'], 'gin_bindings': [], 'task_names': ['B']}, f)
+  assert continual_metrics.main([str(tmp_path / 's0'), '--reference', f'B={tmp_path / "ref"}',
+                                 '--last', '1']) == 0
+  # AUC_B = 0.6, AUC_ref = 0.2: FT = 0.4 / 0.8.
+  assert 'FT/B=+0.500' in capsys.readouterr().out
+
+
+def test_command_refuses_logs_linked_from_outside_the_run(tmp_path, capsys):
+  write_run(tmp_path / 'elsewhere', TRAIN, SCORES, 0)
+  os.makedirs(tmp_path / 'run')
+  os.symlink(tmp_path / 'elsewhere' / 'logs', tmp_path / 'run' / 'logs')
+  assert continual_metrics.main([str(tmp_path / 'run')]) == 2
+  assert 'outside the run folder' in capsys.readouterr().err
 
 
 def test_command_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):

@@ -40,10 +40,40 @@ def test_fractions_per_layer_expert_and_overall():
   layers = {
       'hidden_0': np.array([[1.0, 1.0, 0.0, 1.0]]),  # 1 of 4 dormant.
       'big/expert_0/hidden_0': np.array([[1.0, 1.0]]),  # 0 of 2.
-      'big/expert_1/hidden_0': np.zeros((0, 2)),  # No token routed: 2 of 2.
+      'big/expert_1/hidden_0': np.array([[0.0, 3.0]]),  # 1 of 2.
   }
   stats = dormant.dormant_fractions(layers, taus=(0.0,))
   assert stats['dormant_fraction_tau0.0/hidden_0'] == 0.25
   assert stats['dormant_fraction_tau0.0/big/expert_0/hidden_0'] == 0.0
-  assert stats['dormant_fraction_tau0.0/big/expert_1/hidden_0'] == 1.0
-  assert stats['dormant_fraction_tau0.0'] == pytest.approx(3 / 8)
+  assert stats['dormant_fraction_tau0.0/big/expert_1/hidden_0'] == 0.5
+  assert stats['dormant_fraction_tau0.0'] == pytest.approx(2 / 8)
+
+
+def test_an_unused_expert_is_not_dormant_it_is_unused():
+  layers = {
+      'hidden_0': np.array([[1.0, 1.0, 0.0, 1.0]]),
+      'big/expert_0/hidden_0': np.array([[1.0, 1.0]]),
+      'big/expert_1/hidden_0': np.array([[0.0, 0.0]]),  # Never routed to.
+      'big/expert_2/hidden_0': np.array([[0.0, 0.0]]),  # Never routed to.
+  }
+  counts = {'big': [5, 0, 0, 3]}
+  unused = dormant.unused_experts(counts)
+  assert unused == {('big', 1), ('big', 2)}
+  stats = dormant.dormant_fractions(layers, taus=(0.0,), unused=unused)
+  assert 'dormant_fraction_tau0.0/big/expert_1/hidden_0' not in stats
+  assert stats['dormant_fraction_tau0.0'] == pytest.approx(1 / 6)  # Not 5 / 10.
+  assert dormant.unused_expert_fractions(counts) == {
+      'unused_expert_fraction/big': 0.5, 'unused_expert_fraction': 0.5,
+  }
+
+
+def test_routed_fractions_have_their_own_names():
+  stats = dormant.routed_dormant_fractions({'m/expert_0/hidden_0': np.array([[0.0, 1.0]])},
+                                           taus=(0.1,))
+  assert stats == {'routed_dormant_fraction_tau0.1/m/expert_0/hidden_0': 0.5,
+                   'routed_dormant_fraction_tau0.1': 0.5}
+
+
+def test_a_layer_without_activations_has_no_score():
+  with pytest.raises(ValueError, match='no activations'):
+    dormant.neuron_scores(np.zeros((0, 3)))

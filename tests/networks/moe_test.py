@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from moe_dopamine import config
 from moe_dopamine.networks import moe
 
 BATCH, TOKENS, DIM, OUT = 5, 3, 6, 4
@@ -133,8 +134,11 @@ def numpy_top_k(x, router_kernel, weights, k, renormalize=False):
 @pytest.mark.parametrize('num_experts,k', [(4, 1), (4, 2), (4, 3), (4, 4), (1, 1), (8, 2)])
 @pytest.mark.parametrize('renormalize', [False, True])
 def test_top_k_matches_numpy(num_experts, k, renormalize):
+  # k = 1 with renormalized gates needs a balancing loss (see the next test).
+  balance = 0.01 if renormalize and k == 1 else 0.0
   layer = moe.MoE(
-      num_experts, OUT, (8,), router='topk', k=k, renormalize_gates=renormalize
+      num_experts, OUT, (8,), router='topk', k=k, renormalize_gates=renormalize,
+      switch_loss_weight=balance,
   )
   x, out, info, weights, (sess, *_) = build(layer)
   router_kernel = sess.run(layer.router_kernel)
@@ -282,8 +286,14 @@ def test_expert_activations_have_stable_names():
         ({'router': 'topk', 'k': 0}, r'MoE.k=0 is out of range: k must be in \[1, num_experts=4\]'),
         ({'router': 'topk', 'k': 5}, r'MoE.k=5 is out of range'),
         ({'router': 'softmax'}, r"MoE.router='softmax' is not one of \['softmoe', 'topk'"),
-        ({'capacity_factor': 0}, 'capacity_factor must be > 0'),
-        ({'noise_std': -1.0}, 'noise_std must be >= 0'),
+        ({'capacity_factor': 0}, 'capacity_factor=0 must be > 0'),
+        ({'noise_std': -1.0}, 'noise_std=-1.0 must be >= 0'),
+        ({'router': 'topk', 'k': 'two'}, "MoE.k='two' must be an integer"),
+        ({'router': 'topk', 'k': 1.5}, 'MoE.k=1.5 must be an integer'),
+        ({'noise_std': 'high'}, "MoE.noise_std='high' must be a number"),
+        ({'normalize_tokens': 1}, 'MoE.normalize_tokens=1 must be True or False'),
+        ({'router': 'topk', 'k': 1, 'renormalize_gates': True},
+         'router gets no gradient from the TD loss'),
     ],
 )
 def test_bad_layer_settings_fail_at_construction(kwargs, message):
@@ -292,5 +302,52 @@ def test_bad_layer_settings_fail_at_construction(kwargs, message):
 
 
 def test_zero_experts_fail_at_construction():
-  with pytest.raises(ValueError, match='num_experts must be an integer >= 1'):
+  with pytest.raises(config.ConfigError, match='num_experts=0 must be >= 1'):
     moe.MoE(0, OUT)
+
+
+def test_a_renormalized_top_one_gate_is_constant_so_the_router_learns_nothing():
+  # Why the combination above is refused: the gradient is exactly zero.
+  layer = moe.MoE(4, OUT, (8,), router='topk', k=1, renormalize_gates=True,
+                  switch_loss_weight=1e-9)
+  x = tf.constant(np.random.RandomState(0).normal(size=(BATCH, TOKENS, DIM)), tf.float32)
+  out, _ = layer(x)
+  grad = tf.gradients(tf.reduce_sum(out), [layer.router_kernel])[0]
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    np.testing.assert_allclose(sess.run(grad), 0.0, atol=1e-6)  # g / g, up to rounding.
+
+
+def test_soft_moe_phi_has_dopamines_variance():
+  # Dopamine's Phi (d, n, p) under lecun_normal: variance 1 / (d * n).
+  d, n = 512, 8
+  layer = moe.MoE(n, OUT, (8,), router='softmoe')
+  layer(tf.zeros([2, 1, d]))
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    phi = sess.run(layer.phi)
+  assert phi.shape == (d, n)
+  assert phi.std() == pytest.approx(1.0 / math.sqrt(d * n), rel=0.05)
+
+
+@pytest.mark.parametrize('router', ['topk', 'hardcoded', 'random'])
+def test_diagnostics_run_every_expert_on_every_token(router):
+  layer = moe.MoE(3, OUT, (8,), router=router, k=1, name='m')
+  rng = np.random.RandomState(2)
+  x_value = rng.normal(size=(BATCH, TOKENS, DIM)).astype(np.float32)
+  task_ids = np.zeros(BATCH, np.int32)  # Hardcoded: every token to expert 0.
+  _, info = layer(tf.constant(x_value), task_ids=tf.constant(task_ids), diagnostics=True)
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    info, weights = sess.run((info, (layer.experts.kernels, layer.experts.biases)))
+  flat = x_value.reshape(-1, DIM)
+  assert info.routed_counts.sum() == BATCH * TOKENS
+  if router == 'hardcoded':
+    np.testing.assert_array_equal(info.routed_counts, [BATCH * TOKENS, 0, 0])
+  for e in range(3):
+    kernels, biases = weights
+    expected = np.maximum(flat @ kernels[0][e] + biases[0][e], 0.0)
+    np.testing.assert_allclose(
+        info.all_token_activations[f'm/expert_{e}/hidden_0'], expected, rtol=1e-5, atol=1e-5
+    )
+    assert len(info.expert_activations[f'm/expert_{e}/hidden_0']) == info.routed_counts[e]

@@ -7,7 +7,6 @@ import tensorflow as tf
 
 from moe_dopamine import config
 from moe_dopamine import observation
-from moe_dopamine.agents import moe_dqn_agent
 from moe_dopamine.networks import moe
 from moe_dopamine.networks import q_networks
 
@@ -43,7 +42,7 @@ def make(placement, **kwargs):
 def test_parameter_count_matches_the_architecture(placement):
   network = make(placement)
   network(tf.zeros([3, D, 1]))
-  assert moe_dqn_agent.count_parameters(network) == EXPECTED_PARAMETERS[placement]
+  assert q_networks.count_parameters(network) == EXPECTED_PARAMETERS[placement]
 
 
 @pytest.mark.parametrize('placement', [p.value for p in q_networks.Placement])
@@ -109,9 +108,12 @@ def test_tokens_split_the_features():
     [
         ({'placement': 'middle', 'num_tokens': 3}, 'num_tokens=3 does not divide the width 512'),
         ({'placement': 'all', 'num_tokens': 3}, 'num_tokens=3 does not divide'),
-        ({'placement': 'middle', 'num_experts': 0}, 'num_experts must be an integer >= 1'),
+        ({'placement': 'middle', 'num_experts': 0}, 'num_experts=0 must be >= 1'),
+        ({'placement': 'middle', 'num_experts': 'four'}, "num_experts='four' must be an integer"),
+        ({'placement': 'middle', 'relu_after_moe': 'yes'}, "relu_after_moe='yes' must be True or False"),
+        ({'placement': 'big', 'parameter_matched_to': 'middle'}, "needs placement='baseline'"),
         ({'placement': 'centre'}, r"placement='centre' is not one of \['baseline', 'middle'"),
-        ({'placement': 'middle', 'num_tokens': 0}, 'num_tokens must be an integer >= 1'),
+        ({'placement': 'middle', 'num_tokens': 0}, 'num_tokens=0 must be >= 1'),
     ],
 )
 def test_bad_network_settings_fail_with_the_parameter_named(kwargs, message):
@@ -122,11 +124,70 @@ def test_bad_network_settings_fail_with_the_parameter_named(kwargs, message):
 
 def test_hardcoded_routing_needs_an_expert_per_task():
   gin.bind_parameter('MoE.router', 'hardcoded')
-  with pytest.raises(ValueError, match='num_experts=2 < num_tasks=3'):
-    make('big', num_experts=2, num_tasks=3)
+  with pytest.raises(config.ConfigError, match='num_experts=2 < num_tasks=3'):
+    make('big', num_experts=2, num_tasks=3, task_id_in_observation=True)(
+        tf.zeros([2, D + 1, 1])
+    )
 
 
 def test_placement_accepts_the_gin_enum_constant():
   network = make(q_networks.Placement.FINAL)
   assert network.placement == q_networks.Placement.FINAL
   assert config.parse_choice(moe.Router, 'TopK', 'MoE.router') == moe.Router.TOPK
+
+
+def run_network(network, states, **call_kwargs):
+  outputs = network(tf.constant(states, tf.float32), **call_kwargs)
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    return sess.run(outputs)
+
+
+def test_a_hidden_moe_output_has_no_relu_unless_asked():
+  states = np.random.default_rng(0).uniform(-1, 1, (64, D, 1))
+  plain = run_network(make('middle'), states)
+  # Dopamine's MoE networks use the MoE output as it is: negative values stay.
+  assert plain.activations['hidden_1'].min() < 0.0
+  with tf.Graph().as_default():
+    relu = run_network(make('middle', relu_after_moe=True), states)
+  assert relu.activations['hidden_1'].min() >= 0.0
+
+
+def test_the_network_rescales_features_with_its_bounds():
+  network = make('baseline', min_vals=[0.0, 0.0, 0.0, 0.0], max_vals=[2.0, 4.0, 1.0, 1.0])
+  states = np.array([[[2.0], [0.0], [0.5], [1.0]]])
+  outputs = network(tf.constant(states, tf.float32))
+  hidden = network.stack[0][1]
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    h0, kernel, bias = sess.run([outputs.activations['hidden_0'], hidden.kernel, hidden.bias])
+  # [2, 0, 0.5, 1] in [0, (2, 4, 1, 1)] -> [1, -1, 0, 1].
+  np.testing.assert_allclose(h0, np.maximum(np.array([[1.0, -1.0, 0.0, 1.0]]) @ kernel + bias, 0),
+                             rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize('target', ['big', 'middle'])
+def test_a_parameter_matched_baseline_has_the_closest_width(target):
+  reference = make(target)
+  reference(tf.zeros([1, D, 1]))
+  goal = q_networks.count_parameters(reference)
+  matched = make('baseline', parameter_matched_to=target)
+  matched(tf.zeros([1, D, 1]))
+  width = matched.hidden_units
+  count = q_networks.count_parameters(matched)
+  assert count == mlp(D, width, width, A)
+  # No other width comes closer to the target.
+  for other in (width - 1, width + 1):
+    assert abs(mlp(D, other, other, A) - goal) >= abs(count - goal)
+  assert abs(count - goal) / goal < 0.01
+
+
+def test_diagnostics_run_every_topk_expert_on_the_whole_batch():
+  gin.bind_parameter('MoE.router', 'topk')
+  states = np.random.default_rng(1).uniform(-1, 1, (16, D, 1))
+  out = run_network(make('big'), states, diagnostics=True)
+  assert sum(out.routed_counts['big']) == 16  # k = 1: each state once.
+  for e in range(N):
+    assert out.activations[f'big/expert_{e}/hidden_0'].shape == (16, H)
+    routed = out.routed_activations[f'big/expert_{e}/hidden_0']
+    assert routed.shape == (out.routed_counts['big'][e], H)

@@ -1,0 +1,36 @@
+"""rliable aggregates against direct computations of their definitions."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from moe_dopamine.metrics import aggregate
+
+
+def scores():
+  rng = np.random.default_rng(0)
+  return {'base': rng.uniform(size=(5, 2)), 'moe': rng.uniform(size=(5, 2)) + 0.2}
+
+
+def test_iqm_is_the_25_percent_trimmed_mean_with_an_interval_around_it():
+  result = aggregate.iqm(scores(), reps=300)
+  for variant, array in scores().items():
+    value, low, high = result[variant]
+    assert value == pytest.approx(stats.trim_mean(array.ravel(), 0.25))
+    assert low <= value <= high
+
+
+def test_probability_of_improvement_is_the_mann_whitney_statistic_per_task():
+  data = scores()
+  value, low, high = aggregate.probability_of_improvement(data, 'base', reps=300)['moe']
+  expected = np.mean([
+      np.mean([(x > y) + 0.5 * (x == y) for x in data['moe'][:, t] for y in data['base'][:, t]])
+      for t in range(2)
+  ])
+  assert value == pytest.approx(expected)
+  assert low <= value <= high
+
+
+def test_a_missing_baseline_is_named():
+  with pytest.raises(ValueError, match="baseline 'dqn' is not among"):
+    aggregate.probability_of_improvement(scores(), 'dqn')
