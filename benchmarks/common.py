@@ -1,12 +1,15 @@
 """Helpers shared by the benchmarks: run a training command, read its logs."""
 
 import os
-import pickle
 import statistics
 import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import moe_dopamine  # pylint: disable=unused-import,g-import-not-at-top  # Legacy Keras first.
+from moe_dopamine.metrics import run_logs  # pylint: disable=g-import-not-at-top
 
 
 def run_logged(command, log_path):
@@ -21,12 +24,8 @@ def moe_dopamine_command(base_dir, gin_file, bindings=()):
 
 
 def read_iterations(base_dir):
-  """Per-iteration statistics of a run, from its newest Dopamine log."""
-  logs = os.path.join(base_dir, 'logs')
-  last = max(int(f.split('_')[-1]) for f in os.listdir(logs) if f.startswith('log_'))
-  with open(os.path.join(logs, f'log_{last}'), 'rb') as f:
-    data = pickle.load(f)
-  return [data[f'iteration_{i}'] for i in range(len(data))]
+  """Per-iteration statistics of a run (the package's one log reader)."""
+  return run_logs.load_iterations(base_dir)
 
 
 def median_training_speed(runs):

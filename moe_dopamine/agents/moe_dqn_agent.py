@@ -24,6 +24,7 @@ import tensorflow as tf
 from moe_dopamine import config
 from moe_dopamine import observation
 from moe_dopamine.agents import recycling
+from moe_dopamine.agents import replay
 from moe_dopamine.metrics import dormant
 from moe_dopamine.metrics import experts
 from moe_dopamine.metrics import names
@@ -47,6 +48,7 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       dormant_taus=dormant.DEFAULT_TAUS,
       redo_period=0,
       redo_tau=0.025,
+      vectorized_replay=True,
       **kwargs,
   ):
     """Builds the agent; see DQNAgent for the arguments.
@@ -67,6 +69,9 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       dormant_taus: thresholds tau of the dormant fractions.
       redo_period: int, gradient steps between two ReDo recyclings (0: off).
       redo_tau: float, neurons with score <= redo_tau are recycled.
+      vectorized_replay: bool, sample the replay buffer with NumPy index
+        arrays (agents/replay.py: the same storage, checkpoints and sampling
+        distribution as Dopamine's buffer); False uses Dopamine's.
       **kwargs: passed to `DQNAgent.__init__` (and so configurable through
         `DQNAgent.*` gin bindings).
     """
@@ -87,6 +92,7 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     self.dormant_taus = tuple(dormant_taus)
     self.redo_period = redo_period
     self.redo_tau = redo_tau
+    self.vectorized_replay = vectorized_replay
     self.gradient_steps = 0
     self._last_measured_step = 0
     # Measurements not yet handed over by `collect_diagnostics`.
@@ -94,18 +100,35 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     logging.info('Creating %s agent with the following parameters:', type(self).__name__)
     for name in (
         'diagnostics_period', 'diagnostics_batch_size', 'dormant_taus',
-        'redo_period', 'redo_tau', 'task_names',
+        'redo_period', 'redo_tau', 'task_names', 'vectorized_replay',
     ):
       logging.info('\t %s: %s', name, getattr(self, name))
     logging.info('\t action_masks: %s', None if action_masks is None else self.action_masks.tolist())
     logging.info('\t network_kwargs: %s', self.network_kwargs)
     super().__init__(sess, num_actions, **kwargs)
     self._build_diagnostics()
+    # Callables skip Session.run's per-call fetch and feed analysis: they are
+    # what acting and training run thousands of times per iteration.
+    self._greedy_action = self._sess.make_callable(self._q_argmax, [self.state_ph])
+    self._run_train_op = self._sess.make_callable(self._train_op)
+    self._run_sync = self._sess.make_callable(self._sync_qt_ops)
     self.num_parameters = q_networks.count_parameters(self.online_convnet)
     logging.info(
         '\t online network: %s, %d parameters',
         type(self.online_convnet).__name__,
         self.num_parameters,
+    )
+
+  def _build_replay_buffer(self, use_staging):
+    if not self.vectorized_replay:
+      return super()._build_replay_buffer(use_staging)
+    return replay.VectorizedWrappedReplayBuffer(
+        observation_shape=self.observation_shape,
+        stack_size=self.stack_size,
+        use_staging=use_staging,
+        update_horizon=self.update_horizon,
+        gamma=self.gamma,
+        observation_dtype=self.observation_dtype.as_numpy_dtype,
     )
 
   def _create_network(self, name):
@@ -183,8 +206,6 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
 
   def _select_action(self):
     """Epsilon-greedy, where the random draw is among the legal actions."""
-    if self.action_masks is None:
-      return super()._select_action()
     if self.eval_mode:
       epsilon = self.epsilon_eval
     else:
@@ -195,11 +216,13 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
           self.epsilon_train,
       )
     if random.random() <= epsilon:
+      if self.action_masks is None:
+        return random.randint(0, self.num_actions - 1)
       legal = np.flatnonzero(
           self.action_masks[observation.task_id_of_state(self.state)]
       )
       return int(random.choice(legal))
-    return self._sess.run(self._q_argmax, {self.state_ph: self.state})
+    return self._greedy_action(self.state)
 
   def _build_td_loss(self):
     """Per-sample Huber loss between Q(s, a) and the bootstrapped target."""
@@ -297,15 +320,30 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     return batch[0]
 
   def _train_step(self):
-    """DQN's step, then ReDo and the diagnostics when they are due."""
-    trains = (
-        self._replay.memory.add_count > self.min_replay_history
-        and self.training_steps % self.update_period == 0
-    )
-    super()._train_step()
-    if not trains:
-      return
-    self.gradient_steps += 1
+    """DQN's training step (Dopamine's rule), then ReDo and the diagnostics
+    when they are due.
+
+    As DQNAgent: once the replay holds more than min_replay_history
+    transitions, a gradient step every update_period steps and a target sync
+    every target_update_period steps.
+    """
+    if self._replay.memory.add_count > self.min_replay_history:
+      if self.training_steps % self.update_period == 0:
+        self._run_train_op()
+        self.gradient_steps += 1
+        if (
+            self.summary_writer is not None
+            and self.training_steps > 0
+            and self.training_steps % self.summary_writing_frequency == 0
+        ):
+          summary = self._sess.run(self._merged_summaries)
+          self.summary_writer.add_summary(summary, self.training_steps)
+        self._after_gradient_step()
+      if self.training_steps % self.target_update_period == 0:
+        self._run_sync()
+    self.training_steps += 1
+
+  def _after_gradient_step(self):
     if self._recycler is not None and self.gradient_steps % self.redo_period == 0:
       self.recycle_dormant_neurons()
     if (

@@ -1,5 +1,6 @@
 """MoEDQNAgent: the behaviours of a Dopamine DQNAgent, plus auxiliary losses."""
 
+import collections
 import os
 
 from dopamine.utils import test_utils
@@ -272,3 +273,43 @@ def test_loss_summaries_are_written_with_a_summary_writer(tmp_path):
     summary = tf.compat.v1.Summary.FromString(sess.run(agent._merged_summaries))
     tags = {value.tag for value in summary.value}
     assert {'Losses/HuberLoss', 'Losses/aux_term', 'Losses/TotalLoss'} <= tags
+
+
+class StaticBatchNetwork(tf.keras.Model):
+  """A network stock DQNAgent accepts: call(state) only, a static batch size
+  read from state.shape[0], and a plain namedtuple output."""
+
+  def __init__(self, num_actions, name=None):
+    super().__init__(name=name)
+    self.head = tf.keras.layers.Dense(num_actions)
+
+  def call(self, state):
+    batch = state.shape[0]  # None would fail here.
+    flat = tf.reshape(tf.cast(state, tf.float32), [batch, -1])
+    return collections.namedtuple('Output', ['q_values'])(self.head(flat))
+
+
+def test_any_network_stock_dqn_accepts_works_unchanged(tmp_path):
+  with tf.compat.v1.Session() as sess:
+    agent = moe_dqn_agent.MoEDQNAgent(
+        sess, num_actions=NUM_ACTIONS, network=StaticBatchNetwork,
+        observation_shape=(4, 4), observation_dtype=tf.uint8, stack_size=1,
+        min_replay_history=MIN_REPLAY, update_period=1, target_update_period=2,
+    )
+    sess.run(tf.compat.v1.global_variables_initializer())
+    assert agent._diag_fetches is None  # Diagnostics are skipped, not broken.
+    observation = np.ones((4, 4, 1))
+    agent.begin_episode(observation)
+    before = sess.run(agent.online_convnet.trainable_variables)
+    for _ in range(MIN_REPLAY + 3):
+      assert 0 <= agent.step(reward=1.0, observation=observation) < NUM_ACTIONS
+    after = sess.run(agent.online_convnet.trainable_variables)
+    assert any(not np.allclose(a, b) for a, b in zip(after, before))  # It trained.
+    assert agent.gradient_steps > 0
+    bundle = agent.bundle_and_checkpoint(str(tmp_path), 0)
+    steps = agent.training_steps
+    agent.training_steps = 0
+    agent.gradient_steps = 0
+    assert agent.unbundle(str(tmp_path), 0, bundle)
+    assert agent.training_steps == steps and agent.gradient_steps == bundle['gradient_steps']
+    assert agent.collect_diagnostics() == []
