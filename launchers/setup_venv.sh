@@ -38,6 +38,11 @@ fi
 # dopamine-rl imports baselines.common.atari_wrappers without declaring it;
 # baselines' own requirements cannot install, so it goes in alone.
 "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps baselines==0.1.5
-"$VENV/bin/python" -c 'import moe_dopamine.train'
+# The import check's TensorFlow banners are shown only if it fails.
+if ! out="$("$VENV/bin/python" -c 'import moe_dopamine.train' 2>&1)"; then
+  echo "$out" >&2
+  echo "setup_venv.sh: error: moe_dopamine does not import in $VENV (output above)." >&2
+  exit 1
+fi
 touch "$stamp"
 echo "moe_dopamine installed in $VENV ($("$VENV/bin/python" --version))"

@@ -24,35 +24,37 @@ class FolderInUse(Exception):
   """Another process holds the run folder's lock."""
 
 
-def path_problem(path):
+def path_problem(path, flag='--base_dir'):
   """Why `path` cannot be (or become) a writable run folder; None if it can.
 
   Args:
     path: str, a run folder that may not exist yet.
+    flag: str, the command-line flag that gave the path.
 
   Returns:
     None, or one sentence naming what is wrong and how to fix it.
   """
   path = os.path.abspath(path)
   if os.path.exists(path) and not os.path.isdir(path):
-    return (f"--base_dir '{path}' is an existing file, not a folder. Fix: pass a "
-            'folder path (new or a previous run of this experiment), or move the file.')
+    return (f"{flag} '{path}' is an existing file, not a folder. Fix: pass a "
+            'folder path (new, or one written before by the same command), or '
+            'move the file.')
   if os.path.isdir(path):
     if not _can_write_in(path):
-      return (f"run folder '{path}' is not writable by this user. Fix: "
-              f"chmod u+rwx '{path}', or pass another --base_dir.")
+      return (f"{flag} '{path}' is a folder this user cannot write in. Fix: "
+              f"chmod u+rwx '{path}', or pass another {flag}.")
     return None
   # The folder will be made: its nearest existing ancestor decides.
   ancestor = os.path.dirname(path)
   while not os.path.exists(ancestor):
     ancestor = os.path.dirname(ancestor)
   if not os.path.isdir(ancestor):
-    return (f"cannot create run folder '{path}': '{ancestor}' is a file, not a "
-            'folder. Fix: pass a --base_dir that is not inside a file.')
+    return (f"{flag} '{path}' cannot be created: '{ancestor}' is a file, not a "
+            f'folder. Fix: pass a {flag} that is not inside a file.')
   if not _can_write_in(ancestor):
-    return (f"cannot create run folder '{path}': no folder can be made in "
-            f"'{ancestor}' by this user. Fix: chmod u+rwx '{ancestor}' if it is "
-            'yours, or pass a --base_dir in a writable folder.')
+    return (f"{flag} '{path}' cannot be created: this user cannot make a folder "
+            f"in '{ancestor}'. Fix: chmod u+rwx '{ancestor}' if it is yours, or "
+            f'pass a {flag} in a writable folder.')
   return None
 
 

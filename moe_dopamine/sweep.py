@@ -12,6 +12,14 @@ finished (finished.json) are skipped on a re-launch; an interrupted run
 resumes from its checkpoint. A failed run is reported at the end without
 stopping the others; the exit code is 1 if any failed.
 
+Before anything is launched, every grid point's configuration is parsed and
+checked (in one `moe_dopamine.train --check_plan` process, so that this driver
+never loads TensorFlow); a bad one is named and nothing runs (exit code 2).
+
+Ctrl-C or SIGTERM stops the whole sweep: the running runs are stopped (each
+keeps its last checkpoint), no other run starts, and the driver prints which
+runs finished and the command that resumes the sweep (exit 130 or 143).
+
 Locally, `--workers` processes run at once (default: the number of cores).
 With `--ray_address` (an address, 'auto' for a running cluster, or 'local' to
 start Ray on this machine), every run is a Ray task needing one CPU; the
@@ -19,17 +27,25 @@ repository must be at the same path on every node.
 """
 
 import argparse
-import concurrent.futures
 import dataclasses
 import itertools
+import json
 import os
 import re
+import shlex
+import signal
 import subprocess
 import sys
 import time
 from typing import List
 
 from moe_dopamine import run_folder
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# How long stopped runs get to write their last words before SIGKILL.
+STOP_GRACE_SECONDS = 20
+_POLL_SECONDS = 0.2
+_TRAIN_ERROR = 'moe_dopamine.train: error: '
 
 
 @dataclasses.dataclass
@@ -43,10 +59,18 @@ class Run:
     return (
         [sys.executable, '-m', 'moe_dopamine.train', f'--base_dir={self.base_dir}']
         + [f'--gin_files={f}' for f in self.gin_files]
-        + [f'--gin_bindings={b}' for b in self.bindings]
-        + [f'--gin_bindings=MoERunner.seed={self.seed}',
-           '--gin_bindings=MoERunner.intra_op_threads=1']
+        + [f'--gin_bindings={b}' for b in self.config_bindings()]
+        + [f'--gin_bindings=MoERunner.seed={self.seed}']
     )
+
+  def config_bindings(self):
+    """The bindings of the run's grid point (all but the seed)."""
+    return list(self.bindings) + ['MoERunner.intra_op_threads=1']
+
+  @property
+  def point(self):
+    """The grid point's folder name, e.g. cartpole_baseline__k-2."""
+    return os.path.basename(os.path.dirname(self.base_dir))
 
   @property
   def finished(self):
@@ -62,6 +86,22 @@ def parse_grid(specs):
       raise ValueError(f"--grid '{spec}' must be Configurable.param=value1;value2")
     axes.append([f'{key.strip()}={v.strip()}' for v in values.split(';')])
   return [list(combo) for combo in itertools.product(*axes)] if axes else [[]]
+
+
+def parse_seeds(spec):
+  """'0,1,2' -> [0, 1, 2]; seeds are distinct non-negative integers."""
+  seeds = []
+  for item in spec.split(','):
+    item = item.strip()
+    if not re.fullmatch(r'\d+', item):
+      raise ValueError(
+          f"--seeds={spec}: '{item}' is not a seed; seeds are non-negative "
+          'integers. Fix: e.g. --seeds=0,1,2'
+      )
+    if int(item) in seeds:
+      raise ValueError(f'--seeds={spec}: seed {item} is given twice (one folder per seed).')
+    seeds.append(int(item))
+  return seeds
 
 
 def _tag(binding):
@@ -86,18 +126,90 @@ def plan(gin_files, seeds, grid, common_bindings, out):
   return runs
 
 
-def execute(run):
-  """Runs one training process; returns (return code, last lines of its log)."""
+def check_configs(runs):
+  """Parses and checks every distinct grid point, without building anything.
+
+  All points are checked by one `moe_dopamine.train --check_plan` process.
+
+  Returns:
+    One line per bad grid point, naming it and the error ([] if all are good).
+  """
+  points, seen = [], set()
+  for run in runs:
+    key = (tuple(run.gin_files), tuple(run.config_bindings()))
+    if key not in seen:
+      seen.add(key)
+      points.append({'label': run.point, 'gin_files': run.gin_files,
+                     'gin_bindings': run.config_bindings()})
+  if not points:
+    return []
+  result = subprocess.run(
+      [sys.executable, '-m', 'moe_dopamine.train', '--check_plan=-'],
+      input=json.dumps(points), capture_output=True, text=True, cwd=REPO,
+  )
+  if result.returncode == 0:
+    return []
+  errors = [line[len(_TRAIN_ERROR):] for line in result.stderr.splitlines()
+            if line.startswith(_TRAIN_ERROR)]
+  if result.returncode == 2 and errors:
+    return [f'grid point {error}' for error in errors]
+  tail = ' | '.join(result.stderr.strip().splitlines()[-5:])
+  return [f'checking the configurations failed (exit {result.returncode}): {tail}']
+
+
+def start(run):
+  """Starts the run's training process in a session (process group) of its own.
+
+  Its own group lets the driver stop it with everything it started, and keeps
+  a terminal's Ctrl-C for the driver, which stops the runs itself.
+  """
   os.makedirs(run.base_dir, exist_ok=True)
-  log_path = os.path.join(run.base_dir, run_folder.TRAIN_LOG)
-  with open(log_path, 'a') as log:
-    code = subprocess.run(
-        run.command(), stdout=log, stderr=subprocess.STDOUT,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    ).returncode
-  with open(log_path) as log:
-    tail = log.read()[-2000:]
-  return code, tail
+  with open(os.path.join(run.base_dir, run_folder.TRAIN_LOG), 'a') as log:
+    return subprocess.Popen(
+        run.command(), stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+        start_new_session=True,
+    )
+
+
+def stop(processes, grace=STOP_GRACE_SECONDS):
+  """SIGTERMs each process group, waits, then SIGKILLs what is left."""
+  for process in processes:
+    _signal_group(process, signal.SIGTERM)
+  deadline = time.time() + grace
+  for process in processes:
+    try:
+      process.wait(timeout=max(0.0, deadline - time.time()))
+    except subprocess.TimeoutExpired:
+      _signal_group(process, signal.SIGKILL)
+      process.wait()
+
+
+def _signal_group(process, signum):
+  try:
+    os.killpg(process.pid, signum)
+  except ProcessLookupError:
+    pass  # Already gone.
+
+
+def log_tail(run):
+  with open(os.path.join(run.base_dir, run_folder.TRAIN_LOG)) as log:
+    return log.read()[-2000:]
+
+
+def execute(run):
+  """Runs one training process; returns (return code, last lines of its log).
+
+  Interrupted (a cancelled Ray task raises KeyboardInterrupt here), it stops
+  the training process before passing the interrupt on.
+  """
+  process = start(run)
+  try:
+    while process.poll() is None:
+      time.sleep(_POLL_SECONDS)  # Polls, so that an interrupt is seen at once.
+  finally:
+    if process.poll() is None:
+      stop([process])
+  return process.returncode, log_tail(run)
 
 
 class Progress:
@@ -115,32 +227,76 @@ class Progress:
           f'elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min', flush=True)
 
 
-def run_local(runs, workers, progress):
-  failures = []
-  with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-    futures = {pool.submit(execute, run): run for run in runs}
-    for future in concurrent.futures.as_completed(futures):
-      run = futures[future]
-      code, tail = future.result()
-      progress.update(run, code)
-      if code:
-        failures.append((run, tail))
-  return failures
+class StopSignals:
+  """Turns SIGINT and SIGTERM into a request to stop, read by the run loops."""
+
+  def __init__(self):
+    self.signum = None
+
+  def __enter__(self):
+    self._previous = self.install()
+    return self
+
+  def install(self):
+    """(Re)installs the handlers (Ray's start-up installs its own)."""
+    return {signum: signal.signal(signum, self._handle)
+            for signum in (signal.SIGINT, signal.SIGTERM)}
+
+  def __exit__(self, *unused_exc_info):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+
+  def _handle(self, signum, unused_frame):
+    self.signum = self.signum or signum
 
 
-def run_ray(runs, address, progress):
+@dataclasses.dataclass
+class Outcome:
+  """What a sweep session did: finished, failed (with log tails), stopped runs."""
+
+  finished: list = dataclasses.field(default_factory=list)
+  failures: list = dataclasses.field(default_factory=list)
+  interrupted: list = dataclasses.field(default_factory=list)
+
+
+def run_local(runs, workers, progress, stop_signals):
+  """Runs `workers` training processes at a time until done or asked to stop."""
+  queue, running, outcome = list(runs), {}, Outcome()
+  while (queue or running) and not stop_signals.signum:
+    while queue and len(running) < workers and not stop_signals.signum:
+      run = queue.pop(0)
+      running[start(run)] = run
+    time.sleep(_POLL_SECONDS)
+    for process in [p for p in running if p.poll() is not None]:
+      run = running.pop(process)
+      progress.update(run, process.returncode)
+      if process.returncode:
+        outcome.failures.append((run, log_tail(run)))
+      else:
+        outcome.finished.append(run)
+  if running:
+    stop(list(running))
+    outcome.interrupted = list(running.values())
+  return outcome
+
+
+def run_ray(runs, address, progress, stop_signals):
+  """Runs every run as a one-CPU Ray task until done or asked to stop."""
   import ray  # pylint: disable=g-import-not-at-top
 
   if address == 'local':
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
   else:
     ray.init(address=address, log_to_driver=False)
+  stop_signals.install()
   remote_execute = ray.remote(num_cpus=1)(execute)
   pending = {remote_execute.remote(run): run for run in runs}
-  failures = []
+  outcome = Outcome()
   try:
-    while pending:
-      ready, _ = ray.wait(list(pending), num_returns=1)
+    while pending and not stop_signals.signum:
+      ready, _ = ray.wait(list(pending), num_returns=1, timeout=_POLL_SECONDS)
+      if not ready:
+        continue
       run = pending.pop(ready[0])
       try:
         code, tail = ray.get(ready[0])
@@ -148,13 +304,44 @@ def run_ray(runs, address, progress):
         code, tail = -1, str(error)
       progress.update(run, code)
       if code:
-        failures.append((run, tail))
+        outcome.failures.append((run, tail))
+      else:
+        outcome.finished.append(run)
+    if pending:
+      # A running task's execute() stops its training process when cancelled
+      # gently; queued tasks just go. What has not ended in time is killed.
+      for ref in pending:
+        ray.cancel(ref)
+      _, left = ray.wait(list(pending), num_returns=len(pending),
+                         timeout=STOP_GRACE_SECONDS)
+      for ref in left:
+        ray.cancel(ref, force=True)
+      outcome.interrupted = [run for run in pending.values() if os.path.isdir(run.base_dir)]
   finally:
     ray.shutdown()
-  return failures
+  return outcome
+
+
+def report_stop(signum, outcome, todo, argv):
+  """Says what a stopped sweep did and the command that resumes it."""
+  name = signal.Signals(signum).name
+  started = {run.base_dir for run in outcome.finished + outcome.interrupted}
+  started |= {run.base_dir for run, _ in outcome.failures}
+  not_started = [run for run in todo if run.base_dir not in started]
+  print(f'\nmoe_dopamine.sweep: stopped by {name}: {len(outcome.finished)} run(s) '
+        f'finished, {len(outcome.failures)} failed, {len(outcome.interrupted)} stopped '
+        f'(they resume from their last checkpoint), {len(not_started)} not started.',
+        flush=True)
+  for run in outcome.finished:
+    print(f'  finished: {run.base_dir}')
+  for run in outcome.interrupted:
+    print(f'  stopped:  {run.base_dir}')
+  command = shlex.join([sys.executable, '-m', 'moe_dopamine.sweep'] + list(argv))
+  print(f'Resume with: cd {shlex.quote(os.getcwd())} && {command}', flush=True)
 
 
 def main(argv=None):
+  argv = sys.argv[1:] if argv is None else list(argv)
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--gin_files', action='append', required=True)
   parser.add_argument('--seeds', default='0', help='comma-separated seeds')
@@ -169,27 +356,43 @@ def main(argv=None):
   args = parser.parse_args(argv)
 
   try:
-    seeds = [int(s) for s in args.seeds.split(',') if s.strip()]
+    seeds = parse_seeds(args.seeds)
     grid = parse_grid(args.grid)
+    if args.workers < 1:
+      raise ValueError(f'--workers={args.workers}: at least 1 run must run at a time.')
     for path in args.gin_files:
       if not os.path.isfile(path):
         raise ValueError(f"gin file '{path}' does not exist.")
+    problem = run_folder.path_problem(args.out, flag='--out')
+    if problem:
+      raise ValueError(problem)
   except ValueError as error:
     print(f'moe_dopamine.sweep: error: {error}', file=sys.stderr)
     return 2
   runs = plan(args.gin_files, seeds, grid, args.gin_bindings, args.out)
   todo = [run for run in runs if not run.finished]
-  print(f'{len(runs)} runs, {len(runs) - len(todo)} already finished, '
-        f'{len(todo)} to run ' + (f'on Ray ({args.ray_address})' if args.ray_address
-                                 else f'with {args.workers} local workers'), flush=True)
-  progress = Progress(len(todo))
-  if args.ray_address:
-    failures = run_ray(todo, args.ray_address, progress)
-  else:
-    failures = run_local(todo, args.workers, progress)
-  if failures:
-    print(f'\n{len(failures)} run(s) failed:')
-    for run, tail in failures:
+  with StopSignals() as stop_signals:
+    errors = check_configs(todo)
+    if errors:
+      for error in errors:  # Nothing was launched.
+        print(f'moe_dopamine.sweep: error: {error}', file=sys.stderr)
+      return 2
+    if stop_signals.signum:
+      return 128 + stop_signals.signum
+    print(f'{len(runs)} runs, {len(runs) - len(todo)} already finished, '
+          f'{len(todo)} to run ' + (f'on Ray ({args.ray_address})' if args.ray_address
+                                   else f'with {args.workers} local workers'), flush=True)
+    progress = Progress(len(todo))
+    if args.ray_address:
+      outcome = run_ray(todo, args.ray_address, progress, stop_signals)
+    else:
+      outcome = run_local(todo, args.workers, progress, stop_signals)
+    if stop_signals.signum:
+      report_stop(stop_signals.signum, outcome, todo, argv)
+      return 128 + stop_signals.signum
+  if outcome.failures:
+    print(f'\n{len(outcome.failures)} run(s) failed:')
+    for run, tail in outcome.failures:
       print(f'--- {run.base_dir} (log: {run.base_dir}/train.log)\n{tail[-600:]}')
     return 1
   print(f'all {len(runs)} runs finished; results in {os.path.abspath(args.out)}')

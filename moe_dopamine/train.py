@@ -19,6 +19,7 @@ TensorFlow's, gym's and Dopamine's set-up messages and Dopamine's per-episode
 progress are hidden unless --verbose is given.
 """
 
+import atexit
 import contextlib
 import datetime
 import json
@@ -104,6 +105,7 @@ if _QUIET:
 _SETUP_NOISE = contextlib.ExitStack()
 if _QUIET:
   _SETUP_NOISE.enter_context(_stderr_without_noise())
+  atexit.register(_SETUP_NOISE.close)  # Shows an import error's traceback.
 
 # pylint: disable=g-import-not-at-top,g-bad-import-order
 from absl import app
@@ -146,11 +148,11 @@ flags.DEFINE_string(
 
 FLAGS = flags.FLAGS
 
-# Runner budgets checked before the build: parameter, least valid value, unit.
+# Runner budgets checked before the build: parameter, least valid value, rule.
 _BUDGETS = (
-    ('num_iterations', 1, 'iterations'),
-    ('training_steps', 1, 'training steps per iteration'),
-    ('evaluation_steps', 0, 'evaluation steps per iteration'),
+    ('num_iterations', 1, 'a run needs at least 1 iteration'),
+    ('training_steps', 1, 'an iteration needs at least 1 training step'),
+    ('evaluation_steps', 0, 'evaluation steps cannot be negative (0: no evaluation)'),
 )
 # Every runner the budgets can be bound on.
 _RUNNERS = ('Runner', 'TrainRunner', 'MoERunner', 'MoETrainRunner')
@@ -182,7 +184,7 @@ def validate_config():
   except ValueError as error:
     raise config.ConfigError(str(error)) from error
   for runner_name in _RUNNERS:
-    for parameter, least, unit in _BUDGETS:
+    for parameter, least, rule in _BUDGETS:
       binding = f'{runner_name}.{parameter}'
       try:
         value = gin.query_parameter(binding)
@@ -192,9 +194,8 @@ def validate_config():
         continue  # The runner takes a CRL run's length from its schedule.
       if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise config.ConfigError(
-            f'{binding}={value!r} is out of range: a run needs an integer '
-            f'number >= {least} of {unit}. Fix: --gin_bindings={binding}={max(least, 1)} '
-            'or more.'
+            f'{binding}={value!r}: {rule}, as an integer. '
+            f'Fix: --gin_bindings={binding}=<an integer >= {least}>.'
         )
 
 
@@ -229,7 +230,9 @@ def check_plan(points):
 
 
 def one_line(error):
-  return ' '.join(line.strip() for line in str(error).splitlines() if line.strip())
+  """The message of an error, without the call chain gin appends to it."""
+  lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+  return lines[0] if lines else type(error).__name__
 
 
 def write_run_info(base_dir, gin_files, gin_bindings, runner):
@@ -361,19 +364,18 @@ def main(argv):
     quiet_logging()
   tf.compat.v1.disable_v2_behavior()
   _SETUP_NOISE.close()  # Set-up is over: stderr is live again.
-  if FLAGS.check_plan:
-    with (sys.stdin if FLAGS.check_plan == '-' else open(FLAGS.check_plan)) as f:
-      points = json.load(f)
-    errors = check_plan(points)
-    for label, error in errors:
-      print(f'moe_dopamine.train: error: {label}: {error}', file=sys.stderr)
-    sys.exit(2 if errors else 0)
   base_dir = FLAGS.base_dir or default_base_dir(FLAGS.gin_files)
   # SIGTERM (a scheduler, a sweep stopping) ends the run as Ctrl-C does, even
   # when the launching shell ignored SIGINT.
   signal.signal(signal.SIGINT, signal.default_int_handler)
   signal.signal(signal.SIGTERM, _raise_terminated)
   try:
+    if FLAGS.check_plan:
+      with (sys.stdin if FLAGS.check_plan == '-' else open(FLAGS.check_plan)) as f:
+        errors = check_plan(json.load(f))
+      for label, error in errors:
+        print(f'moe_dopamine.train: error: {label}: {error}', file=sys.stderr)
+      sys.exit(2 if errors else 0)
     if FLAGS.check_only:
       load_config(FLAGS.gin_files, FLAGS.gin_bindings)
       problem = run_folder.path_problem(base_dir) if FLAGS.base_dir else None
@@ -390,9 +392,12 @@ def main(argv):
     signum = getattr(stop, 'signum', signal.SIGINT)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    command = resume_command(FLAGS.gin_files, FLAGS.gin_bindings, base_dir, FLAGS.verbose)
-    print(f'moe_dopamine.train: {interrupted_message(base_dir, command)}',
-          file=sys.stderr, flush=True)
+    if FLAGS.check_plan or FLAGS.check_only:
+      message = 'interrupted while checking the configuration.'
+    else:
+      command = resume_command(FLAGS.gin_files, FLAGS.gin_bindings, base_dir, FLAGS.verbose)
+      message = interrupted_message(base_dir, command)
+    print(f'moe_dopamine.train: {message}', file=sys.stderr, flush=True)
     sys.exit(128 + signum)
 
 

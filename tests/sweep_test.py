@@ -2,8 +2,11 @@
 
 import json
 import os
+import shlex
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -12,12 +15,14 @@ from moe_dopamine import sweep
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CARTPOLE = os.path.join(REPO, 'gin_configs', 'cartpole_baseline.gin')
+TOPK = os.path.join(REPO, 'gin_configs', 'cartpole_middle_topk.gin')
 TINY = [
     '--gin_bindings=Runner.num_iterations=1',
     '--gin_bindings=Runner.training_steps=60',
     '--gin_bindings=Runner.evaluation_steps=30',
     '--gin_bindings=DQNAgent.min_replay_history=20',
     '--gin_bindings=WrappedReplayBuffer.replay_capacity=1000',
+    '--gin_bindings=MoERunner.evaluation_episodes=None',
 ]
 
 
@@ -62,9 +67,103 @@ def test_two_runs_finish_record_themselves_and_are_skipped_after(tmp_path, mode)
 
 
 def test_a_failed_run_is_reported_and_the_others_finish(tmp_path, capsys):
-  args = ['--out', str(tmp_path), f'--gin_files={CARTPOLE}', '--seeds=0',
-          '--grid=DQNAgent.gamma=0.9;gamma_typo'] + TINY + ['--workers=1']
+  # k=9 > num_experts parses, so it passes the up-front check, and fails as
+  # the network is built.
+  args = ['--out', str(tmp_path), f'--gin_files={TOPK}', '--seeds=0',
+          '--grid=MoE.k=1;9'] + TINY + ['--workers=1']
   assert sweep.main(args) == 1
   out = capsys.readouterr().out
   assert '1 run(s) failed' in out
-  assert (tmp_path / 'cartpole_baseline__gamma-0.9' / 'seed_0' / run_folder.FINISHED).exists()
+  assert (tmp_path / 'cartpole_middle_topk__k-1' / 'seed_0' / run_folder.FINISHED).exists()
+  assert 'MoE.k=9' in out
+
+
+def test_bad_grid_points_are_named_up_front_and_nothing_is_launched(tmp_path, capsys):
+  out = tmp_path / 'sweep'
+  args = ['--out', str(out), f'--gin_files={CARTPOLE}', '--seeds=0,1',
+          '--grid=DQNAgent.gama=0.9;0.99', '--gin_bindings=MoE.k=2'] + TINY
+  assert sweep.main(args) == 2
+  errors = capsys.readouterr().err.strip().splitlines()
+  assert len(errors) == 2  # One line per bad grid point, not per seed.
+  for line, value in zip(errors, ('0.9', '0.99')):
+    assert line.startswith(
+        f"moe_dopamine.sweep: error: grid point cartpole_baseline__gama-{value}: "
+        "'DQNAgent' has no parameter 'gama'. Did you mean 'gamma'?"
+    )
+  assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    'argument,expected',
+    [
+        ('--seeds=-1', "--seeds=-1: '-1' is not a seed; seeds are non-negative integers"),
+        ('--seeds=0,x', "'x' is not a seed"),
+        ('--seeds=1,1', 'seed 1 is given twice'),
+        ('--workers=0', '--workers=0: at least 1 run'),
+    ],
+)
+def test_bad_sweep_arguments_fail_before_anything_runs(tmp_path, capsys, argument, expected):
+  args = ['--out', str(tmp_path / 'sweep'), f'--gin_files={CARTPOLE}'] + TINY + [argument]
+  assert sweep.main(args) == 2
+  assert expected in capsys.readouterr().err
+  assert not (tmp_path / 'sweep').exists()
+
+
+def _processes():
+  """{pid: (parent pid, command line)} of every process, from /proc."""
+  table = {}
+  for entry in os.listdir('/proc'):
+    if not entry.isdigit():
+      continue
+    try:
+      with open(f'/proc/{entry}/stat') as f:
+        parent = int(f.read().rsplit(')', 1)[1].split()[1])
+      with open(f'/proc/{entry}/cmdline', 'rb') as f:
+        command = f.read().replace(b'\0', b' ').decode(errors='replace')
+    except (OSError, IndexError, ValueError):
+      continue
+    table[int(entry)] = (parent, command)
+  return table
+
+
+def _alive(pid):
+  try:
+    with open(f'/proc/{pid}/stat') as f:
+      return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+  except OSError:
+    return False
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs Linux /proc')
+def test_sigterm_stops_the_running_child_and_launches_nothing_more(tmp_path):
+  out = tmp_path / 'sweep'
+  args = ['--out', str(out), f'--gin_files={CARTPOLE}', '--seeds=0,1', '--workers=1',
+          '--gin_bindings=Runner.num_iterations=1000'] + TINY[1:]
+  driver = subprocess.Popen([sys.executable, '-m', 'moe_dopamine.sweep'] + args,
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+  first = out / 'cartpole_baseline' / 'seed_0'
+  try:
+    deadline = time.time() + 120
+    while not run_folder.read_lock_holder(str(first)).get('pid'):  # Training.
+      assert driver.poll() is None and time.time() < deadline
+      time.sleep(0.1)
+    children = [pid for pid, (parent, command) in _processes().items()
+                if parent == driver.pid and 'moe_dopamine.train' in command]
+    assert children == [run_folder.read_lock_holder(str(first))['pid']]
+    driver.send_signal(signal.SIGTERM)
+    stopped = time.time()
+    output, _ = driver.communicate(timeout=30)
+  finally:
+    driver.kill()
+  assert time.time() - stopped < 10
+  assert driver.returncode == 143
+  assert not any(_alive(pid) for pid in children)
+  assert not (out / 'cartpole_baseline' / 'seed_1').exists()  # Never started.
+  assert 'stopped by SIGTERM: 0 run(s) finished' in output
+  assert f'  stopped:  {first}' in output
+  resume = output.split('Resume with: ', 1)[1].strip()
+  assert resume.endswith(shlex.join(args))
+  # The child said where it stopped, in its log.
+  log = (first / run_folder.TRAIN_LOG).read_text()
+  assert 'moe_dopamine.train: interrupted at iteration' in log

@@ -22,6 +22,7 @@ TINY = [
     'WrappedReplayBuffer.replay_capacity=1000',
     'WrappedReplayBuffer.batch_size=8',
     'MoERunner.seed=0',
+    'MoERunner.evaluation_episodes=None',  # Runner.evaluation_steps instead.
 ]
 
 
@@ -38,7 +39,7 @@ def read_log(base_dir, n):
 
 def test_one_iteration_leaves_checkpoint_log_and_config(tmp_path):
   base_dir = str(tmp_path / 'run')
-  run_in_fresh_graph([CARTPOLE], TINY + ['Runner.num_iterations=1'], base_dir)
+  run_in_fresh_graph([CARTPOLE], TINY + ['MoERunner.num_iterations=1'], base_dir)
   assert os.path.exists(os.path.join(base_dir, 'checkpoints', 'ckpt.0'))
   operative = open(os.path.join(base_dir, 'operative_config.gin')).read()
   assert 'ClassicControlQNetwork' in operative and 'MoEDQNAgent' in operative
@@ -50,9 +51,9 @@ def test_one_iteration_leaves_checkpoint_log_and_config(tmp_path):
 
 def test_second_invocation_resumes_at_the_next_iteration(tmp_path):
   base_dir = str(tmp_path / 'run')
-  run_in_fresh_graph([CARTPOLE], TINY + ['Runner.num_iterations=1'], base_dir)
+  run_in_fresh_graph([CARTPOLE], TINY + ['MoERunner.num_iterations=1'], base_dir)
   first = read_log(base_dir, 0)['iteration_0']
-  run_in_fresh_graph([CARTPOLE], TINY + ['Runner.num_iterations=2'], base_dir)
+  run_in_fresh_graph([CARTPOLE], TINY + ['MoERunner.num_iterations=2'], base_dir)
   log = read_log(base_dir, 1)
   assert list(log) == ['iteration_0', 'iteration_1']
   # Iteration 0 was reloaded from the checkpoint, not run again.
@@ -97,7 +98,7 @@ def test_bad_input_is_rejected_before_any_graph(tmp_path, gin_files, bindings, e
     'gin_file,bindings,expected',
     [
         ('cartpole_middle_topk.gin', ['MoE.k=9'], 'moe.k=9 is out of range: k must be in [1, num_experts=4]'),
-        ('cartpole_middle_topk.gin', ['ClassicControlQNetwork.num_experts=0'], 'num_experts must be an integer >= 1'),
+        ('cartpole_middle_topk.gin', ['ClassicControlQNetwork.num_experts=0'], 'num_experts=0 must be >= 1'),
         ('crl_baseline.gin', ["MultiTaskEnvironment.task_names=['CartPole', 'Acrobat']"], "unknown task 'acrobat'. did you mean 'acrobot'"),
         ('crl_baseline.gin', ["MultiTaskEnvironment.task_names=['CartPole', 'Pendulum']"], 'continuous action space'),
         ('crl_baseline.gin', ['MultiTaskEnvironment.iterations_per_task=0'], 'iterations_per_task must be an integer >= 1'),
@@ -155,7 +156,101 @@ EXPERIMENTS = sorted(
 def test_every_experiment_config_trains_one_iteration(tmp_path, gin_file):
   base_dir = str(tmp_path / 'run')
   path = os.path.join(REPO, 'gin_configs', gin_file)
-  run_in_fresh_graph([path], TINY + ['Runner.num_iterations=1'], base_dir)
+  run_in_fresh_graph([path], TINY + ['MoERunner.num_iterations=1'], base_dir)
   log = read_log(base_dir, 0)['iteration_0']
   assert np.isfinite(log['eval_average_return'][0])
   assert os.path.exists(os.path.join(base_dir, 'checkpoints', 'ckpt.0'))
+
+
+@pytest.mark.parametrize(
+    'binding,expected',
+    [
+        ('Runner.num_iterations=0', 'Runner.num_iterations=0: a run needs at least 1 iteration'),
+        ('MoERunner.num_iterations=-3', 'MoERunner.num_iterations=-3: a run needs at least 1 iteration'),
+        ('Runner.num_iterations=2.5', 'Runner.num_iterations=2.5: a run needs at least 1 iteration, as an integer'),
+        ('Runner.training_steps=0', 'Runner.training_steps=0: an iteration needs at least 1 training step'),
+        ('Runner.evaluation_steps=-1', 'Runner.evaluation_steps=-1: evaluation steps cannot be negative'),
+    ],
+)
+def test_run_budgets_out_of_range_are_refused_before_any_folder(tmp_path, binding, expected):
+  base_dir = str(tmp_path / 'run')
+  with pytest.raises(config.ConfigError) as error:
+    train.run([CARTPOLE], TINY + [binding], base_dir)
+  assert str(error.value).startswith(expected)
+  assert not os.path.exists(base_dir)
+  assert not tf.compat.v1.get_default_graph().get_operations()
+
+
+def test_zero_evaluation_steps_is_a_valid_budget():
+  gin.clear_config()
+  train.load_config([CARTPOLE], ['Runner.evaluation_steps=0', 'Runner.num_iterations=1'])
+
+
+def test_base_dir_that_is_a_file_is_refused_and_left_alone(tmp_path):
+  path = tmp_path / 'notes.txt'
+  path.write_text('keep me')
+  with pytest.raises(config.ConfigError) as error:
+    train.run([CARTPOLE], TINY, str(path))
+  assert str(error.value).startswith(f"--base_dir '{path}' is an existing file, not a folder. Fix:")
+  assert path.read_text() == 'keep me'
+  with pytest.raises(config.ConfigError, match=f"'{path}' is a file, not a folder"):
+    train.run([CARTPOLE], TINY, str(path / 'run'))
+
+
+@pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs Linux /proc')
+def test_base_dir_whose_parent_cannot_be_made_is_refused():
+  # Nobody, root included, can make a folder in /proc.
+  with pytest.raises(config.ConfigError) as error:
+    train.run([CARTPOLE], TINY, '/proc/moe_dopamine_test/run')
+  assert "cannot be created: this user cannot make a folder in '/proc'" in str(error.value)
+
+
+def test_base_dir_that_is_not_writable_is_refused(tmp_path):
+  folder = tmp_path / 'locked'
+  folder.mkdir()
+  folder.chmod(0o500)
+  try:
+    if os.access(folder, os.W_OK):
+      pytest.skip('running as root: permission bits do not stop writes')
+    with pytest.raises(config.ConfigError, match='is a folder this user cannot write in'):
+      train.run([CARTPOLE], TINY, str(folder))
+  finally:
+    folder.chmod(0o700)
+
+
+def test_a_plain_value_error_while_building_keeps_its_traceback(tmp_path, monkeypatch):
+  def broken_build(base_dir):
+    os.makedirs(os.path.join(base_dir, 'checkpoints'))
+    raise ValueError('Shapes (8, 4) and (8, 5) are incompatible')
+
+  monkeypatch.setattr(train.runner_lib, 'create_runner', broken_build)
+  base_dir = str(tmp_path / 'run')
+  with pytest.raises(ValueError, match='are incompatible') as error:
+    train.run([CARTPOLE], TINY, base_dir)
+  assert not isinstance(error.value, config.ConfigError)
+  assert any(entry.name == 'broken_build' for entry in error.traceback)
+  assert not os.path.exists(base_dir)  # Made just now, it held nothing.
+
+
+def test_check_plan_names_each_bad_configuration():
+  points = [
+      {'label': 'good', 'gin_files': [CARTPOLE], 'gin_bindings': ['MoE.k=2']},
+      {'label': 'typo', 'gin_files': [CARTPOLE], 'gin_bindings': ['DQNAgent.gama=0.9']},
+      {'label': 'empty', 'gin_files': [CARTPOLE], 'gin_bindings': ['Runner.num_iterations=0']},
+  ]
+  errors = train.check_plan(points)
+  assert [label for label, _ in errors] == ['typo', 'empty']
+  assert "'DQNAgent' has no parameter 'gama'" in errors[0][1]
+  assert errors[1][1].startswith('Runner.num_iterations=0:')
+
+
+def test_check_only_parses_and_creates_nothing(tmp_path):
+  base_dir = tmp_path / 'run'
+  result = subprocess.run(
+      [sys.executable, '-m', 'moe_dopamine.train', '--check_only',
+       f'--gin_files={CARTPOLE}', f'--base_dir={base_dir}', '--gin_bindings=MoE.k=2'],
+      cwd=REPO, capture_output=True, text=True, timeout=300,
+  )
+  assert result.returncode == 0, result.stderr
+  assert 'the configuration is usable' in result.stdout
+  assert not base_dir.exists()
