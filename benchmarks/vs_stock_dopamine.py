@@ -4,7 +4,8 @@ r"""moe_dopamine's baseline against stock Dopamine DQN on CartPole, same session
 
 Runs, alternating, stock `dopamine.discrete_domains.train` with Dopamine's
 dqn_cartpole.gin and `moe_dopamine.train` with gin_configs/cartpole_baseline.gin
-(the same hyperparameters, environment and network function), then prints
+(the same hyperparameters and network; both on CartPole-v1 with its 500-step
+limit and a 1000-step evaluation budget), then prints
 - training steps per second of each (median over iterations >= 1 of every
   run, read from Dopamine's logs) and the ratio ours / stock;
 - the evaluation return of the last iteration of every run, and their means.
@@ -50,13 +51,13 @@ tf.train.AdamOptimizer.learning_rate = 0.001
 tf.train.AdamOptimizer.epsilon = 0.0003125
 
 create_gym_environment.environment_name = 'CartPole'
-create_gym_environment.version = 'v0'
+create_gym_environment.version = 'v1'
 run_experiment.create_agent.agent_name = 'dqn'
 Runner.create_environment_fn = @gym_lib.create_gym_environment
 Runner.num_iterations = 500
 Runner.training_steps = 1000
 Runner.evaluation_steps = 1000
-Runner.max_steps_per_episode = 200
+Runner.max_steps_per_episode = 500
 
 WrappedReplayBuffer.replay_capacity = 50000
 WrappedReplayBuffer.batch_size = 128
@@ -100,7 +101,7 @@ def main():
       else:
         command = moe_dopamine_command(
             base_dir, 'gin_configs/cartpole_baseline.gin',
-            [iterations, f'MoERunner.seed={seed}'])
+            [iterations, f'MoERunner.seed={seed}', 'MoERunner.evaluation_episodes=None'])
       run_logged(command, base_dir + '.log')
       stats = read_iterations(base_dir)
       results[name].append(stats)

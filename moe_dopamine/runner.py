@@ -12,6 +12,7 @@ import functools
 import inspect
 import random
 import statistics as stats_lib
+import time
 
 from absl import logging
 from dopamine.discrete_domains import run_experiment
@@ -223,6 +224,10 @@ class MoERunner(run_experiment.Runner):
     if num_iterations is None and schedule:
       logging.info('num_iterations: %d, the length of the task schedule', schedule)
       self._num_iterations = schedule
+    if self._sess is not None:
+      # Everything is built: an op created later (per iteration) would grow
+      # the graph and slow every later iteration, so it fails loudly instead.
+      self._sess.graph.finalize()
 
   @property
   def multitask(self):
@@ -325,8 +330,44 @@ class MoERunner(run_experiment.Runner):
           statistics.append({names.train_return(name): stats_lib.mean(returns)})
     return result
 
-  def _run_evaluation(self, statistics):
+  def _side_by_side(self):
+    """Whether evaluation episodes can run side by side (batched)."""
+    return self.multitask and getattr(self._agent, 'acts_in_batches', False)
+
+  def _run_side_by_side(self, task, statistics):
+    """Runs evaluation_episodes episodes of `task` at once: one batched
+    forward pass per step for all episodes still running."""
+    env = self._environment
+    seed = 0 if self.seed is None else self.seed
+    envs, observations = env.evaluation_episodes(
+        task, self.evaluation_episodes, seed=(seed * 100003 + self._iteration) * 101
+    )
+    returns = np.zeros(len(envs))
+    lengths = np.zeros(len(envs), int)
+    running = np.ones(len(envs), bool)
+    while running.any():
+      active = np.flatnonzero(running)
+      actions = self._agent.select_actions(observations[active])
+      for i, action in zip(active, actions):
+        if not env.action_masks[task, action]:
+          raise ValueError(f'action {action} is not an action of task {task}.')
+        raw, reward, terminated, truncated, _ = envs[i].step(int(action))
+        returns[i] += reward
+        lengths[i] += 1
+        observations[i] = env.encode(task, raw)
+        if terminated or truncated or lengths[i] >= self._max_steps_per_episode:
+          running[i] = False
+    for length, episode_return in zip(lengths, returns):
+      statistics.append({
+          'eval_episode_lengths': int(length),
+          'eval_episode_returns': float(episode_return),
+      })
+    return float(returns.sum()), len(envs)
+
+  def _run_evaluation(self, statistics, task=None):
     """(sum of returns, episodes) of one evaluation of the current task."""
+    if self.evaluation_episodes is not None and task is not None and self._side_by_side():
+      return self._run_side_by_side(task, statistics)
     if self.evaluation_episodes is None:
       _, sum_returns, num_episodes = self._run_one_phase(
           self._evaluation_steps, statistics, 'eval'
@@ -344,6 +385,13 @@ class MoERunner(run_experiment.Runner):
 
   def _run_eval_phase(self, statistics):
     """Evaluates every task in turn (each for the same number of episodes)."""
+    start = time.perf_counter()
+    try:
+      return self._evaluate_every_task(statistics)
+    finally:
+      statistics.append({names.EVAL_SECONDS: time.perf_counter() - start})
+
+  def _evaluate_every_task(self, statistics):
     self._agent.eval_mode = True
     if not self.multitask:
       sum_returns, num_episodes = self._run_evaluation(statistics)
@@ -355,7 +403,7 @@ class MoERunner(run_experiment.Runner):
     try:
       for task, name in enumerate(env.task_names):
         env.set_eval_task(task)
-        sum_returns, num_episodes = self._run_evaluation(statistics)
+        sum_returns, num_episodes = self._run_evaluation(statistics, task)
         average = sum_returns / num_episodes if num_episodes else 0.0
         statistics.append({
             names.eval_return(name): average,

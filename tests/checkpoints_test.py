@@ -57,12 +57,16 @@ def test_an_intact_run_resumes_from_its_newest_checkpoint(three_iterations, tmp_
 
 
 @pytest.mark.parametrize(
-    'damaged',
-    ['ckpt.2', 'tf_ckpt-2.data-00000-of-00001', '$store$_observation_ckpt.2.gz'],
+    'damaged,named',
+    [
+        ('ckpt.2', 'ckpt.2 does not unpickle'),
+        ('tf_ckpt-2.data-00000-of-00001', 'tf_ckpt-2 does not load'),
+        ('$store$_observation_ckpt.2.gz', '$store$_observation_ckpt.2.gz does not decompress'),
+    ],
     ids=['bundle_pickle', 'tf_variables', 'replay_array'],
 )
 def test_a_truncated_newest_checkpoint_resumes_from_the_previous_one(
-    three_iterations, tmp_path, caplog, damaged
+    three_iterations, tmp_path, caplog, damaged, named
 ):
   base_dir = str(tmp_path / 'run')
   shutil.copytree(three_iterations, base_dir)
@@ -76,7 +80,7 @@ def test_a_truncated_newest_checkpoint_resumes_from_the_previous_one(
 
   warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
               and 'cannot be loaded' in r.getMessage()]
-  assert len(warnings) == 1 and damaged in warnings[0] and 'after iteration 1' in warnings[0]
+  assert len(warnings) == 1 and named in warnings[0] and 'after iteration 1' in warnings[0]
   assert os.path.exists(os.path.join(base_dir, 'checkpoints', 'unreadable', damaged))
   log = read_log(base_dir, 3)
   assert list(log) == [f'iteration_{i}' for i in range(4)]

@@ -193,6 +193,7 @@ def test_base_dir_that_is_a_file_is_refused_and_left_alone(tmp_path):
     train.run([CARTPOLE], TINY, str(path))
   assert str(error.value).startswith(f"--base_dir '{path}' is an existing file, not a folder. Fix:")
   assert path.read_text() == 'keep me'
+  gin.clear_config()
   with pytest.raises(config.ConfigError, match=f"'{path}' is a file, not a folder"):
     train.run([CARTPOLE], TINY, str(path / 'run'))
 

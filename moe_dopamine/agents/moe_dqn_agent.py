@@ -20,6 +20,7 @@ from dopamine.tf.agents.dqn import dqn_agent
 import gin
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2
 
 from moe_dopamine import config
 from moe_dopamine import observation
@@ -109,8 +110,21 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     self._build_diagnostics()
     # Callables skip Session.run's per-call fetch and feed analysis: they are
     # what acting and training run thousands of times per iteration.
-    self._greedy_action = self._sess.make_callable(self._q_argmax, [self.state_ph])
-    self._run_train_op = self._sess.make_callable(self._train_op)
+    self._greedy_action = _feeding_callable(self._sess, [self.state_ph], self._q_argmax)
+    self._greedy_actions = None
+    if self._batch_argmax is not None:
+      self._greedy_actions = _feeding_callable(
+          self._sess, [self._batch_states_ph], self._batch_argmax
+      )
+    # The train op takes its batch fed from a Python call of the sampler
+    # instead of the graph's py_func (the same function, without the
+    # py_func's overhead); everything else about the step is Dopamine's.
+    elements = self._replay.memory.get_transition_elements()
+    train_on = _feeding_callable(
+        self._sess, [self._replay.transition[e.name] for e in elements], self._train_op
+    )
+    sample = self._replay.memory.sample_transition_batch
+    self._run_train_op = lambda: train_on(*sample())
     self._run_sync = self._sess.make_callable(self._sync_qt_ops)
     self.num_parameters = q_networks.count_parameters(self.online_convnet)
     logging.info(
@@ -178,6 +192,24 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     self._q_argmax = tf.argmax(
         self._masked(self._net_outputs.q_values, self.state_ph), axis=1
     )[0]
+    # Several states at once (side-by-side evaluation episodes), for this
+    # package's networks; other networks may need a static batch size.
+    self._batch_argmax = None
+    if 'diagnostics' in _call_parameters(self.online_convnet):
+      self._batch_states_ph = tf.compat.v1.placeholder(
+          self.observation_dtype,
+          (None,) + self.observation_shape + (self.stack_size,),
+          name='batch_states_ph',
+      )
+      self._batch_argmax = tf.argmax(
+          self._masked(
+              self._call_network(
+                  self.online_convnet, self._batch_states_ph, training=False
+              ).q_values,
+              self._batch_states_ph,
+          ),
+          axis=1,
+      )
     self._replay_net_outputs = self._call_network(
         self.online_convnet, self._replay.states, training=True
     )
@@ -223,6 +255,40 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       )
       return int(random.choice(legal))
     return self._greedy_action(self.state)
+
+  @property
+  def acts_in_batches(self):
+    """Whether `select_actions` can serve side-by-side episodes."""
+    return self._greedy_actions is not None and self.stack_size == 1
+
+  def select_actions(self, observations):
+    """Epsilon-greedy actions for a batch of observations, in eval mode.
+
+    Args:
+      observations: [k, *observation_shape], one per side-by-side episode
+        (agents with stack_size 1).
+
+    Returns:
+      int array [k]: the greedy action of each, or with probability
+      epsilon_eval a random action among the legal ones.
+    """
+    if not self.acts_in_batches:
+      raise ValueError(
+          'select_actions needs stack_size 1 and a network that takes '
+          'call(..., diagnostics=...).'
+      )
+    states = np.asarray(observations)[..., None]
+    actions = np.asarray(self._greedy_actions(states))
+    for i in range(len(actions)):
+      if random.random() <= self.epsilon_eval:
+        if self.action_masks is None:
+          actions[i] = random.randint(0, self.num_actions - 1)
+        else:
+          legal = np.flatnonzero(
+              self.action_masks[observation.task_id_of_state(states[i : i + 1])]
+          )
+          actions[i] = random.choice(legal)
+    return actions
 
   def _build_td_loss(self):
     """Per-sample Huber loss between Q(s, a) and the bootstrapped target."""
@@ -433,6 +499,28 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       bundle['gradient_steps'] = self.gradient_steps
       bundle['_last_measured_step'] = self._last_measured_step
     return bundle
+
+
+def _feeding_callable(sess, feeds, fetch):
+  """fn(*values) -> sess.run(fetch, dict(zip(feeds, values))), cheaper.
+
+  `Session.make_callable` with a feed list falls back to `Session.run`; a
+  callable made from CallableOptions (as Keras' graph-mode functions do)
+  takes the feeds directly. `fetch` is a tensor (its value is returned) or
+  an op (run, None returned).
+  """
+  options = config_pb2.CallableOptions()
+  options.feed.extend(t.name for t in feeds)
+  is_op = isinstance(fetch, tf.Operation)
+  (options.target if is_op else options.fetch).append(fetch.name)
+  run = sess._make_callable_from_options(options)  # pylint: disable=protected-access
+  dtypes = [t.dtype.as_numpy_dtype for t in feeds]
+
+  def call(*values):
+    result = run(*[np.asarray(v, d) for v, d in zip(values, dtypes)])
+    return None if is_op else result[0]
+
+  return call
 
 
 def _call_parameters(network):

@@ -118,6 +118,7 @@ class MultiTaskEnvironment:
 
     self._envs = [tasks.make_gym_environment(spec) for spec in self.specs]
     self._seeded_tasks = set()  # Each env is seeded on its first reset only.
+    self._eval_envs = {}  # task -> environments for side-by-side evaluation.
     self.game_over = False
     self.current_task = 0
     self._eval_task = None
@@ -212,14 +213,32 @@ class MultiTaskEnvironment:
     self._episode_in_iteration += 1
     return task
 
-  def _encode(self, raw):
-    spec = self.specs[self.current_task]
+  def encode(self, task, raw):
+    """The observation of task `task` for raw features `raw`."""
+    spec = self.specs[task]
     features = observation.rescale_features(
         np.asarray(raw, np.float32),
         np.asarray(spec.min_vals, np.float32),
         np.asarray(spec.max_vals, np.float32),
     )
-    return observation.encode(features, self.current_task, self.width)
+    return observation.encode(features, task, self.width)
+
+  def _encode(self, raw):
+    return self.encode(self.current_task, raw)
+
+  def evaluation_episodes(self, task, num_episodes, seed):
+    """`num_episodes` fresh environments of `task`, reset with seeds
+    seed, seed + 1, ...: (environments, first observations [k, width + 1]).
+
+    Evaluation runs them side by side, apart from the training environments,
+    so evaluating never disturbs the training episode in progress.
+    """
+    cache = self._eval_envs.setdefault(task, [])
+    while len(cache) < num_episodes:
+      cache.append(tasks.make_gym_environment(self.specs[task]))
+    envs = cache[:num_episodes]
+    first = [env.reset(seed=seed + i)[0] for i, env in enumerate(envs)]
+    return envs, np.stack([self.encode(task, raw) for raw in first])
 
   def reset(self):
     self.current_task = self._next_task()

@@ -25,6 +25,8 @@ EVAL_SCORE_PREFIX = 'eval_normalized_score_'
 EVAL_EPISODES_PREFIX = 'eval_episodes_'
 TRAIN_RETURN_PREFIX = 'train_average_return_'
 TRAIN_TASK = 'train_task'
+# Seconds the evaluation phase of an iteration took (every task).
+EVAL_SECONDS = 'eval_seconds'
 # train_task of an MTRL iteration, which trains on every task.
 MTRL_TRAIN_TASK = -1
 

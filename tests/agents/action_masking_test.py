@@ -25,7 +25,8 @@ class PrefersActionTwo(tf.keras.Model):
         bias_initializer=tf.constant_initializer(Q),
     )
 
-  def call(self, state):
+  def call(self, state, diagnostics=False):
+    del diagnostics  # Nothing to report.
     return types.make_output(self.head(tf.zeros([tf.shape(state)[0], 1])))
 
 
@@ -74,6 +75,18 @@ def test_random_actions_are_drawn_from_the_legal_ones_only():
     agent.begin_episode(observation(0))
     assert {agent.step(0.0, observation(0)) for _ in range(300)} == {0, 1}
     assert {agent.step(0.0, observation(1)) for _ in range(300)} == {0, 1, 2}
+
+
+def test_side_by_side_actions_are_greedy_and_legal():
+  with tf.compat.v1.Session() as sess:
+    greedy = make_agent(sess, epsilon=0.0)
+    batch = np.stack([observation(t) for t in (0, 1, 1, 0)])[:, :, None]
+    np.testing.assert_array_equal(greedy.select_actions(batch), [1, 2, 2, 1])
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    random_agent = make_agent(sess, epsilon=1.0)
+    batch = np.stack([observation(0)] * 200 + [observation(1)] * 200)[:, :, None]
+    actions = random_agent.select_actions(batch)
+    assert set(actions[:200]) == {0, 1} and set(actions[200:]) == {0, 1, 2}
 
 
 @pytest.mark.parametrize('task,best_legal_q', [(0, 1.0), (1, 10.0)])
