@@ -245,6 +245,8 @@ def write_run_info(base_dir, gin_files, gin_bindings, runner):
       'seed': runner.seed,
       'agent': type(runner.agent).__name__,
       'num_parameters': getattr(runner.agent, 'num_parameters', None),
+      # Statistics log the trained task as its id in this list.
+      'task_names': list(runner.task_names),
   }
   with tf.io.gfile.GFile(os.path.join(base_dir, run_folder.RUN_INFO), 'w') as f:
     json.dump(info, f, indent=2)
