@@ -3,12 +3,13 @@
 import setuptools
 
 # Pinned: this set installs and imports together on Python 3.11 and 3.12 (CPU);
-# not 3.10 (pandas 3 needs 3.11) nor 3.13 (no TensorFlow 2.18 wheels).
+# not 3.13 (no TensorFlow 2.18 wheels).
 # - dopamine-rl 4.1.2 is the first with dopamine/tf and the labs layout;
 # - TensorFlow 2.18 + tf-keras 2.18: legacy Keras for Dopamine's networks;
 # - jax/jaxlib 0.4.35 + TFP 0.25: run_experiment imports the JAX agents, whose
 #   TFP substrate breaks on newer jax;
-# - numpy < 2 for the legacy gym API Dopamine still imports.
+# - numpy < 2 for the legacy gym API Dopamine still imports;
+# - pandas 2.2: rliable's bootstrap library (arch) does not import with pandas 3.
 # dopamine-rl also imports `baselines` without declaring it; baselines 0.1.5
 # must be installed with --no-deps (launchers/setup_venv.sh does this).
 INSTALL_REQUIRES = [
@@ -27,7 +28,7 @@ INSTALL_REQUIRES = [
     'gym==0.25.2',
     'gymnasium==1.2.0',
     'absl-py',
-    'pandas==3.0.6',
+    'pandas==2.2.3',
     'tensorboard',
     # One writer per run folder (train.py locks it).
     'filelock>=3.12',
@@ -35,6 +36,10 @@ INSTALL_REQUIRES = [
     'ray==2.40.0',
     'matplotlib==3.11.2',
     'seaborn==0.13.2',
+    # Aggregate RL statistics (IQM, stratified bootstrap, probability of
+    # improvement).
+    'rliable==1.2.0',
+    'arch==7.2.0',
 ]
 
 setuptools.setup(

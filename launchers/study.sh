@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The study's comparison grid: {baseline, middle, final, all, big} x
-# {softmoe, topk} plus big_hardcoded, in MTRL and in CRL (CartPole then
+# {softmoe, topk} plus big_hardcoded (one expert per task) and the baseline
+# matched to Big's parameter count, in MTRL and in CRL (CartPole then
 # MountainCar), over seeds; then the figures and summary.
 #
 #   bash launchers/study.sh quick   # 2 seeds, small budget: ~1 h on 2 cores
@@ -16,6 +17,7 @@ PY="${PYTHON:-.venv/bin/python}"
 gin_files=()
 for setting in mtrl crl; do
   gin_files+=("--gin_files=gin_configs/${setting}_baseline.gin")
+  gin_files+=("--gin_files=gin_configs/${setting}_baseline_matched.gin")
   for placement in middle final all big; do
     for router in softmoe topk; do
       gin_files+=("--gin_files=gin_configs/${setting}_${placement}_${router}.gin")
@@ -31,7 +33,7 @@ case "$SCALE" in
           --gin_bindings=MultiTaskEnvironment.iterations_per_task=6
           --gin_bindings=Runner.num_iterations=12
           --gin_bindings=Runner.training_steps=1000
-          --gin_bindings=Runner.evaluation_steps=300)
+          --gin_bindings=MoERunner.evaluation_episodes=5)
     ;;
   full)
     OUT="${OUT:-runs/study_full}"
