@@ -187,7 +187,7 @@ def validate_config():
     for parameter, least, rule in _BUDGETS:
       binding = f'{runner_name}.{parameter}'
       try:
-        value = gin.query_parameter(binding)
+        value = _macro_value(gin.query_parameter(binding))
       except ValueError:
         continue  # Not bound: Dopamine's default, which is valid.
       if value is None and parameter == 'num_iterations':
@@ -197,6 +197,15 @@ def validate_config():
             f'{binding}={value!r}: {rule}, as an integer. '
             f'Fix: --gin_bindings={binding}=<an integer >= {least}>.'
         )
+
+
+def _macro_value(value):
+  """The value a gin macro (%NAME) stands for; other values as they are."""
+  while isinstance(value, gin.config.ConfigurableReference) and (
+      value.scoped_selector.endswith('gin.macro')
+  ):
+    value = gin.query_parameter(value.scoped_selector + '.value')
+  return value
 
 
 def load_config(gin_files, gin_bindings):

@@ -353,7 +353,8 @@ def parameter_count_of(constructor_args, placement, input_shape):
   """
   with tf.Graph().as_default():
     network = ClassicControlQNetwork(
-        placement=placement, **constructor_args, name='parameter_count'
+        placement=placement, parameter_matched_to=None, **constructor_args,
+        name="parameter_count",
     )
     network(tf.zeros([1] + [int(d) for d in input_shape[1:]]))
     return count_parameters(network)

@@ -1,0 +1,130 @@
+r"""Cost over a long run: time per iteration, checkpoint size and memory.
+
+  .venv/bin/python benchmarks/long_run.py [--iterations=200] [--out=DIR]
+
+Runs the CartPole baseline and Big SoftMoE with 8 experts (CRL, CartPole then
+MountainCar) for `iterations` short iterations each (100 training steps, one
+evaluation episode per task), one after the other, and prints for each
+- the wall time per iteration (logging and checkpointing included: the time
+  between consecutive checkpoints) over the first and the last 10% of the
+  iterations, and their ratio (target <= 1.1: the graph is finalized, so
+  nothing may grow per iteration);
+- the size of the newest TensorFlow `.meta` file at the start and the end;
+- the peak resident memory (RSS) of the process over the first and the last
+  10% of the run.
+"""
+
+import argparse
+import glob
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from common import REPO
+from common import moe_dopamine_command
+
+SHORT = [
+    'Runner.training_steps=100',
+    'MoERunner.evaluation_episodes=1',
+    'DQNAgent.min_replay_history=50',
+    'MoERunner.intra_op_threads=1',
+    'MoERunner.seed=0',
+]
+VARIANTS = {
+    'cartpole_baseline': ('gin_configs/cartpole_baseline.gin', []),
+    'crl_big_softmoe_n8': (
+        'gin_configs/crl_big_softmoe.gin',
+        ['ClassicControlQNetwork.num_experts=8'],
+    ),
+}
+
+
+def rss_kib(pid):
+  with open(f'/proc/{pid}/status') as f:
+    return int(re.search(r'VmRSS:\s+(\d+)', f.read()).group(1))
+
+
+def checkpoint_times(checkpoint_dir):
+  """{iteration: modification time of ckpt.<iteration>}."""
+  out = {}
+  for path in glob.glob(os.path.join(checkpoint_dir, 'ckpt.*')):
+    match = re.search(r'ckpt\.(\d+)$', path)
+    if match:
+      out[int(match.group(1))] = os.path.getmtime(path)
+  return out
+
+
+def run(name, gin_file, bindings, iterations, out):
+  base_dir = os.path.join(out, name)
+  length = ([f'MoERunner.num_iterations={iterations}'] if 'crl' in name
+            else [f'Runner.num_iterations={iterations}'])
+  command = moe_dopamine_command(base_dir, gin_file, SHORT + bindings + length)
+  process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  checkpoints = os.path.join(base_dir, 'checkpoints')
+  times, memory, meta = {}, [], {}
+  done = threading.Event()
+
+  def watch():
+    while not done.is_set():
+      try:
+        memory.append((len(times), rss_kib(process.pid)))
+      except (FileNotFoundError, ProcessLookupError):
+        pass
+      if os.path.isdir(checkpoints):
+        # Dopamine keeps only the last few checkpoints: record them as they come.
+        for iteration, mtime in checkpoint_times(checkpoints).items():
+          times.setdefault(iteration, mtime)
+        metas = glob.glob(os.path.join(checkpoints, '*.meta'))
+        if metas:
+          newest = max(metas, key=os.path.getmtime)
+          meta.setdefault(len(times), os.path.getsize(newest))
+      time.sleep(0.02)
+
+  watcher = threading.Thread(target=watch)
+  watcher.start()
+  code = process.wait()
+  done.set()
+  watcher.join()
+  if code:
+    sys.exit(f'{name} failed with exit code {code}; run the command to see why: '
+             + ' '.join(command))
+  iterations_seen = sorted(times)
+  durations = [times[i] - times[i - 1] for i in iterations_seen[1:] if i - 1 in times]
+  tenth = max(1, len(durations) // 10)
+  first, last = statistics.median(durations[:tenth]), statistics.median(durations[-tenth:])
+  cut = max(1, len(iterations_seen) // 10)
+  early = max(m for i, m in memory if i <= cut)
+  late = max(m for i, m in memory if i >= len(iterations_seen) - cut)
+  meta_sizes = [meta[k] for k in sorted(meta)]
+  return {
+      'first_s': first, 'last_s': last, 'ratio': last / first,
+      'meta_start_kb': meta_sizes[0] / 1024, 'meta_end_kb': meta_sizes[-1] / 1024,
+      'rss_early_mib': early / 1024, 'rss_late_mib': late / 1024,
+  }
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--iterations', type=int, default=200)
+  parser.add_argument('--out', default=None)
+  args = parser.parse_args()
+  out = os.path.abspath(args.out or tempfile.mkdtemp(prefix='long_run_'))
+  print(f'{args.iterations} iterations of 100 training steps each; runs in {out}')
+  print('| variant | s/iteration, first 10% | last 10% | last / first | .meta KB start -> end '
+        '| peak RSS MiB, first 10% -> last 10% |')
+  print('|---|---|---|---|---|---|')
+  for name, (gin_file, bindings) in VARIANTS.items():
+    r = run(name, gin_file, bindings, args.iterations, out)
+    print(f"| {name} | {r['first_s']:.3f} | {r['last_s']:.3f} | {r['ratio']:.2f} | "
+          f"{r['meta_start_kb']:.0f} -> {r['meta_end_kb']:.0f} | "
+          f"{r['rss_early_mib']:.0f} -> {r['rss_late_mib']:.0f} |", flush=True)
+
+
+if __name__ == '__main__':
+  main()
