@@ -373,12 +373,12 @@ def main(argv=None):
   todo = [run for run in runs if not run.finished]
   with StopSignals() as stop_signals:
     errors = check_configs(todo)
+    if stop_signals.signum:  # Stopped while checking (the check sees Ctrl-C too).
+      return 128 + stop_signals.signum
     if errors:
       for error in errors:  # Nothing was launched.
         print(f'moe_dopamine.sweep: error: {error}', file=sys.stderr)
       return 2
-    if stop_signals.signum:
-      return 128 + stop_signals.signum
     print(f'{len(runs)} runs, {len(runs) - len(todo)} already finished, '
           f'{len(todo)} to run ' + (f'on Ray ({args.ray_address})' if args.ray_address
                                    else f'with {args.workers} local workers'), flush=True)

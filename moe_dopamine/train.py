@@ -190,6 +190,8 @@ def validate_config():
         value = _macro_value(gin.query_parameter(binding))
       except ValueError:
         continue  # Not bound: Dopamine's default, which is valid.
+      if isinstance(value, gin.config.ConfigurableReference):
+        continue  # A configurable's result (@f()), known only when built.
       if value is None and parameter == 'num_iterations':
         continue  # The runner takes a CRL run's length from its schedule.
       if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -200,11 +202,11 @@ def validate_config():
 
 
 def _macro_value(value):
-  """The value a gin macro (%NAME) stands for; other values as they are."""
+  """The value a gin macro (%NAME) or constant stands for; others as they are."""
   while isinstance(value, gin.config.ConfigurableReference) and (
-      value.scoped_selector.endswith('gin.macro')
+      value.selector in ('gin.macro', 'gin.constant')
   ):
-    value = gin.query_parameter(value.scoped_selector + '.value')
+    value = value.scoped_configurable_fn()
   return value
 
 

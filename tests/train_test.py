@@ -181,9 +181,17 @@ def test_run_budgets_out_of_range_are_refused_before_any_folder(tmp_path, bindin
   assert not tf.compat.v1.get_default_graph().get_operations()
 
 
-def test_zero_evaluation_steps_is_a_valid_budget():
+def test_budgets_given_by_macros_and_constants_are_resolved_before_the_check():
   gin.clear_config()
-  train.load_config([CARTPOLE], ['Runner.evaluation_steps=0', 'Runner.num_iterations=1'])
+  train.load_config([CARTPOLE], ['Runner.evaluation_steps=0', 'STEPS = 50',
+                                 'Runner.training_steps = %STEPS'])
+  gin.clear_config()
+  with pytest.raises(config.ConfigError, match='Runner.training_steps=0: an iteration'):
+    train.load_config([CARTPOLE], ['STEPS = 0', 'Runner.training_steps = %STEPS'])
+  gin.clear_config()
+  gin.constant('moe_dopamine_test.NO_ITERATIONS', 0)
+  with pytest.raises(config.ConfigError, match='Runner.num_iterations=0: a run needs'):
+    train.load_config([CARTPOLE], ['Runner.num_iterations = %moe_dopamine_test.NO_ITERATIONS'])
 
 
 def test_base_dir_that_is_a_file_is_refused_and_left_alone(tmp_path):
