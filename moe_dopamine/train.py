@@ -362,11 +362,42 @@ def quiet_logging():
 class Terminated(KeyboardInterrupt):
   """SIGTERM, which stops a run the way Ctrl-C does."""
 
-  signum = signal.SIGTERM
 
+class _StopSignals:
+  """Turns SIGINT and SIGTERM into KeyboardInterrupt (Terminated) in main().
 
-def _raise_terminated(unused_signum, unused_frame):
-  raise Terminated()
+  The exception can land in a callback whose errors Python only prints, such
+  as a garbage-collection hook of JAX's, and so be lost: until main() settles
+  it, it is raised again every half second (SIGALRM).
+  """
+
+  def __init__(self):
+    self.signum = None
+
+  def install(self):
+    # Explicit for SIGINT too: a shell that starts a job in the background
+    # ignores it.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+      signal.signal(signum, self._handle)
+    signal.signal(signal.SIGALRM, self._raise_again)
+
+  def settle(self):
+    """The interrupt got through: no more of it, nor of further signals."""
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
+      signal.signal(signum, signal.SIG_IGN)
+
+  def _handle(self, signum, unused_frame):
+    self.signum = self.signum or signum
+    self._raise()
+
+  def _raise_again(self, unused_signum, unused_frame):
+    if self.signum:
+      self._raise()
+
+  def _raise(self):
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    raise Terminated() if self.signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def main(argv):
@@ -378,10 +409,9 @@ def main(argv):
   tf.compat.v1.disable_v2_behavior()
   _SETUP_NOISE.close()  # Set-up is over: stderr is live again.
   base_dir = FLAGS.base_dir or default_base_dir(FLAGS.gin_files)
-  # SIGTERM (a scheduler, a sweep stopping) ends the run as Ctrl-C does, even
-  # when the launching shell ignored SIGINT.
-  signal.signal(signal.SIGINT, signal.default_int_handler)
-  signal.signal(signal.SIGTERM, _raise_terminated)
+  # SIGTERM (a scheduler, a sweep stopping) ends the run as Ctrl-C does.
+  stop_signals = _StopSignals()
+  stop_signals.install()
   try:
     if FLAGS.check_plan:
       with (sys.stdin if FLAGS.check_plan == '-' else open(FLAGS.check_plan)) as f:
@@ -401,10 +431,9 @@ def main(argv):
   except (config.ConfigError, run_folder.FolderInUse) as error:
     print(f'moe_dopamine.train: error: {one_line(error)}', file=sys.stderr)
     sys.exit(2)
-  except KeyboardInterrupt as stop:
-    signum = getattr(stop, 'signum', signal.SIGINT)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+  except KeyboardInterrupt:
+    stop_signals.settle()
+    signum = stop_signals.signum or signal.SIGINT
     if FLAGS.check_plan or FLAGS.check_only:
       message = 'interrupted while checking the configuration.'
     else:

@@ -1,11 +1,16 @@
 """Ctrl-C stops a run with one line: where, the last checkpoint, how to resume."""
 
+import gc
 import os
 import shlex
 import signal
 import subprocess
 import sys
+import time
 
+import pytest
+
+from moe_dopamine import train
 from tests.run_lock_test import REPO
 from tests.run_lock_test import train_command
 from tests.run_lock_test import wait_for
@@ -39,3 +44,32 @@ def test_ctrl_c_prints_one_line_with_the_checkpoint_and_the_resume_command(tmp_p
               f"--gin_files={os.path.join(REPO, 'gin_configs', 'cartpole_baseline.gin')}"]
   expected += [arg for arg in command if arg.startswith('--gin_bindings=')]
   assert shlex.split(resume) == expected
+
+
+@pytest.mark.filterwarnings('ignore::pytest.PytestUnraisableExceptionWarning')
+def test_an_interrupt_lost_in_a_callback_is_raised_again():
+  handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+  lost = []
+
+  def gc_hook(phase, unused_info):
+    # Python only prints what a garbage-collection hook raises (JAX has one).
+    if phase == 'start' and not lost:
+      lost.append(True)
+      os.kill(os.getpid(), signal.SIGTERM)
+      for _ in range(10000):  # The handler runs, and raises, in here.
+        pass
+
+  stop_signals = train._StopSignals()  # pylint: disable=protected-access
+  stop_signals.install()
+  gc.callbacks.append(gc_hook)
+  try:
+    gc.collect()
+    assert lost
+    with pytest.raises(train.Terminated):
+      time.sleep(3)
+  finally:
+    gc.callbacks.remove(gc_hook)
+    stop_signals.settle()
+    for signum, handler in handlers.items():
+      signal.signal(signum, handler)
+  assert stop_signals.signum == signal.SIGTERM
