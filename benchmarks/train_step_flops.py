@@ -12,6 +12,7 @@ one ([1024, 1024] x [1024, 1024]), with the same thread count.
 """
 
 import argparse
+import os
 import statistics
 import time
 
@@ -65,7 +66,7 @@ def matmul_rate(m, k, n, threads, repeats):
 
 def train_step_rate(gin_file, bindings, threads, repeats):
   gin.clear_config()
-  config.load_gin_configs([f'gin_configs/{gin_file}'], bindings)
+  config.load_gin_configs([os.path.join(config.GIN_CONFIGS_DIR, gin_file)], bindings)
   with tf.Graph().as_default():
     environment = multitask.MultiTaskEnvironment()
     agent = runner_lib.create_agent(

@@ -8,7 +8,9 @@ dqn_cartpole.gin and `moe_dopamine.train` with gin_configs/cartpole_baseline.gin
 limit and a 1000-step evaluation budget), then prints
 - training steps per second of each (median over iterations >= 1 of every
   run, read from Dopamine's logs) and the ratio ours / stock;
-- the evaluation return of the last iteration of every run, and their means.
+- the evaluation return of the last iteration of every run, their mean with a
+  95% bootstrap CI over seeds (a range below 5 seeds), and a Mann-Whitney U
+  test of the two sets of final returns.
 
 Stock Dopamine's dqn_cartpole.gin imports `gin.tf.external_configurables`,
 which no longer imports on TensorFlow >= 2.16; the stock run registers the same
@@ -17,14 +19,17 @@ TF1 optimizers with core gin instead and is otherwise untouched.
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
+
+from scipy import stats as stats_lib
 
 from common import median_training_speed
 from common import moe_dopamine_command
 from common import read_iterations
 from common import run_logged
+
+from moe_dopamine.metrics import continual
 
 # Dopamine's dqn_cartpole.gin (dopamine-rl 4.1.2), less the broken import; its
 # network is gym_lib.CartpoleDQNNetwork (the wheel has no legacy variant).
@@ -110,14 +115,18 @@ def main():
 
   print(f'\nCartPole, {args.iterations} iterations x 1000 training steps, '
         f'{args.seeds} runs each; runs in {out}')
-  speed = {}
+  speed, finals = {}, {}
   for name, runs in results.items():
     speed[name] = median_training_speed(runs)
-    finals = [stats[-1]['eval_average_return'][0] for stats in runs]
+    finals[name] = [stats[-1]['eval_average_return'][0] for stats in runs]
+    summary = continual.format_over_seeds(continual.over_seeds(finals[name]), 1)
     print(f'{name:>13}: {speed[name]:7.1f} training steps/s (median); final eval '
-          f'returns {", ".join(f"{r:.1f}" for r in finals)} (mean {statistics.mean(finals):.1f})')
-  print(f'ratio moe_dopamine / stock steps per second: '
-        f'{speed["moe_dopamine"] / speed["stock"]:.3f} (target >= 0.97)')
+          f'returns {", ".join(f"{r:.1f}" for r in finals[name])}: {summary}')
+  print(f'ratio moe_dopamine / stock training steps per second: '
+        f'{speed["moe_dopamine"] / speed["stock"]:.2f} (target >= 2)')
+  test = stats_lib.mannwhitneyu(finals['moe_dopamine'], finals['stock'])
+  print(f'final returns, Mann-Whitney U test moe_dopamine vs stock: p = {test.pvalue:.2f} '
+        '(a large p: no evidence that they differ)')
 
 
 if __name__ == '__main__':

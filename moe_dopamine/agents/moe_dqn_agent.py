@@ -241,7 +241,10 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     if self.eval_mode:
       epsilon = self.epsilon_eval
     else:
-      epsilon = self.epsilon_fn(
+      # All four arguments are passed, so gin has nothing to bind at call
+      # time: skip its wrapper on this per-step call.
+      epsilon_fn = getattr(self.epsilon_fn, '__wrapped__', self.epsilon_fn)
+      epsilon = epsilon_fn(
           self.epsilon_decay_period,
           self.training_steps,
           self.min_replay_history,

@@ -19,6 +19,14 @@ from dopamine.tf.replay_memory import circular_replay_buffer
 import numpy as np
 
 
+def _member(values, pool):
+  """Bool array: which of `values` are in `pool` (np.isin, faster when the
+  pool is a handful of indices, as it is at every sampling)."""
+  if len(pool) <= 16:
+    return (values[:, None] == pool[None, :]).any(axis=1)
+  return np.isin(values, pool)
+
+
 class VectorizedReplayBuffer(circular_replay_buffer.OutOfGraphReplayBuffer):
   """OutOfGraphReplayBuffer with vectorized sampling (see the module doc)."""
 
@@ -31,7 +39,7 @@ class VectorizedReplayBuffer(circular_replay_buffer.OutOfGraphReplayBuffer):
     if not self.is_full():
       valid &= indices < self.cursor() - self._update_horizon
       valid &= indices >= self._stack_size - 1
-    valid &= ~np.isin(indices, np.asarray(self.invalid_range, np.int64))
+    valid &= ~_member(indices, np.asarray(self.invalid_range, np.int64))
     terminal = self._store['terminal']
     for back in range(1, self._stack_size):  # Earlier frames of the stack.
       valid &= ~terminal[(indices - back) % capacity].astype(bool)
@@ -39,7 +47,7 @@ class VectorizedReplayBuffer(circular_replay_buffer.OutOfGraphReplayBuffer):
       ends = np.fromiter(self.episode_end_indices, np.int64)
       for step in range(self._update_horizon):
         position = (indices + step) % capacity
-        valid &= ~(np.isin(position, ends) & ~terminal[position].astype(bool))
+        valid &= ~(_member(position, ends) & ~terminal[position].astype(bool))
     return valid
 
   def sample_index_batch(self, batch_size):

@@ -1,0 +1,100 @@
+r"""Runs every benchmark and rewrites benchmarks/README.md with the figures.
+
+  .venv/bin/python benchmarks/run_all.py [--quick]
+
+Each benchmark runs in its own process, one after the other (the machine
+should be otherwise idle: compared runs alternate inside each benchmark, but
+absolute figures move with load). --quick uses small budgets to check that
+everything runs; the README figures come from the full settings.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# (title, what it shows, script, full arguments, quick arguments)
+BENCHMARKS = [
+    ('Training throughput and returns against stock Dopamine',
+     'CartPole-v1 baseline, the same hyperparameters and algorithm as stock '
+     "Dopamine's TF DQN (dqn_cartpole.gin), alternated runs; final evaluation "
+     'returns over seeds show that both learn alike.',
+     'vs_stock_dopamine.py', ['--iterations=30', '--seeds=5'],
+     ['--iterations=3', '--seeds=2']),
+    ('Cost over a long run',
+     'Time per iteration at the start and the end of a long run, checkpoint '
+     '(.meta) size and peak memory.',
+     'long_run.py', ['--iterations=200'], ['--iterations=20']),
+    ('GFLOP/s of a training step',
+     'Analytic FLOPs of a training step over its measured time, next to the '
+     "machine's fp32 matmul rate (1 thread).",
+     'train_step_flops.py', ['--repeats=200'], ['--repeats=20']),
+    ('MoE layer cost',
+     'Forward + backward time of one MoE layer (batch 128, width 512, 1 thread).',
+     'moe_layers.py', ['--repeats=200'], ['--repeats=20']),
+    ('Sweep scaling',
+     'Runs per hour of a local sweep with 1 worker and with one worker per core.',
+     'sweep_scaling.py', ['--runs=4', '--iterations=4'], ['--runs=2', '--iterations=2']),
+]
+
+
+def machine():
+  model = platform.processor() or 'unknown CPU'
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          model = line.split(':', 1)[1].strip()
+          break
+  except OSError:
+    pass
+  memory = ''
+  try:
+    with open('/proc/meminfo') as f:
+      total_kib = int(f.readline().split()[1])
+    memory = f', {total_kib / 2**20:.0f} GiB'
+  except (OSError, ValueError, IndexError):
+    pass
+  return f'{model}, {os.cpu_count()} cores{memory}, {platform.system()} {platform.release()}'
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--quick', action='store_true')
+  args = parser.parse_args()
+  sections = []
+  for title, what, script, full, quick in BENCHMARKS:
+    arguments = quick if args.quick else full
+    command = [sys.executable, script] + arguments
+    shown = ' '.join(['.venv/bin/python', f'benchmarks/{script}'] + arguments)
+    print(f'== {shown}', flush=True)
+    start = time.time()
+    result = subprocess.run(command, cwd=HERE, capture_output=True, text=True)
+    output = [line for line in result.stdout.splitlines() if line.strip()]
+    if result.returncode:
+      output += ['', f'FAILED (exit code {result.returncode}):'] + result.stderr.splitlines()[-15:]
+    print('\n'.join(output), flush=True)
+    sections.append(
+        f'## {title}\n\n{what}\n\n`{shown}` ({time.time() - start:.0f} s)\n\n'
+        + '\n'.join(output) + '\n'
+    )
+  header = (
+      '# Benchmarks\n\n'
+      f'Regenerate with `.venv/bin/python benchmarks/run_all.py`'
+      f'{" --quick" if args.quick else ""}; '
+      f'measured on {datetime.date.today()}, {machine()}.\n'
+      'Compared runs alternate inside each benchmark; absolute times on a shared '
+      'machine are noisy, ratios less so.\n\n'
+  )
+  with open(os.path.join(HERE, 'README.md'), 'w') as f:
+    f.write(header + '\n'.join(sections))
+  print(f'wrote {os.path.join(HERE, "README.md")}')
+
+
+if __name__ == '__main__':
+  main()
