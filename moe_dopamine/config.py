@@ -29,6 +29,11 @@ _TF1_OPTIMIZERS = (
 )
 
 
+# (configurable, parameter) -> what to bind instead, for parameters a
+# network passes itself (gin denylists them); filled by the layers' modules.
+OWNED_BY_NETWORK = {}
+
+
 class ConfigError(ValueError):
   """A gin file, binding or configured value that cannot be used."""
 
@@ -150,7 +155,14 @@ def explain_gin_error(error):
   no_param = re.search(
       r"Configurable '([\w.]+)' doesn't have a parameter named '(\w+)'", message
   )
-  if no_param:
+  denied = re.search(r"Configurable '([\w.]+)' has denylisted kwarg '(\w+)'", message)
+  if denied:
+    selector, param = denied.groups()
+    owner = OWNED_BY_NETWORK.get((selector.split('.')[-1], param))
+    first_line = f"'{selector}.{param}' cannot be bound: the network sets it." + (
+        f' Bind {owner} instead.' if owner else ''
+    )
+  elif no_param:
     selector, param = no_param.groups()
     valid = configurable_parameters(selector)
     hint = difflib.get_close_matches(param, valid, n=1)

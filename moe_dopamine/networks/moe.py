@@ -21,12 +21,14 @@ import collections
 import enum
 import math
 
+from absl import logging
 import gin
 import numpy as np
 import tensorflow as tf
 
 from moe_dopamine import config
 from moe_dopamine.metrics import names
+from moe_dopamine.networks import routers
 
 
 @gin.constants_from_enum(module='moe_dopamine')
@@ -36,6 +38,13 @@ class Router(enum.Enum):
   HARDCODED = 'hardcoded'
   RANDOM = 'random'
 
+
+ROUTERS = {
+    Router.SOFTMOE: routers.SoftMoERouter,
+    Router.TOPK: routers.TopKRouter,
+    Router.HARDCODED: routers.HardcodedRouter,
+    Router.RANDOM: routers.RandomRouter,
+}
 
 MoEInfo = collections.namedtuple(
     'MoEInfo',
@@ -139,7 +148,18 @@ class Experts(tf.keras.layers.Layer):
     return outputs, hiddens
 
 
-@gin.configurable
+# Set by the network that owns the layer: a gin binding would be overridden.
+NETWORK_OWNED = {
+    'num_experts': 'ClassicControlQNetwork.num_experts',
+    'output_units': "the network (the layer's place in it)",
+    'expert_hidden_units': 'ClassicControlQNetwork.expert_hidden_units',
+}
+
+
+config.OWNED_BY_NETWORK.update({('MoE', k): v for k, v in NETWORK_OWNED.items()})
+
+
+@gin.configurable(denylist=list(NETWORK_OWNED))
 class MoE(tf.keras.layers.Layer):
   """A Mixture-of-Experts layer with a choice of router.
 
@@ -191,81 +211,68 @@ class MoE(tf.keras.layers.Layer):
     """
     super().__init__(**kwargs)
     self.router = config.parse_choice(Router, router, 'MoE.router')
-    if self.router == Router.RANDOM:
-      router_trainable = False
-    num_experts = config.check_int(num_experts, 'MoE.num_experts', minimum=1)
-    if self.router in (Router.TOPK, Router.RANDOM):
-      k = config.check_int(k, 'MoE.k')
-      if not 1 <= k <= num_experts:
+    router_class = ROUTERS[self.router]
+    self.num_experts = config.check_int(num_experts, 'MoE.num_experts', minimum=1)
+    self.output_units = output_units
+    self.k = 1
+    if router_class.uses_k:
+      self.k = config.check_int(k, 'MoE.k')
+      if not 1 <= self.k <= self.num_experts:
         raise config.ConfigError(
-            f'MoE.k={k} is out of range: k must be in [1, num_experts={num_experts}]. '
-            f'Fix: bind MoE.k to at most {num_experts}, or raise the number of experts.'
+            f'MoE.k={self.k} is out of range: k must be in [1, num_experts='
+            f'{self.num_experts}]. Fix: bind MoE.k to at most {self.num_experts}, '
+            'or raise the number of experts.'
         )
-    capacity_factor = config.check_float(
+    self.capacity_factor = config.check_float(
         capacity_factor, 'MoE.capacity_factor', minimum=0.0, strict_minimum=True
     )
+    self.topk_capacity_factor = topk_capacity_factor
     if topk_capacity_factor is not None:
-      topk_capacity_factor = config.check_float(
+      self.topk_capacity_factor = config.check_float(
           topk_capacity_factor, 'MoE.topk_capacity_factor', minimum=0.0,
           strict_minimum=True,
       )
-    noise_std = config.check_float(noise_std, 'MoE.noise_std', minimum=0.0)
-    normalize_tokens = config.check_bool(normalize_tokens, 'MoE.normalize_tokens')
-    renormalize_gates = config.check_bool(renormalize_gates, 'MoE.renormalize_gates')
-    router_trainable = config.check_bool(router_trainable, 'MoE.router_trainable')
-    switch_loss_weight = config.check_float(
-        switch_loss_weight, 'MoE.switch_loss_weight', minimum=0.0
+    self.noise_std = config.check_float(noise_std, 'MoE.noise_std', minimum=0.0)
+    self.normalize_tokens = config.check_bool(normalize_tokens, 'MoE.normalize_tokens')
+    self.renormalize_gates = config.check_bool(renormalize_gates, 'MoE.renormalize_gates')
+    self.router_trainable = (
+        config.check_bool(router_trainable, 'MoE.router_trainable')
+        and not router_class.frozen
     )
-    importance_loss_weight = config.check_float(
-        importance_loss_weight, 'MoE.importance_loss_weight', minimum=0.0
-    )
-    load_loss_weight = config.check_float(
-        load_loss_weight, 'MoE.load_loss_weight', minimum=0.0
-    )
-    if load_loss_weight > 0 and (
-        self.router != Router.TOPK or noise_std <= 0
+    self.loss_weights = {
+        name: config.check_float(weight, f'MoE.{name}_weight', minimum=0.0)
+        for name, weight in (
+            ('switch_loss', switch_loss_weight),
+            ('importance_loss', importance_loss_weight),
+            ('load_loss', load_loss_weight),
+        )
+    }
+    if self.loss_weights['load_loss'] > 0 and (
+        not router_class.has_load_loss or self.noise_std <= 0
     ):
       raise config.ConfigError(
           'MoE.load_loss_weight > 0 needs router=topk and MoE.noise_std > 0 '
           '(the load loss is the expected load under router noise).'
       )
-    if (
-        self.router == Router.TOPK
-        and k == 1
-        and renormalize_gates
-        and not (switch_loss_weight or importance_loss_weight or load_loss_weight)
-    ):
-      raise config.ConfigError(
-          'MoE.renormalize_gates=True with router=topk and k=1 makes the kept '
-          'gate identically 1, so the router gets no gradient from the TD loss '
-          'and stays at its random initialisation. Fix: MoE.renormalize_gates='
-          'False, k >= 2, or a balancing loss (e.g. MoE.switch_loss_weight=0.01).'
-      )
-    self.num_experts = num_experts
-    self.output_units = output_units
-    self.k = k if self.router in (Router.TOPK, Router.RANDOM) else 1
-    self.capacity_factor = capacity_factor
-    self.topk_capacity_factor = topk_capacity_factor
-    self.normalize_tokens = normalize_tokens
-    self.noise_std = noise_std
-    self.renormalize_gates = renormalize_gates
-    self.router_trainable = router_trainable
-    self.loss_weights = {
-        'switch_loss': switch_loss_weight,
-        'importance_loss': importance_loss_weight,
-        'load_loss': load_loss_weight,
-    }
+    self.routing = router_class(self)
+    self.routing.check()
+    logging.info(
+        'MoE %s: router=%s num_experts=%d k=%d capacity_factor=%s '
+        'topk_capacity_factor=%s normalize_tokens=%s noise_std=%s '
+        'renormalize_gates=%s router_trainable=%s loss_weights=%s '
+        'expert_hidden_units=%s output_units=%s',
+        self.name, self.router.value, self.num_experts, self.k,
+        self.capacity_factor, self.topk_capacity_factor, self.normalize_tokens,
+        self.noise_std, self.renormalize_gates, self.router_trainable,
+        self.loss_weights, tuple(expert_hidden_units), output_units,
+    )
     self.experts = Experts(
         num_experts, expert_hidden_units, output_units, name='experts'
     )
 
   def router_weights(self):
     """The router's weight matrices (rows = token features); [] if none."""
-    if self.router == Router.SOFTMOE:
-      return [self.phi]
-    if self.router in (Router.TOPK, Router.RANDOM):
-      return [self.router_kernel]
-    return []
+    return self.routing.weights()
 
   def num_slots(self, num_tokens):
     """SoftMoE slots per expert, p = ceil(m * capacity_factor / n)."""
@@ -274,30 +281,7 @@ class MoE(tf.keras.layers.Layer):
   def build(self, input_shape):
     num_tokens, token_size = int(input_shape[1]), int(input_shape[2])
     self.experts.build((None, token_size))
-    if self.router == Router.SOFTMOE:
-      # Dopamine's Phi is (d, n, p) under lecun_normal, whose fan-in is d * n:
-      # the same variance 1 / (d * n) on this (d, n * p) layout.
-      self.phi = self.add_weight(
-          'phi',
-          shape=(token_size, self.num_experts * self.num_slots(num_tokens)),
-          initializer=tf.keras.initializers.VarianceScaling(
-              scale=1.0 / self.num_experts,
-              mode='fan_in',
-              distribution='truncated_normal',
-          ),
-          trainable=self.router_trainable,
-      )
-      if self.normalize_tokens:
-        self.scale = self.add_weight(
-            'scale', shape=(), initializer='ones', trainable=self.router_trainable
-        )
-    elif self.router in (Router.TOPK, Router.RANDOM):
-      self.router_kernel = self.add_weight(
-          'router_kernel',
-          shape=(token_size, self.num_experts),
-          initializer=tf.keras.initializers.LecunNormal(),
-          trainable=self.router_trainable,
-      )
+    self.routing.build(num_tokens, token_size)
     super().build(input_shape)
 
   def call(self, tokens, task_ids=None, training=None, diagnostics=False):
@@ -314,7 +298,7 @@ class MoE(tf.keras.layers.Layer):
       (outputs [batch, m, output_units], MoEInfo).
     """
     router_logits = None
-    if self.router == Router.SOFTMOE:
+    if self.routing.soft:
       outputs, probs, hiddens, counts = self._soft_route(tokens, training)
       all_hiddens = hiddens
     else:
@@ -345,25 +329,10 @@ class MoE(tf.keras.layers.Layer):
     )
     return [[h[e] for h in hiddens] for e in range(self.num_experts)]
 
-  def _noisy(self, logits, training):
-    if self.noise_std > 0 and training:
-      logits += tf.random.normal(tf.shape(logits)) * (
-          self.noise_std / self.num_experts
-      )
-    return logits
-
   def _soft_route(self, x, training):
     num_tokens = int(x.shape[1])
     p = self.num_slots(num_tokens)
-    if self.normalize_tokens:
-      logits = self.scale * tf.einsum(
-          'bmd,ds->bms',
-          tf.math.l2_normalize(x, axis=-1),
-          tf.math.l2_normalize(self.phi, axis=0),
-      )
-    else:
-      logits = tf.einsum('bmd,ds->bms', x, self.phi)
-    logits = self._noisy(logits, training)
+    logits = self.routing.slot_logits(x, training)
     dispatch, combine = soft_moe_weights(logits)
     slots = tf.einsum('bms,bmd->bsd', dispatch, x)  # [b, n*p, d]
     batch = tf.shape(x)[0]
@@ -393,22 +362,9 @@ class MoE(tf.keras.layers.Layer):
     batch = tf.shape(x)[0]
     num_tokens, token_size = int(x.shape[1]), int(x.shape[2])
     flat = tf.reshape(x, [-1, token_size])  # [T, d], T = batch * m.
-    if self.router == Router.HARDCODED:
-      if task_ids is None:
-        raise config.ConfigError('the hardcoded router needs task_ids.')
-      expert = tf.math.floormod(tf.cast(task_ids, tf.int32), self.num_experts)
-      expert = tf.repeat(expert, num_tokens)  # [T]
-      probs = tf.one_hot(expert, self.num_experts)
-      top_idx, top_gates = expert[:, None], tf.ones_like(probs[:, :1])
-      router_logits = None
-    else:
-      clean_logits = tf.matmul(flat, self.router_kernel)
-      noisy_logits = self._noisy(clean_logits, training)
-      router_logits = (clean_logits, noisy_logits)
-      probs = tf.nn.softmax(noisy_logits)
-      top_gates, top_idx = tf.math.top_k(probs, k=self.k)
-      if self.renormalize_gates:
-        top_gates /= tf.reduce_sum(top_gates, axis=-1, keepdims=True)
+    probs, top_idx, top_gates, router_logits = self.routing.select(
+        flat, task_ids, training
+    )
 
     # One row per (choice rank, token): higher-ranked choices come first so
     # they win the capacity of an expert.

@@ -1,0 +1,153 @@
+"""Routers of the MoE layer: one small class per router, one interface.
+
+A router owns its weights (created on the MoE layer, so Keras tracks them)
+and decides where tokens go. Two dispatch styles exist:
+- soft (SoftMoE): `slot_logits(tokens, training)` gives logits
+  [batch, m, n * p]; the layer mixes tokens into slots and back;
+- sparse (everything else): `select(flat_tokens, task_ids, training)` gives,
+  per token, the routing probabilities over experts [T, n], the chosen
+  experts [T, k] and their gates [T, k]; only those (token, expert) pairs are
+  computed.
+Adding a router is adding a class here and a member to `moe.Router`.
+"""
+
+import tensorflow as tf
+
+from moe_dopamine import config
+
+
+def noisy(layer, logits, training):
+  """Logits plus N(0, (noise_std / n)^2) noise in training."""
+  if layer.noise_std > 0 and training:
+    logits += tf.random.normal(tf.shape(logits)) * (layer.noise_std / layer.num_experts)
+  return logits
+
+
+class Router:
+  """The interface (and the defaults) of a router."""
+
+  soft = False  # Slot dispatch (SoftMoE) rather than sparse dispatch.
+  uses_k = False  # Whether MoE.k applies.
+  frozen = False  # Weights never trained (a control).
+  # Whether the load loss applies: it is the expected load under router noise.
+  has_load_loss = False
+
+  def __init__(self, layer):
+    self.layer = layer
+
+  def check(self):
+    """Raises config.ConfigError for settings this router cannot honour."""
+
+  def build(self, num_tokens, token_size):
+    """Creates the router's weights on the layer."""
+
+  def weights(self):
+    """The router's weight matrices (rows = token features)."""
+    return []
+
+
+class SoftMoERouter(Router):
+  """SoftMoE (Puigcerver et al., 2023): logits X Phi over n * p slots.
+
+  Phi [d, n * p] is initialised as Dopamine's labs/moes Phi [d, n, p] under
+  lecun_normal (truncated normal, variance 1 / (d * n)); with
+  normalize_tokens, logits = scale * l2norm(X) l2norm(Phi) (over d).
+  """
+
+  soft = True
+
+  def build(self, num_tokens, token_size):
+    layer = self.layer
+    layer.phi = layer.add_weight(
+        'phi',
+        shape=(token_size, layer.num_experts * layer.num_slots(num_tokens)),
+        initializer=tf.keras.initializers.VarianceScaling(
+            scale=1.0 / layer.num_experts, mode='fan_in', distribution='truncated_normal'
+        ),
+        trainable=layer.router_trainable,
+    )
+    if layer.normalize_tokens:
+      layer.scale = layer.add_weight(
+          'scale', shape=(), initializer='ones', trainable=layer.router_trainable
+      )
+
+  def weights(self):
+    return [self.layer.phi]
+
+  def slot_logits(self, tokens, training):
+    layer = self.layer
+    if layer.normalize_tokens:
+      logits = layer.scale * tf.einsum(
+          'bmd,ds->bms',
+          tf.math.l2_normalize(tokens, axis=-1),
+          tf.math.l2_normalize(layer.phi, axis=0),
+      )
+    else:
+      logits = tf.einsum('bmd,ds->bms', tokens, layer.phi)
+    return noisy(layer, logits, training)
+
+
+class TopKRouter(Router):
+  """TopK (Shazeer et al., 2017): softmax(x W) over experts, keep the k
+  largest gates (optionally renormalized to sum to 1)."""
+
+  uses_k = True
+  has_load_loss = True
+
+  def check(self):
+    layer = self.layer
+    balancing = any(w > 0 for w in layer.loss_weights.values())
+    if layer.k == 1 and layer.renormalize_gates and not balancing:
+      raise config.ConfigError(
+          'MoE.renormalize_gates=True with router=topk and k=1 makes the kept '
+          'gate identically 1, so the router gets no gradient from the TD loss '
+          'and stays at its random initialisation. Fix: MoE.renormalize_gates='
+          'False, k >= 2, or a balancing loss (e.g. MoE.switch_loss_weight=0.01).'
+      )
+
+  def build(self, num_tokens, token_size):
+    layer = self.layer
+    layer.router_kernel = layer.add_weight(
+        'router_kernel',
+        shape=(token_size, layer.num_experts),
+        initializer=tf.keras.initializers.LecunNormal(),
+        trainable=layer.router_trainable and not self.frozen,
+    )
+
+  def weights(self):
+    return [self.layer.router_kernel]
+
+  def select(self, flat, task_ids, training):
+    """(probs [T, n], experts [T, k], gates [T, k], (clean, noisy) logits)."""
+    layer = self.layer
+    clean = tf.matmul(flat, layer.router_kernel)
+    logits = noisy(layer, clean, training)
+    probs = tf.nn.softmax(logits)
+    gates, experts = tf.math.top_k(probs, k=layer.k)
+    if layer.renormalize_gates:
+      gates /= tf.reduce_sum(gates, axis=-1, keepdims=True)
+    return probs, experts, gates, (clean, logits)
+
+
+class RandomRouter(TopKRouter):
+  """TopK dispatch through a fixed, untrained random router (a control)."""
+
+  frozen = True
+  has_load_loss = False
+
+  def check(self):
+    pass  # The router never learns: a constant gate costs it nothing.
+
+
+class HardcodedRouter(Router):
+  """Task-id routing: a token of task t goes to expert t mod n, gate 1."""
+
+  def select(self, flat, task_ids, training):
+    layer = self.layer
+    if task_ids is None:
+      raise config.ConfigError('the hardcoded router needs task_ids.')
+    tokens_per_sample = tf.shape(flat)[0] // tf.shape(task_ids)[0]
+    expert = tf.math.floormod(tf.cast(task_ids, tf.int32), layer.num_experts)
+    expert = tf.repeat(expert, tokens_per_sample)  # [T]
+    probs = tf.one_hot(expert, layer.num_experts)
+    return probs, expert[:, None], tf.ones_like(probs[:, :1]), None
