@@ -38,6 +38,20 @@ class ConfigError(ValueError):
   """A gin file, binding or configured value that cannot be used."""
 
 
+def closest(name, candidates, cutoff=0.6):
+  """The candidate closest to `name` (difflib), or None: the one place that
+  makes the "Did you mean" hints of every error message."""
+  hint = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1,
+                                   cutoff=cutoff)
+  return hint[0] if hint else None
+
+
+def did_you_mean(name, candidates, cutoff=0.6):
+  """" Did you mean 'x'?" for the closest candidate, or ''."""
+  hint = closest(name, candidates, cutoff)
+  return f" Did you mean '{hint}'?" if hint else ''
+
+
 def parse_choice(enum_cls, value, parameter):
   """Accepts an enum member or its (case-insensitive) string value."""
   if isinstance(value, enum_cls):
@@ -46,9 +60,10 @@ def parse_choice(enum_cls, value, parameter):
   if isinstance(value, str) and value.lower() in valid:
     return enum_cls(value.lower())
   raise ConfigError(
-      f'{parameter}={value!r} is not one of {valid} '
-      f'(in gin: {parameter} = {valid[0]!r} or %moe_dopamine.{enum_cls.__name__}.'
-      f'{enum_cls(valid[0]).name}).'
+      f'{parameter}={value!r} is not one of {valid}.'
+      + did_you_mean(value, valid)
+      + f' (in gin: {parameter} = %moe_dopamine.{enum_cls.__name__}.'
+      f'{enum_cls(valid[0]).name} or {valid[0]!r}).'
   )
 
 
@@ -165,19 +180,16 @@ def explain_gin_error(error):
   elif no_param:
     selector, param = no_param.groups()
     valid = configurable_parameters(selector)
-    hint = difflib.get_close_matches(param, valid, n=1)
     first_line = (
         f"'{selector}' has no parameter '{param}'."
-        + (f" Did you mean '{hint[0]}'?" if hint else '')
+        + did_you_mean(param, valid)
         + (f" Its parameters: {', '.join(valid)}." if valid else '')
     )
   elif unknown:
     selector = unknown.group(1)
-    hint = difflib.get_close_matches(selector, _known_selectors(), n=1)
     first_line = f"unknown configurable '{selector}'." + (
-        f" Did you mean '{hint[0]}'?"
-        if hint
-        else ' Is the module that defines it imported in the gin file?'
+        did_you_mean(selector, _known_selectors())
+        or ' Is the module that defines it imported in the gin file?'
     )
   elif isinstance(error, ImportError):
     first_line = f'a gin file imports a module that cannot be imported: {error}'
@@ -216,5 +228,4 @@ def _closest_gin_file(path):
   candidates = []
   for root, _, files in os.walk(GIN_CONFIGS_DIR):
     candidates += [os.path.relpath(os.path.join(root, f)) for f in files]
-  hint = difflib.get_close_matches(path, candidates, n=1, cutoff=0.5)
-  return hint[0] if hint else None
+  return closest(path, candidates, cutoff=0.5)

@@ -7,7 +7,7 @@ plugin has its own gin-configurable `moe_dopamine.create_agent` and
 `dopamine.colab.utils.read_experiment` reads the runs.
 """
 
-import difflib
+import enum
 import functools
 import inspect
 import random
@@ -30,51 +30,53 @@ from moe_dopamine.metrics import names
 
 collectors.register()
 
-# Agent names `create_agent` accepts, and what they build.
+@gin.constants_from_enum(module='moe_dopamine')
+class AgentName(enum.Enum):
+  MOE_DQN = 'moe_dqn'
+  DQN = 'dqn'  # Stock Dopamine DQN, for side-by-side comparisons.
+
+
+@gin.constants_from_enum(module='moe_dopamine')
+class Schedule(enum.Enum):
+  CONTINUOUS_TRAIN_AND_EVAL = 'continuous_train_and_eval'
+
+
 AGENTS = {
-    'moe_dqn': moe_dqn_agent.MoEDQNAgent,
-    # Stock Dopamine DQN, for side-by-side comparisons.
-    'dqn': dqn_agent.DQNAgent,
+    AgentName.MOE_DQN: moe_dqn_agent.MoEDQNAgent,
+    AgentName.DQN: dqn_agent.DQNAgent,
 }
-SCHEDULES = ('continuous_train_and_eval', 'continuous_train')
-
-
-def check_choice(value, valid, what, binding):
-  """Raises ValueError naming `binding`, the valid values and the closest."""
-  if value in valid:
-    return
-  hint = difflib.get_close_matches(str(value), list(valid), n=1)
-  raise config.ConfigError(
-      f'unknown {what} {value!r} (set by {binding}).'
-      + (f" Did you mean '{hint[0]}'?" if hint else '')
-      + f" Valid: {', '.join(sorted(valid))}."
-  )
+_AGENT_BINDING = 'moe_dopamine.create_agent.agent_name'
+_SCHEDULE_BINDING = 'moe_dopamine.create_runner.schedule'
 
 
 @gin.configurable(module='moe_dopamine')
 def create_agent(
-    sess, environment, agent_name='moe_dqn', summary_writer=None, debug_mode=False
+    sess,
+    environment,
+    agent_name=AgentName.MOE_DQN,
+    summary_writer=None,
+    debug_mode=False,
 ):
   """Creates an agent for `environment`.
 
   Args:
     sess: `tf.compat.v1.Session`, or None for the agent to make one.
     environment: a Dopamine-style environment with a discrete action space.
-    agent_name: str, one of AGENTS.
+    agent_name: AgentName or its value ('moe_dqn', or 'dqn': Dopamine's).
     summary_writer: a summary writer or a directory, used when debug_mode.
     debug_mode: bool, write the agent's TensorBoard summaries (losses).
 
   Returns:
     The agent.
   """
-  check_choice(agent_name, AGENTS, 'agent', 'moe_dopamine.create_agent.agent_name')
+  agent_name = config.parse_choice(AgentName, agent_name, _AGENT_BINDING)
   if not debug_mode:
     summary_writer = None
   kwargs = {}
   if isinstance(environment, multitask.MultiTaskEnvironment):
-    if agent_name != 'moe_dqn' and not environment.action_masks.all():
+    if agent_name != AgentName.MOE_DQN and not environment.action_masks.all():
       raise config.ConfigError(
-          f"agent '{agent_name}' cannot mask the actions a task lacks; use "
+          f"agent '{agent_name.value}' cannot mask the actions a task lacks; use "
           "moe_dopamine.create_agent.agent_name = 'moe_dqn' with tasks of "
           'different action counts.'
       )
@@ -84,14 +86,14 @@ def create_agent(
         observation_dtype=tf.float32,
         stack_size=1,
     )
-    if agent_name == 'moe_dqn':
+    if agent_name == AgentName.MOE_DQN:
       kwargs.update(
           action_masks=environment.action_masks,
           network_kwargs=dict(
               num_tasks=environment.num_tasks, task_id_in_observation=True
           ),
       )
-  if agent_name == 'moe_dqn':
+  if agent_name == AgentName.MOE_DQN:
     kwargs['task_names'] = task_names_of(environment)
   return AGENTS[agent_name](
       sess,
@@ -120,24 +122,19 @@ def average_statistics(records):
   return out
 
 
-def configured_agent_name():
-  """The agent name the parsed gin config asks for (default 'moe_dqn')."""
-  try:
-    return gin.query_parameter('moe_dopamine.create_agent.agent_name')
-  except ValueError:
-    return 'moe_dqn'
+def check_choices():
+  """Parses the agent and schedule bindings, before anything is built.
 
-
-def check_config():
-  """Fails fast, before any graph is built, on configured names."""
-  check_choice(
-      configured_agent_name(), AGENTS, 'agent', 'moe_dopamine.create_agent.agent_name'
-  )
-  try:
-    schedule = gin.query_parameter('moe_dopamine.create_runner.schedule')
-  except ValueError:
-    schedule = SCHEDULES[0]
-  check_choice(schedule, SCHEDULES, 'schedule', 'moe_dopamine.create_runner.schedule')
+  Raises:
+    config.ConfigError: naming the binding and the valid values.
+  """
+  for binding, enum_cls in ((_AGENT_BINDING, AgentName), (_SCHEDULE_BINDING, Schedule)):
+    try:
+      value = gin.query_parameter(binding)
+    except ValueError:
+      continue  # Not bound: the default.
+    if not isinstance(value, gin.config.ConfigurableReference):
+      config.parse_choice(enum_cls, value, binding)
 
 
 @gin.configurable
@@ -435,24 +432,17 @@ def _parameters(fn):
     return set()
 
 
-@gin.configurable
-class MoETrainRunner(MoERunner, run_experiment.TrainRunner):
-  """Training only (no evaluation phase), like Dopamine's TrainRunner."""
-
-
 @gin.configurable(module='moe_dopamine')
-def create_runner(base_dir, schedule='continuous_train_and_eval'):
+def create_runner(base_dir, schedule=Schedule.CONTINUOUS_TRAIN_AND_EVAL):
   """Creates the experiment runner.
 
   Args:
     base_dir: str, the run's folder.
-    schedule: 'continuous_train_and_eval' (train then evaluate every
-      iteration) or 'continuous_train'.
+    schedule: Schedule or its value; 'continuous_train_and_eval' (train, then
+      evaluate every task, every iteration).
 
   Returns:
     A MoERunner.
   """
-  check_choice(schedule, SCHEDULES, 'schedule', 'moe_dopamine.create_runner.schedule')
-  if schedule == 'continuous_train':
-    return MoETrainRunner(base_dir, create_agent)
+  config.parse_choice(Schedule, schedule, _SCHEDULE_BINDING)
   return MoERunner(base_dir, create_agent)

@@ -155,7 +155,7 @@ _BUDGETS = (
     ('evaluation_steps', 0, 'evaluation steps cannot be negative (0: no evaluation)'),
 )
 # Every runner the budgets can be bound on.
-_RUNNERS = ('Runner', 'TrainRunner', 'MoERunner', 'MoETrainRunner')
+_RUNNERS = ('Runner', 'MoERunner')
 
 # Quiet mode keeps Dopamine's per-iteration summaries and every warning but
 # these.
@@ -179,10 +179,7 @@ def validate_config():
   Raises:
     config.ConfigError: naming the binding and the fix.
   """
-  try:
-    runner_lib.check_config()
-  except ValueError as error:
-    raise config.ConfigError(str(error)) from error
+  runner_lib.check_choices()
   for runner_name in _RUNNERS:
     for parameter, least, rule in _BUDGETS:
       binding = f'{runner_name}.{parameter}'

@@ -77,7 +77,7 @@ def test_default_base_dir_names_the_gin_files_and_time():
         ([CARTPOLE], ["ClassicControlQNetwrk.placement='middle'"], "did you mean 'classiccontrolqnetwork'"),
         ([CARTPOLE], ['DQNAgent.gama=0.9'], "did you mean 'gamma'"),
         ([CARTPOLE], ["moe_dopamine.create_agent.agent_name='moe_dqm'"], "did you mean 'moe_dqn'"),
-        ([CARTPOLE], ["moe_dopamine.create_runner.schedule='train'"], 'valid: continuous_train'),
+        ([CARTPOLE], ["moe_dopamine.create_runner.schedule='train'"], "is not one of ['continuous_train_and_eval']"),
     ],
 )
 def test_bad_input_is_rejected_before_any_graph(tmp_path, gin_files, bindings, expected):

@@ -24,10 +24,9 @@ from tensorflow.core.protobuf import config_pb2
 
 from moe_dopamine import config
 from moe_dopamine import observation
-from moe_dopamine.agents import recycling
+from moe_dopamine.agents import diagnostics as diagnostics_lib
 from moe_dopamine.agents import replay
 from moe_dopamine.metrics import dormant
-from moe_dopamine.metrics import experts
 from moe_dopamine.metrics import names
 from moe_dopamine.networks import q_networks
 from moe_dopamine.networks import types
@@ -326,60 +325,24 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
 
 
   def _build_diagnostics(self):
-    """A forward pass on fed states, router gradients, and ReDo's ops.
-
-    Only for networks that take `diagnostics=True` (this package's); for any
-    other network the agent runs as the stock DQNAgent, without them.
-    """
-    self._diag_fetches = None
-    self._recycler = None
-    if 'diagnostics' not in _call_parameters(self.online_convnet):
-      logging.info(
-          'Diagnostics off: %s.call takes no diagnostics argument.',
-          type(self.online_convnet).__name__,
-      )
-      if self.redo_period:
-        raise config.ConfigError(
-            f'ReDo (MoEDQNAgent.redo_period={self.redo_period}) needs a network '
-            'that reports its activations (call(..., diagnostics=True)) and '
-            f'describes recyclable_layers(); {type(self.online_convnet).__name__} '
-            'does not. Fix: MoEDQNAgent.redo_period=0.'
-        )
+    """The diagnostics pass and ReDo's ops, for networks that support them
+    (this package's); for any other network the agent runs as the stock
+    DQNAgent, without them."""
+    self._diagnostics = None
+    if 'diagnostics' in _call_parameters(self.online_convnet):
+      self._diagnostics = diagnostics_lib.Diagnostics(self)
       return
-    # A fixed batch size, so networks that read state.shape[0] work too.
-    self._diag_states_ph = tf.compat.v1.placeholder(
-        self.observation_dtype,
-        (self.diagnostics_batch_size,) + self.observation_shape + (self.stack_size,),
-        name='diagnostics_states_ph',
+    logging.info(
+        'Diagnostics off: %s.call takes no diagnostics argument.',
+        type(self.online_convnet).__name__,
     )
-    outputs = self._call_network(
-        self.online_convnet, self._diag_states_ph, training=False, diagnostics=True
-    )
-    self._diag_fetches = {
-        'losses': self.loss_parts,
-        'activations': types.extras(outputs, 'activations'),
-        'routed_activations': types.extras(outputs, 'routed_activations'),
-        'routed_counts': types.extras(outputs, 'routed_counts'),
-        'router_probs': types.extras(outputs, 'router_probs'),
-        'aux_losses': types.extras(outputs, 'aux_losses'),
-    }
-    router_weights = {}
-    for layer in getattr(self.online_convnet, 'moe_layers', lambda: [])():
-      if layer.router_weights() and layer.router_trainable:
-        router_weights[layer.name] = layer.router_weights()[0]
-    if router_weights:
-      grads = tf.gradients(self.loss_parts['TotalLoss'], list(router_weights.values()))
-      self._diag_fetches['router_grad'] = {
-          name: tf.reduce_mean(tf.abs(g)) for name, g in zip(router_weights, grads)
-      }
     if self.redo_period:
-      layers = getattr(self.online_convnet, 'recyclable_layers', None)
-      if layers is None:
-        raise config.ConfigError(
-            f'ReDo (redo_period={self.redo_period}) needs a network with '
-            f'recyclable_layers(); {type(self.online_convnet).__name__} has none.'
-        )
-      self._recycler = recycling.Recycler(layers(), self.optimizer)
+      raise config.ConfigError(
+          f'ReDo (MoEDQNAgent.redo_period={self.redo_period}) needs a network '
+          'that reports its activations (call(..., diagnostics=True)) and '
+          f'describes recyclable_layers(); {type(self.online_convnet).__name__} '
+          'does not. Fix: MoEDQNAgent.redo_period=0.'
+      )
 
   def _sample_states(self):
     """States [B, ...] sampled uniformly from the replay buffer."""
@@ -413,11 +376,12 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     self.training_steps += 1
 
   def _after_gradient_step(self):
-    if self._recycler is not None and self.gradient_steps % self.redo_period == 0:
+    if self._diagnostics is None:
+      return
+    if self.redo_period and self.gradient_steps % self.redo_period == 0:
       self.recycle_dormant_neurons()
     if (
-        self._diag_fetches is not None
-        and self.diagnostics_period
+        self.diagnostics_period
         and self.training_steps - self._last_measured_step >= self.diagnostics_period
     ):
       self._last_measured_step = self.training_steps
@@ -428,69 +392,15 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     records, self._pending_diagnostics = self._pending_diagnostics, []
     return records
 
-  def _run_diagnostics(self, states, fetches):
-    if len(states) != self.diagnostics_batch_size:
-      raise ValueError(
-          f'diagnostics take batches of {self.diagnostics_batch_size} states, '
-          f'got {len(states)}.'
-      )
-    return self._sess.run(fetches, {self._diag_states_ph: states})
-
   def measure(self, states=None):
-    """Dormant fractions and expert statistics on replayed states.
-
-    Returns:
-      A flat statistics dict (names from metrics.names): dormant fractions
-      with every expert run on the whole batch, the routed-only ones, the
-      unused-expert fractions, per-task expert statistics, each weighted
-      auxiliary loss, and the mean |gradient| of each router's weights under
-      the training loss.
-    """
-    states = self._sample_states() if states is None else states
-    values = self._run_diagnostics(states, self._diag_fetches)
-    counts = {k: np.asarray(v) for k, v in values['routed_counts'].items()}
-    unused = dormant.unused_experts(counts)
-    stats = dormant.dormant_fractions(values['activations'], self.dormant_taus, unused)
-    stats.update(dormant.routed_dormant_fractions(
-        values['routed_activations'], self.dormant_taus, unused
-    ))
-    stats.update(dormant.unused_expert_fractions(counts))
-    if values['router_probs']:
-      stats.update(experts.expert_statistics(
-          values['router_probs'], self.task_ids_of(states), self.task_names
-      ))
-    stats.update({k: float(v) for k, v in values['aux_losses'].items()})
-    stats.update({names.loss(k): float(v) for k, v in values['losses'].items()})
-    stats.update(
-        {names.router_grad(k): float(v) for k, v in values.get('router_grad', {}).items()}
-    )
-    return stats
-
-  def task_ids_of(self, states):
-    """Task id of each state (all 0 for a single-task agent)."""
-    if self.action_masks is None:
-      return np.zeros(len(states), int)
-    return np.array([observation.task_id_of_state(s[None]) for s in states])
+    """Dormant fractions and expert statistics on replayed states (see
+    agents.diagnostics.Diagnostics.measure)."""
+    return self._diagnostics.measure(self._sample_states() if states is None else states)
 
   def recycle_dormant_neurons(self, states=None):
-    """ReDo: recycles the redo_tau-dormant neurons; returns how many.
-
-    Scores use the same activations as the dormant statistic (every expert
-    on the whole batch); unused experts are left alone.
-    """
+    """ReDo: recycles the redo_tau-dormant neurons; returns how many."""
     states = self._sample_states() if states is None else states
-    values = self._run_diagnostics(
-        states,
-        {k: self._diag_fetches[k] for k in ('activations', 'routed_counts')},
-    )
-    unused = dormant.unused_experts(values['routed_counts'])
-    masks = {}
-    for layer in self._recycler.layers:
-      if names.parse_expert_hidden(layer.name) in unused:
-        continue
-      masks[layer.name] = dormant.dormant_mask(values['activations'][layer.name], self.redo_tau)
-    self._recycler.recycle(self._sess, masks)
-    recycled = int(sum(m.sum() for m in masks.values()))
+    recycled = self._diagnostics.recycle(states, self.redo_tau)
     self._pending_diagnostics.append({names.REDO_RECYCLED: recycled})
     logging.info('ReDo recycled %d neurons at gradient step %d', recycled, self.gradient_steps)
     return recycled

@@ -17,7 +17,6 @@ with RANDOM_SEED; `python -m moe_dopamine.environments.tasks` re-measures them.
 """
 
 import dataclasses
-import difflib
 import sys
 from typing import Tuple
 
@@ -143,11 +142,8 @@ def get_task(name):
         'Fix: moe_dopamine.environments.tasks.register_task(TaskSpec(...)), '
         f'or use a known task: {known}.'
     )
-  hint = difflib.get_close_matches(name, list(TASKS), n=1)
   raise config.ConfigError(
-      f"unknown task '{name}'."
-      + (f" Did you mean '{hint[0]}'?" if hint else '')
-      + f' Known tasks: {known}.'
+      f"unknown task '{name}'." + config.did_you_mean(name, TASKS) + f' Known tasks: {known}.'
   )
 
 

@@ -297,7 +297,7 @@ def test_any_network_stock_dqn_accepts_works_unchanged(tmp_path):
         min_replay_history=MIN_REPLAY, update_period=1, target_update_period=2,
     )
     sess.run(tf.compat.v1.global_variables_initializer())
-    assert agent._diag_fetches is None  # Diagnostics are skipped, not broken.
+    assert agent._diagnostics is None  # Diagnostics are skipped, not broken.
     observation = np.ones((4, 4, 1))
     agent.begin_episode(observation)
     before = sess.run(agent.online_convnet.trainable_variables)

@@ -61,7 +61,7 @@ def test_recycling_a_dead_neuron_touches_only_its_weights_and_revives_it():
     sess.run(dense0.kernel.assign(kernel))
     sess.run(dense0.bias[NEURON].assign(-5.0))
     states = agent._sample_states()
-    before_acts = sess.run(agent._diag_fetches['activations'], {agent._diag_states_ph: states})
+    before_acts = agent._diagnostics.run(states, agent._diagnostics.fetches['activations'])
     assert dormant.dormant_mask(before_acts['hidden_0'], 0.0)[NEURON]
 
     watched = [dense0.kernel, dense0.bias, phi] + first_kernels
@@ -70,7 +70,7 @@ def test_recycling_a_dead_neuron_touches_only_its_weights_and_revives_it():
     slots_before = sess.run(adam.get_slot(dense0.kernel, 'm'))
     masks = {'hidden_0': dormant.dormant_mask(before_acts['hidden_0'], 0.0)}
     assert masks['hidden_0'].sum() >= 1
-    agent._recycler.recycle(sess, masks)
+    agent._diagnostics.recycler.recycle(sess, masks)
     after = sess.run(watched)
     recycled = np.flatnonzero(masks['hidden_0'])
     kept = np.flatnonzero(~masks['hidden_0'])
@@ -90,14 +90,14 @@ def test_recycling_a_dead_neuron_touches_only_its_weights_and_revives_it():
     np.testing.assert_array_equal(slots_after[:, recycled], 0.0)
     np.testing.assert_array_equal(slots_after[:, kept], slots_before[:, kept])
     # The recycled neuron is active again.
-    after_acts = sess.run(agent._diag_fetches['activations'], {agent._diag_states_ph: states})
+    after_acts = agent._diagnostics.run(states, agent._diagnostics.fetches['activations'])
     assert dormant.neuron_scores(after_acts['hidden_0'])[NEURON] > 0.0
 
 
 def test_expert_hidden_layers_are_recyclable_too():
   with tf.compat.v1.Session() as sess:
     agent = make_agent(sess)
-    layer_names = [layer.name for layer in agent._recycler.layers]
+    layer_names = [layer.name for layer in agent._diagnostics.recycler.layers]
     assert layer_names == [
         'hidden_1/expert_0/hidden_0', 'hidden_1/expert_1/hidden_0',
         'hidden_0', 'hidden_1',
@@ -109,10 +109,10 @@ def test_expert_hidden_layers_are_recyclable_too():
     value[:, [3, 9]] = 0.0
     sess.run([kernel.assign(value), bias[3].assign(-1.0), bias[9].assign(-1.0)])
     states = agent._sample_states()
-    activations = sess.run(agent._diag_fetches['activations'], {agent._diag_states_ph: states})
+    activations = agent._diagnostics.run(states, agent._diagnostics.fetches['activations'])
     expected = sum(
         int(dormant.dormant_mask(activations[layer.name], 0.0).sum())
-        for layer in agent._recycler.layers
+        for layer in agent._diagnostics.recycler.layers
     )
     assert expected >= 2
     assert agent.recycle_dormant_neurons(states) == expected
@@ -127,9 +127,9 @@ def test_every_recycling_draws_fresh_incoming_weights():
     dense0 = agent.online_convnet.stack[0][1]
     mask = np.zeros(32, bool)
     mask[NEURON] = True
-    agent._recycler.recycle(sess, {'hidden_0': mask})
+    agent._diagnostics.recycler.recycle(sess, {'hidden_0': mask})
     first = sess.run(dense0.kernel)[:, NEURON]
-    agent._recycler.recycle(sess, {'hidden_0': mask})
+    agent._diagnostics.recycler.recycle(sess, {'hidden_0': mask})
     second = sess.run(dense0.kernel)[:, NEURON]
     assert np.abs(first).sum() > 0 and np.abs(second).sum() > 0
     assert not np.allclose(first, second)
@@ -151,7 +151,7 @@ def test_edits_of_one_variable_in_two_roles_all_land():
     columns[[2]] = True
     for _ in range(20):  # Separate assigns would race; repeat to catch it.
       sess.run(kernel.assign(before))
-      agent._recycler.recycle(sess, {'hidden_0': rows, 'hidden_1/expert_0/hidden_0': columns})
+      agent._diagnostics.recycler.recycle(sess, {'hidden_0': rows, 'hidden_1/expert_0/hidden_0': columns})
       after = sess.run(kernel)
       np.testing.assert_array_equal(after[rows], 0.0)
       assert not np.allclose(after[~rows][:, columns], before[~rows][:, columns])
