@@ -167,3 +167,11 @@ def test_sigterm_stops_the_running_child_and_launches_nothing_more(tmp_path):
   # The child said where it stopped, in its log.
   log = (first / run_folder.TRAIN_LOG).read_text()
   assert 'moe_dopamine.train: interrupted at iteration' in log
+
+
+def test_runs_share_the_cores_among_themselves():
+  assert sweep.threads_per_run(workers=2, num_runs=10, cores=2) == 1
+  assert sweep.threads_per_run(workers=2, num_runs=1, cores=2) == 2
+  assert sweep.threads_per_run(workers=1, num_runs=4, cores=8) == 8
+  run = sweep.Run(['a.gin'], [], 0, '/tmp/x', threads=2)
+  assert '--gin_bindings=MoERunner.intra_op_threads=2' in run.command()
