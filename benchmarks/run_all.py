@@ -30,6 +30,10 @@ BENCHMARKS = [
      'Time per iteration at the start and the end of a long run, checkpoint '
      '(.meta) size and peak memory.',
      'long_run.py', ['--iterations=200'], ['--iterations=20']),
+    ('Evaluation cost',
+     'Evaluation (10 episodes of each of 2 tasks, side by side) against training '
+     '(1000 steps) in the iterations of a default CRL run.',
+     'eval_cost.py', ['--iterations=10'], ['--iterations=4']),
     ('GFLOP/s of a training step',
      'Analytic FLOPs of a training step over its measured time, next to the '
      "machine's fp32 matmul rate (1 thread).",

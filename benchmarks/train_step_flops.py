@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from moe_dopamine import config
-from moe_dopamine import runner as runner_lib
+from moe_dopamine.agents import factory
 from moe_dopamine.environments import multitask
 from moe_dopamine.networks import cost
 
@@ -69,7 +69,7 @@ def train_step_rate(gin_file, bindings, threads, repeats):
   config.load_gin_configs([os.path.join(config.GIN_CONFIGS_DIR, gin_file)], bindings)
   with tf.Graph().as_default():
     environment = multitask.MultiTaskEnvironment()
-    agent = runner_lib.create_agent(
+    agent = factory.create_agent(
         tf.compat.v1.Session(config=session_config(threads)), environment
     )
     agent._sess.run(tf.compat.v1.global_variables_initializer())  # pylint: disable=protected-access

@@ -29,9 +29,9 @@ _TF1_OPTIMIZERS = (
 )
 
 
-# (configurable, parameter) -> what to bind instead, for parameters a
-# network passes itself (gin denylists them); filled by the layers' modules.
-OWNED_BY_NETWORK = {}
+# (configurable, parameter) -> what to bind instead, for parameters that
+# another object passes (gin denylists them); filled by their modules.
+SET_ELSEWHERE = {}
 
 
 class ConfigError(ValueError):
@@ -173,8 +173,8 @@ def explain_gin_error(error):
   denied = re.search(r"Configurable '([\w.]+)' has denylisted kwarg '(\w+)'", message)
   if denied:
     selector, param = denied.groups()
-    owner = OWNED_BY_NETWORK.get((selector.split('.')[-1], param))
-    first_line = f"'{selector}.{param}' cannot be bound: the network sets it." + (
+    owner = SET_ELSEWHERE.get((selector.split('.')[-1], param))
+    first_line = f"'{selector}.{param}' cannot be bound: it is set for it." + (
         f' Bind {owner} instead.' if owner else ''
     )
   elif no_param:

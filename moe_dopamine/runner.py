@@ -1,9 +1,8 @@
-"""The plugin's agent and runner factories, and its Runner subclass.
+"""The plugin's Runner subclass and its factory, `moe_dopamine.create_runner`.
 
-Dopamine's `run_experiment.create_agent` is a fixed if/elif over names, so the
-plugin has its own gin-configurable `moe_dopamine.create_agent` and
-`moe_dopamine.create_runner`, as Dopamine's research labs do. Stock logging
-(`logs/log_N`) and checkpointing are unchanged, so
+MoERunner is Dopamine's Runner with seeds, per-task evaluation by episodes,
+the agent's diagnostics in the iteration statistics, and random states in
+its checkpoints. Stock logging (`logs/log_N`) and checkpointing are kept, so
 `dopamine.colab.utils.read_experiment` reads the runs.
 """
 
@@ -17,13 +16,12 @@ import time
 from absl import logging
 from dopamine.discrete_domains import run_experiment
 from dopamine.metrics import statistics_instance
-from dopamine.tf.agents.dqn import dqn_agent
 import gin
 import numpy as np
 import tensorflow as tf
 
 from moe_dopamine import config
-from moe_dopamine.agents import moe_dqn_agent
+from moe_dopamine.agents import factory
 from moe_dopamine.environments import multitask
 from moe_dopamine.metrics import collectors
 from moe_dopamine.metrics import names
@@ -31,84 +29,11 @@ from moe_dopamine.metrics import names
 collectors.register()
 
 @gin.constants_from_enum(module='moe_dopamine')
-class AgentName(enum.Enum):
-  MOE_DQN = 'moe_dqn'
-  DQN = 'dqn'  # Stock Dopamine DQN, for side-by-side comparisons.
-
-
-@gin.constants_from_enum(module='moe_dopamine')
 class Schedule(enum.Enum):
   CONTINUOUS_TRAIN_AND_EVAL = 'continuous_train_and_eval'
 
 
-AGENTS = {
-    AgentName.MOE_DQN: moe_dqn_agent.MoEDQNAgent,
-    AgentName.DQN: dqn_agent.DQNAgent,
-}
-_AGENT_BINDING = 'moe_dopamine.create_agent.agent_name'
 _SCHEDULE_BINDING = 'moe_dopamine.create_runner.schedule'
-
-
-@gin.configurable(module='moe_dopamine')
-def create_agent(
-    sess,
-    environment,
-    agent_name=AgentName.MOE_DQN,
-    summary_writer=None,
-    debug_mode=False,
-):
-  """Creates an agent for `environment`.
-
-  Args:
-    sess: `tf.compat.v1.Session`, or None for the agent to make one.
-    environment: a Dopamine-style environment with a discrete action space.
-    agent_name: AgentName or its value ('moe_dqn', or 'dqn': Dopamine's).
-    summary_writer: a summary writer or a directory, used when debug_mode.
-    debug_mode: bool, write the agent's TensorBoard summaries (losses).
-
-  Returns:
-    The agent.
-  """
-  agent_name = config.parse_choice(AgentName, agent_name, _AGENT_BINDING)
-  if not debug_mode:
-    summary_writer = None
-  kwargs = {}
-  if isinstance(environment, multitask.MultiTaskEnvironment):
-    if agent_name != AgentName.MOE_DQN and not environment.action_masks.all():
-      raise config.ConfigError(
-          f"agent '{agent_name.value}' cannot mask the actions a task lacks; use "
-          "moe_dopamine.create_agent.agent_name = 'moe_dqn' with tasks of "
-          'different action counts.'
-      )
-    # The environment is the one source of the observation layout.
-    kwargs.update(
-        observation_shape=environment.observation_shape,
-        observation_dtype=tf.float32,
-        stack_size=1,
-    )
-    if agent_name == AgentName.MOE_DQN:
-      kwargs.update(
-          action_masks=environment.action_masks,
-          network_kwargs=dict(
-              num_tasks=environment.num_tasks, task_id_in_observation=True
-          ),
-      )
-  if agent_name == AgentName.MOE_DQN:
-    kwargs['task_names'] = task_names_of(environment)
-  return AGENTS[agent_name](
-      sess,
-      num_actions=environment.action_space.n,
-      summary_writer=summary_writer,
-      **kwargs,
-  )
-
-
-def task_names_of(environment):
-  """Task names by task id: the multi-task list, or the gym task's name."""
-  if isinstance(environment, multitask.MultiTaskEnvironment):
-    return environment.task_names
-  spec = getattr(getattr(environment, 'environment', None), 'spec', None)
-  return [spec.name if spec is not None else 'task']
 
 
 def average_statistics(records):
@@ -128,7 +53,10 @@ def check_choices():
   Raises:
     config.ConfigError: naming the binding and the valid values.
   """
-  for binding, enum_cls in ((_AGENT_BINDING, AgentName), (_SCHEDULE_BINDING, Schedule)):
+  for binding, enum_cls in (
+      (factory.AGENT_BINDING, factory.AgentName),
+      (_SCHEDULE_BINDING, Schedule),
+  ):
     try:
       value = gin.query_parameter(binding)
     except ValueError:
@@ -153,7 +81,7 @@ class MoERunner(run_experiment.Runner):
   def __init__(
       self,
       base_dir,
-      create_agent_fn=create_agent,
+      create_agent_fn=factory.create_agent,
       create_environment_fn=None,
       seed=None,
       num_iterations=None,
@@ -232,7 +160,7 @@ class MoERunner(run_experiment.Runner):
 
   @property
   def task_names(self):
-    return task_names_of(self._environment)
+    return factory.task_names_of(self._environment)
 
   @property
   def num_iterations(self):
@@ -445,4 +373,4 @@ def create_runner(base_dir, schedule=Schedule.CONTINUOUS_TRAIN_AND_EVAL):
     A MoERunner.
   """
   config.parse_choice(Schedule, schedule, _SCHEDULE_BINDING)
-  return MoERunner(base_dir, create_agent)
+  return MoERunner(base_dir, factory.create_agent)

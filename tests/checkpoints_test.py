@@ -11,18 +11,10 @@ import tensorflow as tf
 
 from moe_dopamine import checkpoints
 from moe_dopamine import train
+from tests import budgets
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CARTPOLE = os.path.join(REPO, 'gin_configs', 'cartpole_baseline.gin')
-TINY = [
-    'Runner.training_steps=50',
-    'Runner.evaluation_steps=20',
-    'MoERunner.evaluation_episodes=None',
-    'DQNAgent.min_replay_history=20',
-    'WrappedReplayBuffer.replay_capacity=1000',
-    'WrappedReplayBuffer.batch_size=8',
-    'MoERunner.seed=0',
-]
+REPO, CARTPOLE = budgets.REPO, budgets.CARTPOLE
+TINY = budgets.tiny(50, evaluation_steps=20, **{'MoERunner.seed': 0})
 
 
 def train_in_fresh_graph(base_dir, iterations):

@@ -8,7 +8,8 @@ from moe_dopamine import config
 @pytest.mark.parametrize('binding,hint', [
     ('MoE.num_experts=8', 'Bind ClassicControlQNetwork.num_experts instead'),
     ('MoE.expert_hidden_units=(64,)', 'Bind ClassicControlQNetwork.expert_hidden_units instead'),
-    ('MoE.output_units=3', 'the network sets it'),
+    ('MoE.output_units=3', 'it is set for it'),
+    ('MultiTaskEnvironment.seed=3', 'Bind MoERunner.seed instead'),
 ])
 def test_parameters_the_network_sets_cannot_be_bound(binding, hint):
   with pytest.raises(config.ConfigError, match=hint):

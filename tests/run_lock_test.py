@@ -10,17 +10,12 @@ import pytest
 
 from moe_dopamine import checkpoints
 from moe_dopamine import run_folder
+from tests import budgets
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = [
-    '--gin_files=gin_configs/cartpole_baseline.gin',
-    '--gin_bindings=Runner.training_steps=50',
-    '--gin_bindings=Runner.evaluation_steps=20',
-    '--gin_bindings=MoERunner.evaluation_episodes=None',
-    '--gin_bindings=DQNAgent.min_replay_history=20',
-    '--gin_bindings=WrappedReplayBuffer.replay_capacity=1000',
-    '--gin_bindings=MoERunner.intra_op_threads=1',  # A core for the other process.
-]
+REPO = budgets.REPO
+TINY = ['--gin_files=gin_configs/cartpole_baseline.gin'] + budgets.as_flags(budgets.tiny(
+    50, evaluation_steps=20,
+    **{'MoERunner.intra_op_threads': 1}))  # A core for the other process.
 
 
 def train_command(base_dir, iterations, *extra):
@@ -40,6 +35,7 @@ def holder_pid(base_dir):
   return run_folder.read_lock_holder(base_dir).get('pid')
 
 
+@pytest.mark.slow
 def test_second_writer_exits_at_once_and_a_killed_writer_does_not_block(tmp_path):
   base_dir = str(tmp_path / 'run')
   first = subprocess.Popen(train_command(base_dir, 1000), cwd=REPO,

@@ -16,20 +16,11 @@ import tensorflow as tf
 from moe_dopamine import config
 from moe_dopamine import train
 from moe_dopamine.metrics import names
+from tests import budgets
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = [
-    'Runner.training_steps=60',
-    'MoERunner.evaluation_episodes=2',
-    'DQNAgent.min_replay_history=20',
-    'WrappedReplayBuffer.replay_capacity=1000',
-    'WrappedReplayBuffer.batch_size=8',
-    'MoERunner.seed=0',
-]
-
-
-def gin_path(name):
-  return os.path.join(REPO, 'gin_configs', name)
+REPO = budgets.REPO
+gin_path = budgets.gin_path
+TINY = budgets.tiny(60, **{'MoERunner.seed': 0})
 
 
 def read_last_log(base_dir):
@@ -131,6 +122,7 @@ def test_tensorboard_events_hold_returns_per_task_and_diagnostics(tmp_path):
   assert 'Diagnostics/loss/TotalLoss' in tags
 
 
+@pytest.mark.slow
 def test_killed_crl_run_resumes_with_the_right_task_and_no_gap(tmp_path):
   base_dir = str(tmp_path / 'crl')
   command = [

@@ -12,18 +12,11 @@ import pytest
 
 from moe_dopamine import run_folder
 from moe_dopamine import sweep
+from tests import budgets
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CARTPOLE = os.path.join(REPO, 'gin_configs', 'cartpole_baseline.gin')
-TOPK = os.path.join(REPO, 'gin_configs', 'cartpole_middle_topk.gin')
-TINY = [
-    '--gin_bindings=Runner.num_iterations=1',
-    '--gin_bindings=Runner.training_steps=60',
-    '--gin_bindings=Runner.evaluation_steps=30',
-    '--gin_bindings=DQNAgent.min_replay_history=20',
-    '--gin_bindings=WrappedReplayBuffer.replay_capacity=1000',
-    '--gin_bindings=MoERunner.evaluation_episodes=None',
-]
+REPO, CARTPOLE = budgets.REPO, budgets.CARTPOLE
+TOPK = budgets.gin_path('cartpole_middle_topk.gin')
+TINY = budgets.as_flags(budgets.tiny(60, evaluation_steps=30, **{'Runner.num_iterations': 1}))
 
 
 def test_grid_is_a_product_and_runs_get_their_own_folders(tmp_path):
@@ -49,6 +42,7 @@ def run_sweep_cli(args):
   return result.returncode, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('mode', [[], ['--ray_address=local']], ids=['local', 'ray'])
 def test_two_runs_finish_record_themselves_and_are_skipped_after(tmp_path, mode):
   args = ['--out', str(tmp_path), f'--gin_files={CARTPOLE}', '--seeds=0,1'] + TINY + mode
@@ -66,6 +60,7 @@ def test_two_runs_finish_record_themselves_and_are_skipped_after(tmp_path, mode)
   assert code == 0 and '2 already finished, 0 to run' in out
 
 
+@pytest.mark.slow
 def test_a_failed_run_is_reported_and_the_others_finish(tmp_path, capsys):
   # k=9 > num_experts parses, so it passes the up-front check, and fails as
   # the network is built.
@@ -78,6 +73,7 @@ def test_a_failed_run_is_reported_and_the_others_finish(tmp_path, capsys):
   assert 'MoE.k=9' in out
 
 
+@pytest.mark.slow
 def test_bad_grid_points_are_named_up_front_and_nothing_is_launched(tmp_path, capsys):
   out = tmp_path / 'sweep'
   args = ['--out', str(out), f'--gin_files={CARTPOLE}', '--seeds=0,1',
@@ -135,6 +131,7 @@ def _alive(pid):
 
 
 @pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs Linux /proc')
+@pytest.mark.slow
 def test_sigterm_stops_the_running_child_and_launches_nothing_more(tmp_path):
   out = tmp_path / 'sweep'
   args = ['--out', str(out), f'--gin_files={CARTPOLE}', '--seeds=0,1', '--workers=1',

@@ -16,6 +16,7 @@ from tests.run_lock_test import train_command
 from tests.run_lock_test import wait_for
 
 
+@pytest.mark.slow
 def test_ctrl_c_prints_one_line_with_the_checkpoint_and_the_resume_command(tmp_path):
   base_dir = str(tmp_path / 'run')
   command = train_command(base_dir, 1000)

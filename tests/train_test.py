@@ -12,18 +12,10 @@ import tensorflow as tf
 
 from moe_dopamine import config
 from moe_dopamine import train
+from tests import budgets
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CARTPOLE = os.path.join(REPO, 'gin_configs', 'cartpole_baseline.gin')
-TINY = [
-    'Runner.training_steps=100',
-    'Runner.evaluation_steps=100',
-    'DQNAgent.min_replay_history=20',
-    'WrappedReplayBuffer.replay_capacity=1000',
-    'WrappedReplayBuffer.batch_size=8',
-    'MoERunner.seed=0',
-    'MoERunner.evaluation_episodes=None',  # Runner.evaluation_steps instead.
-]
+REPO, CARTPOLE = budgets.REPO, budgets.CARTPOLE
+TINY = budgets.tiny(100, evaluation_steps=100, **{'MoERunner.seed': 0})
 
 
 def run_in_fresh_graph(gin_files, bindings, base_dir):
@@ -127,6 +119,7 @@ def test_unreadable_gin_file_is_named(tmp_path, monkeypatch):
     train.run([str(path)], [], str(tmp_path / 'run'))
 
 
+@pytest.mark.slow
 def test_cli_exits_non_zero_with_one_clear_line(tmp_path):
   result = subprocess.run(
       [
@@ -153,6 +146,7 @@ EXPERIMENTS = sorted(
 
 
 @pytest.mark.parametrize('gin_file', EXPERIMENTS)
+@pytest.mark.slow
 def test_every_experiment_config_trains_one_iteration(tmp_path, gin_file):
   base_dir = str(tmp_path / 'run')
   path = os.path.join(REPO, 'gin_configs', gin_file)
@@ -253,6 +247,7 @@ def test_check_plan_names_each_bad_configuration():
   assert errors[1][1].startswith('Runner.num_iterations=0:')
 
 
+@pytest.mark.slow
 def test_check_only_parses_and_creates_nothing(tmp_path):
   base_dir = tmp_path / 'run'
   result = subprocess.run(

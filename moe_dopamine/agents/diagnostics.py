@@ -29,7 +29,7 @@ class Diagnostics:
     self.batch_size = agent.diagnostics_batch_size
     self.taus = agent.dormant_taus
     self.task_names = agent.task_names
-    self.action_masks = agent.action_masks
+    self.task_id_in_observation = agent.task_id_in_observation
     # A fixed batch size, so networks that read state.shape[0] work too.
     self.states_ph = tf.compat.v1.placeholder(
         agent.observation_dtype,
@@ -76,7 +76,7 @@ class Diagnostics:
 
   def task_ids_of(self, states):
     """Task id of each state (all 0 for a single-task agent)."""
-    if self.action_masks is None:
+    if not self.task_id_in_observation:
       return np.zeros(len(states), int)
     return np.array([observation.task_id_of_state(s[None]) for s in states])
 

@@ -40,9 +40,10 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       self,
       sess,
       num_actions,
+      task_names=None,
+      task_id_in_observation=False,
       action_masks=None,
       network_kwargs=None,
-      task_names=None,
       diagnostics_period=1000,
       diagnostics_batch_size=256,
       dormant_taus=dormant.DEFAULT_TAUS,
@@ -56,12 +57,15 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     Args:
       sess: `tf.compat.v1.Session` or None.
       num_actions: int, number of actions of the environment.
-      action_masks: None, or bool array [num_tasks, num_actions]: the actions
-        each task has. The task id is the observation's last element.
-      network_kwargs: dict of extra arguments for the network constructor
-        (a multi-task environment passes num_tasks).
       task_names: names of the tasks by task id, for the statistics keys
         (default: one task called 'task').
+      task_id_in_observation: bool, the observation's last element is the
+        task id (moe_dopamine.observation): the agent reads it for the action
+        masks and the per-task statistics, and the network receives
+        task_id_in_observation=True and num_tasks=len(task_names).
+      action_masks: None, or bool array [num_tasks, num_actions]: the actions
+        each task has (needs task_id_in_observation).
+      network_kwargs: dict of extra arguments for the network constructor.
       diagnostics_period: int, training steps between two measurements of
         dormant neurons and expert usage (0: never).
       diagnostics_batch_size: int, states sampled from the replay buffer for
@@ -77,8 +81,15 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     """
     # Read by the graph-building methods that DQNAgent.__init__ calls.
     self.loss_parts = {}
+    self.task_names = list(task_names or ['task'])
+    self.task_id_in_observation = task_id_in_observation
     self.action_masks = None
     if action_masks is not None:
+      if not task_id_in_observation:
+        raise config.ConfigError(
+            'action_masks need the task id in the observation: pass '
+            'task_id_in_observation=True (MultiTaskEnvironment observations carry it).'
+        )
       self.action_masks = np.asarray(action_masks, bool)
       if self.action_masks.shape[1] != num_actions or not self.action_masks.any(1).all():
         raise config.ConfigError(
@@ -86,7 +97,10 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
             f'least one legal action per task, got {self.action_masks.astype(int).tolist()}.'
         )
     self.network_kwargs = dict(network_kwargs or {})
-    self.task_names = list(task_names or ['task'])
+    if task_id_in_observation:
+      self.network_kwargs.update(
+          task_id_in_observation=True, num_tasks=len(self.task_names)
+      )
     self.diagnostics_period = diagnostics_period
     self.diagnostics_batch_size = diagnostics_batch_size
     self.dormant_taus = tuple(dormant_taus)
@@ -100,7 +114,8 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     logging.info('Creating %s agent with the following parameters:', type(self).__name__)
     for name in (
         'diagnostics_period', 'diagnostics_batch_size', 'dormant_taus',
-        'redo_period', 'redo_tau', 'task_names', 'vectorized_replay',
+        'redo_period', 'redo_tau', 'task_names', 'task_id_in_observation',
+        'vectorized_replay',
     ):
       logging.info('\t %s: %s', name, getattr(self, name))
     logging.info('\t action_masks: %s', None if action_masks is None else self.action_masks.tolist())

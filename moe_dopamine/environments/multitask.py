@@ -44,7 +44,11 @@ class TaskSampling(enum.Enum):
   UNIFORM = 'uniform'
 
 
-@gin.configurable
+# One seed per run: MoERunner gives it to the environment factory.
+config.SET_ELSEWHERE[('MultiTaskEnvironment', 'seed')] = 'MoERunner.seed'
+
+
+@gin.configurable(denylist=['seed'])
 class MultiTaskEnvironment:
   """Several gymnasium tasks behind one Dopamine-style environment."""
 

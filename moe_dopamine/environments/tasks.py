@@ -54,41 +54,33 @@ def _vals(array):
   return tuple(float(v) for v in np.asarray(array))
 
 
+def _classic_control(name, gym_id, limit, random_return, reference_return):
+  """A gymnasium classic-control task with Dopamine's gym_lib bounds."""
+  prefix = name.upper()
+  min_vals = _vals(getattr(gym_lib, f'{prefix}_MIN_VALS'))
+  return TaskSpec(
+      name=name,
+      gym_id=gym_id,
+      observation_size=len(min_vals),
+      num_actions=int(gymnasium.spec(gym_id).make().action_space.n),
+      min_vals=min_vals,
+      max_vals=_vals(getattr(gym_lib, f'{prefix}_MAX_VALS')),
+      max_steps_per_episode=limit,
+      random_return=random_return,
+      reference_return=reference_return,
+  )
+
+
+# name, gymnasium id, step limit, random return, reference ("solved") return.
 TASKS = {
-    'CartPole': TaskSpec(
-        name='CartPole',
-        gym_id='CartPole-v1',
-        observation_size=4,
-        num_actions=2,
-        min_vals=_vals(gym_lib.CARTPOLE_MIN_VALS),
-        max_vals=_vals(gym_lib.CARTPOLE_MAX_VALS),
-        max_steps_per_episode=500,
-        random_return=RANDOM_CARTPOLE,
-        reference_return=475.0,
-    ),
-    'MountainCar': TaskSpec(
-        name='MountainCar',
-        gym_id='MountainCar-v0',
-        observation_size=2,
-        num_actions=3,
-        min_vals=_vals(gym_lib.MOUNTAINCAR_MIN_VALS),
-        max_vals=_vals(gym_lib.MOUNTAINCAR_MAX_VALS),
-        max_steps_per_episode=600,
-        random_return=RANDOM_MOUNTAINCAR,
-        reference_return=-110.0,
-    ),
-    'Acrobot': TaskSpec(
-        name='Acrobot',
-        gym_id='Acrobot-v1',
-        observation_size=6,
-        num_actions=3,
-        min_vals=_vals(gym_lib.ACROBOT_MIN_VALS),
-        max_vals=_vals(gym_lib.ACROBOT_MAX_VALS),
-        max_steps_per_episode=500,
-        random_return=RANDOM_ACROBOT,
-        reference_return=-100.0,
-    ),
+    spec.name: spec
+    for spec in (
+        _classic_control('CartPole', 'CartPole-v1', 500, RANDOM_CARTPOLE, 475.0),
+        _classic_control('MountainCar', 'MountainCar-v0', 600, RANDOM_MOUNTAINCAR, -110.0),
+        _classic_control('Acrobot', 'Acrobot-v1', 500, RANDOM_ACROBOT, -100.0),
+    )
 }
+
 
 def make_gym_environment(spec):
   """The gymnasium environment of a task, with the task's step limit."""

@@ -33,6 +33,7 @@ from moe_dopamine.networks import routers
 
 @gin.constants_from_enum(module='moe_dopamine')
 class Router(enum.Enum):
+  """How an MoE layer routes its tokens (one class each in routers.py)."""
   SOFTMOE = 'softmoe'
   TOPK = 'topk'
   HARDCODED = 'hardcoded'
@@ -156,7 +157,7 @@ NETWORK_OWNED = {
 }
 
 
-config.OWNED_BY_NETWORK.update({('MoE', k): v for k, v in NETWORK_OWNED.items()})
+config.SET_ELSEWHERE.update({('MoE', k): v for k, v in NETWORK_OWNED.items()})
 
 
 @gin.configurable(denylist=list(NETWORK_OWNED))

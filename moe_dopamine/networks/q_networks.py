@@ -45,6 +45,8 @@ from moe_dopamine.networks import types
 
 @gin.constants_from_enum(module='moe_dopamine')
 class Placement(enum.Enum):
+  """Which part of the Q-network is an MoE, or which control network it is
+  (see the module docstring)."""
   BASELINE = 'baseline'
   MIDDLE = 'middle'
   FINAL = 'final'

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from moe_dopamine import config
 from moe_dopamine.agents import moe_dqn_agent
 from moe_dopamine.environments import multitask
 from moe_dopamine.networks import types
@@ -17,8 +18,10 @@ OBS_SHAPE = (5, 1)
 
 class PrefersActionTwo(tf.keras.Model):
 
-  def __init__(self, num_actions, name=None):
+  def __init__(self, num_actions, name=None, num_tasks=1, task_id_in_observation=False):
     super().__init__(name=name)
+    # What the agent tells a network when observations carry the task id.
+    assert num_tasks == 2 and task_id_in_observation
     self.head = tf.keras.layers.Dense(
         num_actions,
         kernel_initializer='zeros',
@@ -44,6 +47,8 @@ def make_agent(sess, epsilon):
       observation_shape=OBS_SHAPE,
       observation_dtype=tf.float32,
       stack_size=1,
+      task_names=['CartPole', 'MountainCar'],
+      task_id_in_observation=True,
       action_masks=MASKS,
       min_replay_history=10,
       epsilon_fn=lambda *unused: epsilon,
@@ -57,6 +62,13 @@ def observation(task):
   obs = np.zeros(OBS_SHAPE[0], np.float32)
   obs[-1] = task
   return obs
+
+
+def test_masks_need_the_task_id_in_the_observation():
+  with tf.compat.v1.Session() as sess:
+    with pytest.raises(config.ConfigError, match='task_id_in_observation=True'):
+      moe_dqn_agent.MoEDQNAgent(sess, num_actions=3, network=PrefersActionTwo,
+                                observation_shape=OBS_SHAPE, action_masks=MASKS)
 
 
 def test_greedy_action_is_the_best_legal_one():

@@ -258,12 +258,49 @@ def test_aux_loss_gradient_reaches_its_variables():
     assert abs(sess.run(agent.online_convnet.aux_var)) < abs(before)
 
 
-def test_stock_network_outputs_train_without_aux_losses():
+def test_the_td_loss_is_dqns_huber_loss_with_a_masked_free_target():
   with tf.compat.v1.Session() as sess:
-    agent = make_agent(sess)
+    agent = make_agent(sess, gamma=0.5)
     fill_replay(agent)
     assert set(agent.loss_parts) == {'HuberLoss', 'TotalLoss'}
-    sess.run(agent._train_op)
+    batch = agent._replay.memory.sample_transition_batch()
+    feed = dict(zip(
+        [agent._replay.transition[e.name]
+         for e in agent._replay.memory.get_transition_elements()], batch))
+    huber = sess.run(agent.loss_parts['HuberLoss'], feed)
+  actions, rewards, terminals = batch[1], batch[2], batch[6]
+  # GreedyZeroNetwork: Q(a) = num_actions - a + 1 for every state (stack 1).
+  q = NUM_ACTIONS - np.arange(NUM_ACTIONS) + 1.0
+  target = rewards + 0.5 * q.max() * (1.0 - terminals)
+  error = np.abs(target - q[actions])
+  expected = np.where(error <= 1.0, 0.5 * error ** 2, error - 0.5).mean()
+  assert huber == pytest.approx(expected, rel=1e-5)
+
+
+def test_replayed_batches_train_with_training_true_and_acting_uses_false():
+  class ShowsTraining(tf.keras.Model):
+
+    def __init__(self, num_actions, name=None):
+      super().__init__(name=name)
+      self.head = tf.keras.layers.Dense(num_actions, kernel_initializer='zeros')
+
+    def call(self, state, training=None):
+      q = self.head(tf.zeros([tf.shape(state)[0], 1]))
+      return types.make_output(q + (100.0 if training else 0.0))
+
+  with tf.compat.v1.Session() as sess:
+    agent = moe_dqn_agent.MoEDQNAgent(
+        sess, num_actions=2, network=ShowsTraining, observation_shape=(3,),
+        observation_dtype=tf.float32, stack_size=1, min_replay_history=4,
+    )
+    sess.run(tf.compat.v1.global_variables_initializer())
+    for i in range(10):
+      agent._replay.add(np.zeros(3, np.float32), 0, 0.0, False)
+    acting = sess.run(agent._net_outputs.q_values, {agent.state_ph: np.zeros((1, 3, 1))})
+    replayed, target = sess.run([agent._replay_net_outputs.q_values,
+                                 agent._replay_next_target_net_outputs.q_values])
+  assert acting.max() == 0.0 and target.max() == 0.0
+  assert replayed.min() == 100.0
 
 
 def test_loss_summaries_are_written_with_a_summary_writer(tmp_path):
@@ -306,10 +343,11 @@ def test_any_network_stock_dqn_accepts_works_unchanged(tmp_path):
     after = sess.run(agent.online_convnet.trainable_variables)
     assert any(not np.allclose(a, b) for a, b in zip(after, before))  # It trained.
     assert agent.gradient_steps > 0
+    agent._last_measured_step = 3
     bundle = agent.bundle_and_checkpoint(str(tmp_path), 0)
-    steps = agent.training_steps
-    agent.training_steps = 0
-    agent.gradient_steps = 0
+    steps, gradient_steps = agent.training_steps, agent.gradient_steps
+    agent.training_steps = agent.gradient_steps = agent._last_measured_step = 0
     assert agent.unbundle(str(tmp_path), 0, bundle)
-    assert agent.training_steps == steps and agent.gradient_steps == bundle['gradient_steps']
+    assert agent.training_steps == steps and agent.gradient_steps == gradient_steps
+    assert agent._last_measured_step == 3
     assert agent.collect_diagnostics() == []

@@ -7,6 +7,7 @@ from moe_dopamine.environments import tasks
 
 
 @pytest.mark.parametrize('name', sorted(tasks.TASKS))
+@pytest.mark.slow
 def test_random_returns_are_the_measured_ones(name):
   spec = tasks.TASKS[name]
   # Re-measured with the documented episodes and seed: the same number.

@@ -246,12 +246,46 @@ def test_switch_and_importance_losses_match_their_formulas():
   assert info.aux_losses[f'{layer.name}/importance_loss'] == pytest.approx(0.5 * cv2, rel=1e-4)
 
 
-def test_load_loss_needs_noise_and_is_positive_with_it():
+def numpy_expected_load(clean, noisy, k, std):
+  """P(expert i stays in the top k when only its own noise is redrawn)."""
+  from scipy import stats  # pylint: disable=g-import-not-at-top
+  load = np.zeros_like(clean)
+  for t in range(len(clean)):
+    for i in range(clean.shape[1]):
+      others = np.sort(np.delete(noisy[t], i))[::-1]
+      threshold = others[k - 1]  # The k-th largest of the other experts.
+      load[t, i] = stats.norm.cdf((clean[t, i] - threshold) / std)
+  return load
+
+
+@pytest.mark.parametrize('k', [1, 2])
+def test_load_loss_matches_its_formula(k):
   with pytest.raises(ValueError, match='noise_std'):
     moe.MoE(4, OUT, router='topk', load_loss_weight=1.0)
-  layer = moe.MoE(4, OUT, (8,), router='topk', noise_std=1.0, load_loss_weight=1.0)
-  _, _, info, _, _ = build(layer, training=True)
-  assert info.aux_losses[f'{layer.name}/load_loss'] > 0
+  layer = moe.MoE(4, OUT, (8,), router='topk', k=k, noise_std=2.0, load_loss_weight=0.3)
+  rng = np.random.RandomState(5)
+  clean = rng.normal(size=(6, 4)).astype(np.float32)
+  noisy = (clean + rng.normal(size=(6, 4)) * 0.5).astype(np.float32)
+  load = layer._expected_load(tf.constant(clean), tf.constant(noisy))
+  probs = tf.nn.softmax(tf.constant(noisy))
+  loss = layer._balancing_losses(probs, (tf.constant(clean), tf.constant(noisy)))
+  with tf.compat.v1.Session() as sess:
+    load, loss = sess.run((load, loss))
+  expected = numpy_expected_load(clean, noisy, k, std=2.0 / 4)
+  np.testing.assert_allclose(load, expected, rtol=1e-4, atol=1e-5)
+  per_expert = expected.sum(0)
+  cv2 = per_expert.var() / per_expert.mean() ** 2
+  assert loss == {f'{layer.name}/load_loss': pytest.approx(0.3 * cv2, rel=1e-3)}
+  assert cv2 > 0.01  # Uneven loads: the check above is not 0 == 0.
+
+
+def test_random_router_matches_numpy_top_k_with_its_frozen_kernel():
+  layer = moe.MoE(4, OUT, (8,), router='random', k=2)
+  x, out, info, weights, (sess, *_) = build(layer)
+  kernel = sess.run(layer.router_kernel)
+  expected, gates = numpy_top_k(x.reshape(-1, DIM), kernel, weights, 2, False)
+  np.testing.assert_allclose(out.reshape(-1, OUT), expected, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(info.router_probs.reshape(-1, 4), gates, rtol=1e-5, atol=1e-6)
 
 
 def test_losses_are_off_by_default():

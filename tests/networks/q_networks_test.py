@@ -96,6 +96,14 @@ def test_separate_networks_route_each_task_to_its_own_network():
   np.testing.assert_array_equal(probs[:, 0], np.eye(3))
 
 
+def test_tokens_are_consecutive_equal_slices_of_the_features():
+  network = make('middle', num_tokens=4)
+  features = np.arange(2 * 8, dtype=np.float32).reshape(2, 8)
+  with tf.compat.v1.Session() as sess:
+    tokens = sess.run(network._tokens(tf.constant(features)))
+  np.testing.assert_array_equal(tokens[1], [[8, 9], [10, 11], [12, 13], [14, 15]])
+
+
 def test_tokens_split_the_features():
   network = make('middle', num_tokens=4)
   output = network(tf.zeros([2, D, 1]))
