@@ -2,7 +2,6 @@
 
 import logging
 import os
-import pickle
 import shutil
 
 import gin
@@ -11,10 +10,10 @@ import tensorflow as tf
 
 from moe_dopamine import checkpoints
 from moe_dopamine import train
-from tests import budgets
+from tests import runs
 
-REPO, CARTPOLE = budgets.REPO, budgets.CARTPOLE
-TINY = budgets.tiny(50, evaluation_steps=20, **{'MoERunner.seed': 0})
+REPO, CARTPOLE = runs.REPO, runs.CARTPOLE
+TINY = runs.tiny(50, evaluation_steps=20, **{'MoERunner.seed': 0})
 
 
 def train_in_fresh_graph(base_dir, iterations):
@@ -23,9 +22,7 @@ def train_in_fresh_graph(base_dir, iterations):
     train.run([CARTPOLE], TINY + [f'MoERunner.num_iterations={iterations}'], base_dir)
 
 
-def read_log(base_dir, n):
-  with open(os.path.join(base_dir, 'logs', f'log_{n}'), 'rb') as f:
-    return pickle.load(f)
+read_log = runs.read_log
 
 
 @pytest.fixture(scope='module')

@@ -10,10 +10,10 @@ import pytest
 
 from moe_dopamine import checkpoints
 from moe_dopamine import run_folder
-from tests import budgets
+from tests import runs
 
-REPO = budgets.REPO
-TINY = ['--gin_files=gin_configs/cartpole_baseline.gin'] + budgets.as_flags(budgets.tiny(
+REPO = runs.REPO
+TINY = ['--gin_files=gin_configs/cartpole_baseline.gin'] + runs.as_flags(runs.tiny(
     50, evaluation_steps=20,
     **{'MoERunner.intra_op_threads': 1}))  # A core for the other process.
 

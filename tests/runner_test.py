@@ -16,11 +16,11 @@ import tensorflow as tf
 from moe_dopamine import config
 from moe_dopamine import train
 from moe_dopamine.metrics import names
-from tests import budgets
+from tests import runs
 
-REPO = budgets.REPO
-gin_path = budgets.gin_path
-TINY = budgets.tiny(60, **{'MoERunner.seed': 0})
+REPO = runs.REPO
+gin_path = runs.gin_path
+TINY = runs.tiny(60, **{'MoERunner.seed': 0})
 
 
 def read_last_log(base_dir):

@@ -12,11 +12,11 @@ import pytest
 
 from moe_dopamine import run_folder
 from moe_dopamine import sweep
-from tests import budgets
+from tests import runs
 
-REPO, CARTPOLE = budgets.REPO, budgets.CARTPOLE
-TOPK = budgets.gin_path('cartpole_middle_topk.gin')
-TINY = budgets.as_flags(budgets.tiny(60, evaluation_steps=30, **{'Runner.num_iterations': 1}))
+REPO, CARTPOLE = runs.REPO, runs.CARTPOLE
+TOPK = runs.gin_path('cartpole_middle_topk.gin')
+TINY = runs.as_flags(runs.tiny(60, evaluation_steps=30, **{'Runner.num_iterations': 1}))
 
 
 def test_grid_is_a_product_and_runs_get_their_own_folders(tmp_path):

@@ -1,7 +1,6 @@
 """End-to-end: `python -m moe_dopamine.train` runs, resumes and rejects bad input."""
 
 import os
-import pickle
 import subprocess
 import sys
 
@@ -12,10 +11,10 @@ import tensorflow as tf
 
 from moe_dopamine import config
 from moe_dopamine import train
-from tests import budgets
+from tests import runs
 
-REPO, CARTPOLE = budgets.REPO, budgets.CARTPOLE
-TINY = budgets.tiny(100, evaluation_steps=100, **{'MoERunner.seed': 0})
+REPO, CARTPOLE = runs.REPO, runs.CARTPOLE
+TINY = runs.tiny(100, evaluation_steps=100, **{'MoERunner.seed': 0})
 
 
 def run_in_fresh_graph(gin_files, bindings, base_dir):
@@ -24,9 +23,7 @@ def run_in_fresh_graph(gin_files, bindings, base_dir):
     return train.run(gin_files, bindings, base_dir)
 
 
-def read_log(base_dir, n):
-  with open(os.path.join(base_dir, 'logs', f'log_{n}'), 'rb') as f:
-    return pickle.load(f)
+read_log = runs.read_log
 
 
 def test_one_iteration_leaves_checkpoint_log_and_config(tmp_path):

@@ -1,6 +1,7 @@
-"""Paths and tiny run budgets shared by the tests that train."""
+"""Paths, tiny run budgets and log reading for the tests that train."""
 
 import os
+import pickle
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,3 +33,9 @@ def tiny(training_steps=60, evaluation_steps=None, evaluation_episodes=2, **extr
 
 def as_flags(bindings):
   return [f'--gin_bindings={b}' for b in bindings]
+
+
+def read_log(base_dir, n):
+  """The iterations Dopamine's log file logs/log_<n> holds, as written."""
+  with open(os.path.join(base_dir, 'logs', f'log_{n}'), 'rb') as f:
+    return pickle.load(f)
