@@ -70,9 +70,21 @@ def machine():
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--quick', action='store_true')
+  parser.add_argument('--only', action='append', default=[],
+                      help='run only this script (e.g. long_run.py) and replace its '
+                           'section of the existing README (repeatable)')
   args = parser.parse_args()
+  readme = os.path.join(HERE, 'README.md')
+  previous = {}
+  if args.only and os.path.exists(readme):
+    with open(readme) as f:
+      for section in f.read().split('\n## ')[1:]:
+        previous[section.split('\n', 1)[0]] = '## ' + section.rstrip('\n') + '\n'
   sections = []
   for title, what, script, full, quick in BENCHMARKS:
+    if args.only and script not in args.only and title in previous:
+      sections.append(previous[title])
+      continue
     arguments = quick if args.quick else full
     command = [sys.executable, script] + arguments
     shown = ' '.join(['.venv/bin/python', f'benchmarks/{script}'] + arguments)
@@ -95,7 +107,7 @@ def main():
       'Compared runs alternate inside each benchmark; absolute times on a shared '
       'machine are noisy, ratios less so.\n\n'
   )
-  with open(os.path.join(HERE, 'README.md'), 'w') as f:
+  with open(readme, 'w') as f:
     f.write(header + '\n'.join(sections))
   print(f'wrote {os.path.join(HERE, "README.md")}')
 

@@ -196,7 +196,12 @@ class MoERunner(run_experiment.Runner):
 
   def _run_one_iteration(self, iteration):
     if self.multitask:
-      self._environment.begin_iteration(iteration)
+      env = self._environment
+      if iteration > 0 and env.train_task_id(iteration) != env.train_task_id(iteration - 1):
+        switch = getattr(self._agent, 'on_task_switch', None)
+        if switch is not None:
+          switch()
+      env.begin_iteration(iteration)
     self._iteration = iteration
     statistics = super()._run_one_iteration(iteration)
     self._add_iteration_summaries(iteration, statistics)

@@ -50,6 +50,8 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       redo_period=0,
       redo_tau=0.025,
       vectorized_replay=True,
+      sparsity_anneal_steps=10000,
+      resoften_on_task_switch=False,
       **kwargs,
   ):
     """Builds the agent; see DQNAgent for the arguments.
@@ -76,6 +78,11 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       vectorized_replay: bool, sample the replay buffer with NumPy index
         arrays (agents/replay.py: the same storage, checkpoints and sampling
         distribution as Dopamine's buffer); False uses Dopamine's.
+      sparsity_anneal_steps: int >= 1, training steps over which the
+        soft-to-sparse routers' sparsity s rises linearly from 0 (soft) to 1
+        (top-k), from the start or from the last task switch.
+      resoften_on_task_switch: bool, s restarts from 0 at every task switch
+        the runner reports (`on_task_switch`), so routing can reorganize.
       **kwargs: passed to `DQNAgent.__init__` (and so configurable through
         `DQNAgent.*` gin bindings).
     """
@@ -107,6 +114,11 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     self.redo_period = redo_period
     self.redo_tau = redo_tau
     self.vectorized_replay = vectorized_replay
+    self.sparsity_anneal_steps = config.check_int(
+        sparsity_anneal_steps, 'MoEDQNAgent.sparsity_anneal_steps', minimum=1
+    )
+    self.resoften_on_task_switch = resoften_on_task_switch
+    self._anneal_start = 0  # Training step the sparsity schedule restarted at.
     self.gradient_steps = 0
     self._last_measured_step = 0
     # Measurements not yet handed over by `collect_diagnostics`.
@@ -115,7 +127,7 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     for name in (
         'diagnostics_period', 'diagnostics_batch_size', 'dormant_taus',
         'redo_period', 'redo_tau', 'task_names', 'task_id_in_observation',
-        'vectorized_replay',
+        'vectorized_replay', 'sparsity_anneal_steps', 'resoften_on_task_switch',
     ):
       logging.info('\t %s: %s', name, getattr(self, name))
     logging.info('\t action_masks: %s', None if action_masks is None else self.action_masks.tolist())
@@ -140,6 +152,7 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     sample = self._replay.memory.sample_transition_batch
     self._run_train_op = lambda: train_on(*sample())
     self._run_sync = self._sess.make_callable(self._sync_qt_ops)
+    self._build_sparsity_schedule()
     self.num_parameters = q_networks.count_parameters(self.online_convnet)
     logging.info(
         '\t online network: %s, %d parameters',
@@ -390,7 +403,43 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
         self._run_sync()
     self.training_steps += 1
 
+  def _build_sparsity_schedule(self):
+    """An op setting every soft-to-sparse layer's s (the target network gets
+    it with the next sync, which copies every weight)."""
+    layers = getattr(self.online_convnet, 'moe_layers', lambda: [])()
+    variables = [l.sparsity for l in layers if getattr(l, 'sparsity', None) is not None]
+    self._set_sparsity = None
+    self._sparsity_value = 0.0
+    if variables:
+      value = tf.compat.v1.placeholder(tf.float32, (), name='sparsity_ph')
+      self._set_sparsity = _feeding_callable(
+          self._sess, [value], tf.group(*[v.assign(value) for v in variables])
+      )
+
+  def sparsity(self):
+    """The soft-to-sparse routers' s at the current training step."""
+    done = (self.training_steps - self._anneal_start) / self.sparsity_anneal_steps
+    return float(min(1.0, max(0.0, done)))
+
+  def _update_sparsity(self):
+    value = self.sparsity()
+    # Steps of 1% keep the assignments rare; the end points are exact.
+    if abs(value - self._sparsity_value) >= 0.01 or (value == 1.0) != (
+        self._sparsity_value == 1.0
+    ):
+      self._set_sparsity(value)
+      self._sparsity_value = value
+
+  def on_task_switch(self):
+    """Called by the runner when the trained task changes (CRL)."""
+    if self.resoften_on_task_switch and self._set_sparsity is not None:
+      self._anneal_start = self.training_steps
+      self._set_sparsity(0.0)
+      self._sparsity_value = 0.0
+
   def _after_gradient_step(self):
+    if self._set_sparsity is not None:
+      self._update_sparsity()
     if self._diagnostics is None:
       return
     if self.redo_period and self.gradient_steps % self.redo_period == 0:
@@ -426,6 +475,7 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       # Restored by DQNAgent.unbundle, which sets every bundled attribute.
       bundle['gradient_steps'] = self.gradient_steps
       bundle['_last_measured_step'] = self._last_measured_step
+      bundle['_anneal_start'] = self._anneal_start
     return bundle
 
 

@@ -38,6 +38,7 @@ class Router(enum.Enum):
   TOPK = 'topk'
   HARDCODED = 'hardcoded'
   RANDOM = 'random'
+  SOFT_TO_SPARSE = 'soft_to_sparse'
 
 
 ROUTERS = {
@@ -45,6 +46,7 @@ ROUTERS = {
     Router.TOPK: routers.TopKRouter,
     Router.HARDCODED: routers.HardcodedRouter,
     Router.RANDOM: routers.RandomRouter,
+    Router.SOFT_TO_SPARSE: routers.SoftToSparseRouter,
 }
 
 MoEInfo = collections.namedtuple(
@@ -371,7 +373,8 @@ class MoE(tf.keras.layers.Layer):
     # they win the capacity of an expert.
     expert_idx = tf.reshape(tf.transpose(top_idx), [-1])
     gates = tf.reshape(tf.transpose(top_gates), [-1])
-    token_idx = tf.tile(tf.range(tf.shape(flat)[0]), [self.k])
+    choices = int(top_idx.shape[1])  # k, or n for a router that mixes all.
+    token_idx = tf.tile(tf.range(tf.shape(flat)[0]), [choices])
     if self.topk_capacity_factor is not None:
       keep = self._within_capacity(expert_idx, batch, num_tokens)
       expert_idx = tf.boolean_mask(expert_idx, keep)

@@ -151,3 +151,43 @@ class HardcodedRouter(Router):
     expert = tf.repeat(expert, tokens_per_sample)  # [T]
     probs = tf.one_hot(expert, layer.num_experts)
     return probs, expert[:, None], tf.ones_like(probs[:, :1]), None
+
+
+class SoftToSparseRouter(TopKRouter):
+  """A router that moves from soft to sparse routing as its sparsity grows.
+
+  With g = softmax(x W + noise) over the n experts and M_k(g) the mask of
+  the k largest gates, the weights are
+    w = (1 - s) g + s (g * M_k(g)),   s in [0, 1] the layer's `sparsity`.
+  s = 0 is dense softmax gating: SoftMoE's combine weights for one token per
+  sample (one slot per expert, Phi = W); s = 1 is TopK's selection (the kept
+  gates, not renormalized). Every expert is computed while s < 1. The agent
+  sets s on a schedule (MoEDQNAgent.sparsity_anneal_steps), and can make the
+  routing soft again after each task switch.
+  """
+
+  has_load_loss = False
+
+  def check(self):
+    if self.layer.topk_capacity_factor is not None:
+      raise config.ConfigError(
+          'MoE.topk_capacity_factor applies to topk and random routing; '
+          "router='soft_to_sparse' mixes every expert until it is fully sparse. "
+          'Fix: MoE.topk_capacity_factor=None.'
+      )
+
+  def build(self, num_tokens, token_size):
+    super().build(num_tokens, token_size)
+    layer = self.layer
+    layer.sparsity = layer.add_weight(
+        'sparsity', shape=(), initializer='zeros', trainable=False
+    )
+
+  def select(self, flat, task_ids, training):
+    layer = self.layer
+    probs, _, _, logits = super().select(flat, task_ids, training)
+    _, top = tf.math.top_k(probs, k=layer.k)
+    mask = tf.reduce_sum(tf.one_hot(top, layer.num_experts), axis=1)
+    weights = (1.0 - layer.sparsity) * probs + layer.sparsity * probs * mask
+    experts = tf.tile(tf.range(layer.num_experts)[None], [tf.shape(flat)[0], 1])
+    return weights, experts, weights, logits

@@ -385,3 +385,36 @@ def test_diagnostics_run_every_expert_on_every_token(router):
         info.all_token_activations[f'm/expert_{e}/hidden_0'], expected, rtol=1e-5, atol=1e-5
     )
     assert len(info.expert_activations[f'm/expert_{e}/hidden_0']) == info.routed_counts[e]
+
+
+@pytest.mark.parametrize('sparsity', [0.0, 0.5, 1.0])
+def test_soft_to_sparse_mixes_soft_gating_and_top_k(sparsity):
+  layer = moe.MoE(4, OUT, (8,), router='soft_to_sparse', k=2)
+  x_value, _, _, weights, (sess, x, out, _) = build(layer, tokens=1)
+  sess.run(layer.sparsity.assign(sparsity))
+  out_v = sess.run(out, {x: x_value}).reshape(-1, OUT)
+  kernel = sess.run(layer.router_kernel)
+  flat = x_value.reshape(-1, DIM)
+  soft = np.stack([
+      sum(g * expert_mlp(weights, e, flat[t : t + 1])[0]
+          for e, g in enumerate(softmax(flat[t] @ kernel, axis=-1)))
+      for t in range(len(flat))
+  ])
+  top_k, _ = numpy_top_k(flat, kernel, weights, 2)
+  np.testing.assert_allclose(out_v, (1 - sparsity) * soft + sparsity * top_k,
+                             rtol=1e-4, atol=1e-5)
+
+
+def test_soft_to_sparse_at_zero_is_soft_moe_with_one_token():
+  # SoftMoE's combine weights for m = 1 (one slot per expert) with Phi = W.
+  soft = moe.MoE(4, OUT, (8,), router='softmoe')
+  mixed = moe.MoE(4, OUT, (8,), router='soft_to_sparse', k=1)
+  x = tf.constant(np.random.RandomState(3).normal(size=(BATCH, 1, DIM)), tf.float32)
+  soft_out, _ = soft(x)
+  mixed_out, _ = mixed(x)
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    sess.run(mixed.router_kernel.assign(soft.phi))
+    for mine, theirs in zip(mixed.experts.weights, soft.experts.weights):
+      sess.run(mine.assign(theirs))
+    np.testing.assert_allclose(*sess.run([mixed_out, soft_out]), rtol=1e-5, atol=1e-5)
