@@ -47,6 +47,19 @@ BENCHMARKS = [
 ]
 
 
+def markdown(lines):
+  """A benchmark's printed lines as Markdown: tables as they are, other lines
+  as list items."""
+  out, in_table = [], False
+  for line in lines:
+    is_table = line.startswith('|')
+    if is_table != in_table and out:
+      out.append('')
+    out.append(line if is_table else f'- {line}')
+    in_table = is_table
+  return out
+
+
 def machine():
   model = platform.processor() or 'unknown CPU'
   try:
@@ -97,7 +110,7 @@ def main():
     print('\n'.join(output), flush=True)
     sections.append(
         f'## {title}\n\n{what}\n\n`{shown}` ({time.time() - start:.0f} s)\n\n'
-        + '\n'.join(output) + '\n'
+        + '\n'.join(markdown(output)) + '\n'
     )
   header = (
       '# Benchmarks\n\n'

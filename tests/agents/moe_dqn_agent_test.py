@@ -148,24 +148,35 @@ def test_step_in_eval_mode_neither_trains_nor_stores():
         ((1,), tf.uint8, 1),
         ((6, 1), tf.uint8, 1),
         ((1, 1, 6), tf.uint8, 1),
-        ((6, 6, 6, 6), tf.uint8, 1),
         ((4, 4), tf.float32, 1),
         ((4, 4), tf.int64, 1),
         ((4, 4), tf.uint8, 4),
         ((4,), tf.float64, 8),
     ],
 )
-def test_step_in_train_mode_stores_and_trains(shape, dtype, stack_size):
+def test_train_mode_trains_and_syncs_on_dopamines_schedule(shape, dtype, stack_size):
+  # The real (vectorized) replay, with frame stacks and several dtypes: a
+  # gradient step every update_period steps and a target sync every
+  # target_update_period steps, once the replay holds more than
+  # min_replay_history transitions.
   with tf.compat.v1.Session() as sess:
     agent = make_agent(sess, shape, dtype, stack_size)
     agent.eval_mode = False
-    last = run_steps(agent, sess, shape, stack_size)
-    assert agent.training_steps == 11  # begin_episode trains too.
-    agent.end_episode(reward=1)
-    assert agent._replay.add.call_count == 11
-    args, _ = agent._replay.add.call_args
-    np.testing.assert_array_equal(args[0], last[..., 0])
-    assert (args[1], args[2], args[3]) == (0, 1, True)
+    trains, syncs, calls = [], [], []
+    run_train, run_sync = agent._run_train_op, agent._run_sync
+    agent._run_train_op = lambda: trains.append(agent.training_steps) or run_train()
+    agent._run_sync = lambda: syncs.append(agent.training_steps) or run_sync()
+    train_step = agent._train_step
+    agent._train_step = lambda: calls.append(
+        (agent.training_steps, int(agent._replay.memory.add_count))) or train_step()
+    agent.begin_episode(np.ones(shape + (1,)))
+    for step in range(1, 25):
+      assert agent.step(reward=1.0, observation=np.full(shape + (1,), step)) == 0
+    ready = [t for t, count in calls if count > MIN_REPLAY]
+    assert trains == [t for t in ready if t % 2 == 0] and len(trains) > 3
+    assert syncs == [t for t in ready if t % 4 == 0]
+    assert agent.gradient_steps == len(trains)
+    assert agent._replay.memory.add_count == 24 + stack_size - 1  # Dopamine pads stacks.
 
 
 def test_observation_shape_must_be_a_tuple():
