@@ -60,6 +60,17 @@ def markdown(lines):
   return out
 
 
+def summary(sections):
+  """One table of the figures that have a target, from the sections' lines."""
+  rows = []
+  for section in sections:
+    title = section.split('\n', 1)[0].lstrip('# ')
+    for line in section.splitlines():
+      if '(target' in line:
+        rows.append(f"| {title} | {line.lstrip('- ').strip()} |")
+  return '\n'.join(['| benchmark | figure (and its target) |', '|---|---|'] + rows) + '\n'
+
+
 def machine():
   model = platform.processor() or 'unknown CPU'
   try:
@@ -119,7 +130,8 @@ def main():
       f'measured on {datetime.date.today()}, {machine()}.\n'
       'Compared runs alternate inside each benchmark; absolute times on a shared '
       'machine are noisy, ratios less so.\n\n'
-  )
+  ) + summary(sections) + '\n'
+
   with open(readme, 'w') as f:
     f.write(header + '\n'.join(sections))
   print(f'wrote {os.path.join(HERE, "README.md")}')
