@@ -9,13 +9,14 @@ active in one forward pass, FLOPs of an acting forward pass and of a training
 step (moe_dopamine.networks.cost: analytic, from the layer shapes). With
 --measure, also the median time of a training step (sampling, forward,
 backward, Adam) and of choosing an action, on one thread, each with its ratio
-to the baseline's, and the process's peak memory after building the variant.
+to the baseline's, and the process's resident memory once the variant is built
+and trained (variants are built one after the other in one process, so it
+includes what earlier ones left behind).
 """
 
 import argparse
 import glob
 import os
-import resource
 import statistics
 import sys
 import time
@@ -50,6 +51,15 @@ def build_agent(gin_file, num_experts, threads=1):
     agent = factory.create_agent(session, environment)
     session.run(tf.compat.v1.global_variables_initializer())
   return agent, environment
+
+
+def resident_mib():
+  """This process's resident memory now (Linux), in MiB."""
+  with open('/proc/self/status') as f:
+    for line in f:
+      if line.startswith('VmRSS:'):
+        return int(line.split()[1]) / 1024
+  return float('nan')
 
 
 def median_ms(fn, repeats):
@@ -97,7 +107,7 @@ def rows(gin_files, experts, measured, repeats):
       }
       if measured:
         row['train ms'], row['act ms'] = measure(agent, environment, repeats)
-        row['peak MiB'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        row['RSS MiB'] = resident_mib()
       out.append(row)
   return out
 
@@ -106,7 +116,7 @@ def table(result):
   baseline = next((r for r in result if r['n'] == '-'), None)
   header = ['variant', 'n', 'parameters', 'active', 'acting MFLOP', 'training-step GFLOP']
   if 'train ms' in result[0]:
-    header += ['train ms', 'x baseline', 'act ms', 'x baseline ', 'peak MiB']
+    header += ['train ms', 'x baseline', 'act ms', 'x baseline ', 'RSS MiB']
   lines = ['| ' + ' | '.join(h.strip() for h in header) + ' |',
            '|' + '---|' * len(header)]
   for r in result:
@@ -117,7 +127,7 @@ def table(result):
                 f"{r['train ms'] / baseline['train ms']:.2f}" if baseline else '-',
                 f"{r['act ms']:.3f}",
                 f"{r['act ms'] / baseline['act ms']:.2f}" if baseline else '-',
-                f"{r['peak MiB']:.0f}"]
+                f"{r['RSS MiB']:.0f}"]
     lines.append('| ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 
@@ -138,6 +148,9 @@ def main(argv=None):
     print(f'moe_dopamine.cost: error: {error}', file=sys.stderr)
     return 2
   text = table(result)
+  if args.measure:
+    text = (f'Measured with `python -m moe_dopamine.cost --measure --repeats={args.repeats}` '
+            f'on {os.cpu_count()} cores, 1 thread per variant.\n\n' + text)
   print(text)
   if args.out:
     with open(args.out, 'w') as f:
