@@ -12,6 +12,7 @@ stock `DQNAgent.*` gin binding still applies. On top of it, the agent
   The task id is read from the observation (`moe_dopamine.observation`).
 """
 
+import enum
 import inspect
 import random
 
@@ -30,6 +31,14 @@ from moe_dopamine.metrics import dormant
 from moe_dopamine.metrics import names
 from moe_dopamine.networks import q_networks
 from moe_dopamine.networks import types
+
+
+@gin.constants_from_enum(module='moe_dopamine')
+class ReplayAtSwitch(enum.Enum):
+  """What the replay buffer does when the CRL task changes."""
+
+  KEEP = 'keep'  # Dopamine's buffer: the old task's transitions stay until overwritten.
+  CLEAR = 'clear'  # Emptied: the new task is learned from its own transitions only.
 
 
 @gin.configurable
@@ -52,6 +61,8 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       vectorized_replay=True,
       sparsity_anneal_steps=10000,
       resoften_on_task_switch=False,
+      restart_epsilon_on_task_switch=False,
+      replay_at_task_switch=ReplayAtSwitch.KEEP,
       **kwargs,
   ):
     """Builds the agent; see DQNAgent for the arguments.
@@ -83,6 +94,14 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
         (top-k), from the start or from the last task switch.
       resoften_on_task_switch: bool, s restarts from 0 at every task switch
         the runner reports (`on_task_switch`), so routing can reorganize.
+      restart_epsilon_on_task_switch: bool, the training epsilon schedule
+        (`epsilon_fn`, e.g. Dopamine's linearly_decaying_epsilon) restarts at
+        every task switch: it is given the training steps since the last
+        switch instead of since the start.
+      replay_at_task_switch: ReplayAtSwitch (or 'keep' / 'clear'): at a task
+        switch, keep the replay buffer's contents (Dopamine's behaviour) or
+        empty it; an emptied buffer first collects min_replay_history
+        transitions of the new task before training resumes.
       **kwargs: passed to `DQNAgent.__init__` (and so configurable through
         `DQNAgent.*` gin bindings).
     """
@@ -118,7 +137,12 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
         sparsity_anneal_steps, 'MoEDQNAgent.sparsity_anneal_steps', minimum=1
     )
     self.resoften_on_task_switch = resoften_on_task_switch
+    self.restart_epsilon_on_task_switch = bool(restart_epsilon_on_task_switch)
+    self.replay_at_task_switch = config.parse_choice(
+        ReplayAtSwitch, replay_at_task_switch, 'MoEDQNAgent.replay_at_task_switch'
+    )
     self._anneal_start = 0  # Training step the sparsity schedule restarted at.
+    self._epsilon_start = 0  # Training step the epsilon schedule restarted at.
     self.gradient_steps = 0
     self._last_measured_step = 0
     # Measurements not yet handed over by `collect_diagnostics`.
@@ -128,6 +152,7 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
         'diagnostics_period', 'diagnostics_batch_size', 'dormant_taus',
         'redo_period', 'redo_tau', 'task_names', 'task_id_in_observation',
         'vectorized_replay', 'sparsity_anneal_steps', 'resoften_on_task_switch',
+        'restart_epsilon_on_task_switch', 'replay_at_task_switch',
     ):
       logging.info('\t %s: %s', name, getattr(self, name))
     logging.info('\t action_masks: %s', None if action_masks is None else self.action_masks.tolist())
@@ -273,7 +298,7 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       epsilon_fn = getattr(self.epsilon_fn, '__wrapped__', self.epsilon_fn)
       epsilon = epsilon_fn(
           self.epsilon_decay_period,
-          self.training_steps,
+          self.training_steps - self._epsilon_start,
           self.min_replay_history,
           self.epsilon_train,
       )
@@ -432,6 +457,10 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
 
   def on_task_switch(self):
     """Called by the runner when the trained task changes (CRL)."""
+    if self.restart_epsilon_on_task_switch:
+      self._epsilon_start = self.training_steps
+    if self.replay_at_task_switch is ReplayAtSwitch.CLEAR:
+      _empty(self._replay.memory)
     if self.resoften_on_task_switch and self._set_sparsity is not None:
       self._anneal_start = self.training_steps
       self._set_sparsity(0.0)
@@ -476,7 +505,19 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       bundle['gradient_steps'] = self.gradient_steps
       bundle['_last_measured_step'] = self._last_measured_step
       bundle['_anneal_start'] = self._anneal_start
+      bundle['_epsilon_start'] = self._epsilon_start
     return bundle
+
+
+def _empty(memory):
+  """Empties a Dopamine OutOfGraphReplayBuffer in place: nothing is sampled
+  from before this call (its storage is overwritten from index 0 on)."""
+  memory.add_count = np.array(0)
+  memory.invalid_range = np.zeros(memory._stack_size)  # pylint: disable=protected-access
+  if hasattr(memory, 'episode_end_indices'):
+    memory.episode_end_indices = set()
+  for name, array in memory._store.items():  # pylint: disable=protected-access
+    array[...] = 0
 
 
 def _feeding_callable(sess, feeds, fetch):

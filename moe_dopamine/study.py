@@ -1,0 +1,246 @@
+r"""The study: its grid of runs, run in resumable pieces, and its report.
+
+  python -m moe_dopamine.study plan   [--parts=crl,mtrl] [--seeds=0,1,2,3,4]
+  python -m moe_dopamine.study run    [--parts=...] [--workers=2 | --ray_address=auto]
+  python -m moe_dopamine.study report [--results=docs/study/results] [--out=docs/study]
+
+The study is a list of parts (STUDY_PARTS), each a list of variants (a gin file
+and bindings) run over the seeds. `plan` prints how many runs each part has,
+how many the results tables already hold, and the expected wall time of the
+rest (from the measured time of the runs already done). `run` runs the missing
+ones with the sweep's machinery (local processes or Ray; run folders under
+--runs_dir, so an interrupted run resumes from its checkpoint) and adds each
+run to the results tables (moe_dopamine.results) as soon as it finishes: the
+tables are what is kept (docs/study/results, committed), so a study continues
+where it stopped, on this machine or another. `report` regenerates
+docs/study/ from the tables alone (moe_dopamine.study_report).
+"""
+
+import argparse
+import collections
+import os
+import re
+import subprocess
+import sys
+
+from moe_dopamine import sweep
+
+DEFAULT_RESULTS = os.path.join('docs', 'study', 'results')
+DEFAULT_RUNS = os.path.join('runs', 'study')
+DEFAULT_SEEDS = (0, 1, 2, 3, 4)
+
+HEADLINE_VARIANTS = ['baseline', 'baseline_matched', 'big_softmoe', 'big_topk', 'big_hardcoded']
+PLACEMENT_VARIANTS = [
+    'middle_topk', 'final_topk', 'middle_softmoe', 'final_softmoe', 'all_topk', 'all_softmoe'
+]
+REPLAY_CLEAR = "MoEDQNAgent.replay_at_task_switch='clear'"
+REVERSED_ORDER = "MultiTaskEnvironment.task_names=['MountainCar', 'CartPole']"
+
+Variant = collections.namedtuple('Variant', ['gin_file', 'bindings'])
+
+
+def _variants(stems, bindings=()):
+  return [Variant(os.path.join('gin_configs', f'{stem}.gin'), list(bindings)) for stem in stems]
+
+
+# part -> variants, in the order `run` runs them: the cheap comparisons that
+# decide most claims first, the costliest placements (All SoftMoE costs 16
+# baselines per training step) last. 'protocol' holds the single-task runs:
+# they show the protocol learns every task in its stretch and are the
+# references of forward transfer.
+STUDY_PARTS = collections.OrderedDict([
+    ('protocol', _variants(['reference_cartpole', 'reference_mountaincar'])),
+    ('crl_headline', _variants([f'crl_{v}' for v in HEADLINE_VARIANTS])),
+    ('mtrl_headline', _variants([f'mtrl_{v}' for v in HEADLINE_VARIANTS])),
+    ('crl_replay_clear', _variants(['crl_baseline', 'crl_big_softmoe'], [REPLAY_CLEAR])),
+    ('crl_reversed', _variants(['crl_baseline', 'crl_big_softmoe'], [REVERSED_ORDER])),
+    ('crl_adaptive', _variants(['crl_big_soft_to_sparse', 'crl_big_soft_to_sparse_resoften'])),
+    ('crl_placements', _variants([f'crl_{v}' for v in PLACEMENT_VARIANTS])),
+    ('mtrl_placements', _variants([f'mtrl_{v}' for v in PLACEMENT_VARIANTS])),
+])
+
+
+def parse_parts(spec):
+  parts = [p.strip() for p in spec.split(',') if p.strip()] if spec else list(STUDY_PARTS)
+  for part in parts:
+    if part not in STUDY_PARTS:
+      hint = [p for p in STUDY_PARTS if p.startswith(part[:3])]
+      raise ValueError(
+          f"--parts: unknown part '{part}'. The parts are {list(STUDY_PARTS)}"
+          + (f" (did you mean '{hint[0]}'?)" if hint else '') + '.'
+      )
+  return parts
+
+
+def plan(parts, seeds, runs_dir, extra_bindings=()):
+  """{part: [sweep.Run]} of the given parts (a run in two parts counts once,
+  in the first)."""
+  out, seen = collections.OrderedDict(), set()
+  for part in parts:
+    runs = []
+    for variant in STUDY_PARTS[part]:
+      grid = [variant.bindings] if variant.bindings else [[]]
+      for run in sweep.plan([variant.gin_file], seeds, grid, list(extra_bindings), runs_dir):
+        if run.base_dir not in seen:
+          seen.add(run.base_dir)
+          runs.append(run)
+    out[part] = runs
+  return out
+
+
+def run_key(run):
+  return f'{run.point}/{os.path.basename(run.base_dir)}'
+
+
+def _architecture(variant):
+  """'big_softmoe' of 'crl_big_softmoe__replay_at_task_switch-clear'."""
+  return re.sub(r'^(crl|mtrl|reference)_', '', variant.split('__')[0])
+
+
+def measured_seconds(scores):
+  """{variant: mean compute seconds of its runs} from the scores table:
+  training steps over their measured rate plus evaluation time, per iteration."""
+  if scores is None or not len(scores):
+    return {}
+  per_iteration = scores.drop_duplicates(['run', 'iteration'])
+  steps = 1000.0  # Runner.training_steps of every study config.
+  seconds = steps / per_iteration['train_steps_per_second'] + per_iteration['eval_seconds']
+  per_run = seconds.groupby(per_iteration['run']).sum()
+  variants = per_run.index.str.split('/').str[0]
+  return per_run.groupby(variants).mean().to_dict()
+
+
+def estimate_seconds(runs, measured):
+  """Expected compute seconds of each run: its variant's measured mean, else
+  its architecture's (in another setting), else the mean of all measured
+  runs; None if nothing is measured."""
+  by_architecture = collections.defaultdict(list)
+  for variant, seconds in measured.items():
+    by_architecture[_architecture(variant)].append(seconds)
+  fallback = sum(measured.values()) / len(measured) if measured else None
+  out = []
+  for run in runs:
+    if run.point in measured:
+      out.append(measured[run.point])
+    elif by_architecture.get(_architecture(run.point)):
+      values = by_architecture[_architecture(run.point)]
+      out.append(sum(values) / len(values))
+    else:
+      out.append(fallback)
+  return out
+
+
+def _load_scores(results_dir):
+  from moe_dopamine import results  # pylint: disable=g-import-not-at-top
+  scores, _ = results.read(results_dir)
+  return scores
+
+
+def describe(planned, done, measured, workers):
+  """Lines: per part, runs, done, to do, expected hours; and the total."""
+  lines, total_seconds, total_todo, unknown = [], 0.0, 0, False
+  for part, runs in planned.items():
+    todo = [r for r in runs if run_key(r) not in done]
+    estimates = estimate_seconds(todo, measured)
+    known = [e for e in estimates if e is not None]
+    unknown |= len(known) < len(estimates)
+    seconds = sum(known)
+    total_seconds += seconds
+    total_todo += len(todo)
+    lines.append(f'  {part}: {len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to run'
+                 + (f', ~{seconds / 3600:.1f} h of compute' if todo and known else ''))
+  wall = total_seconds / max(1, workers) / 3600
+  lines.append(f'total: {total_todo} runs to run; expected wall time ~{wall:.1f} h with '
+               f'{workers} worker(s)' + (' (some variants not measured yet: more)' if unknown
+                                         else ''))
+  return lines
+
+
+class _CollectingProgress(sweep.Progress):
+  """Adds every run that finishes to the results tables at once."""
+
+  def __init__(self, total, results_dir):
+    super().__init__(total)
+    self.results_dir = results_dir
+
+  def update(self, run, code):
+    super().update(run, code)
+    if code == 0:
+      # In its own process: the driver never loads TensorFlow.
+      subprocess.run(
+          [sys.executable, '-m', 'moe_dopamine.results', 'add', run.base_dir,
+           f'--results={self.results_dir}'], check=False, cwd=sweep.REPO,
+      )
+
+
+def run(planned, done, results_dir, workers, ray_address, argv):
+  todo = [r for runs in planned.values() for r in runs if run_key(r) not in done]
+  if not todo:
+    print('nothing to run: the results tables hold every run of these parts.')
+    return 0
+  if not ray_address:
+    for r in todo:
+      r.threads = sweep.threads_per_run(workers, len(todo))
+  with sweep.StopSignals() as stop_signals:
+    errors = sweep.check_configs(todo)
+    if stop_signals.signum:
+      return 128 + stop_signals.signum
+    if errors:
+      for error in errors:
+        print(f'moe_dopamine.study: error: {error}', file=sys.stderr)
+      return 2
+    progress = _CollectingProgress(len(todo), results_dir)
+    if ray_address:
+      outcome = sweep.run_ray(todo, ray_address, progress, stop_signals)
+    else:
+      outcome = sweep.run_local(todo, workers, progress, stop_signals)
+    if stop_signals.signum:
+      sweep.report_stop(stop_signals.signum, outcome, todo, argv)
+      return 128 + stop_signals.signum
+  if outcome.failures:
+    print(f'\n{len(outcome.failures)} run(s) failed:')
+    for failed, tail in outcome.failures:
+      print(f'--- {failed.base_dir}\n{tail[-600:]}')
+    return 1
+  print(f'all {len(todo)} runs finished and added to {results_dir}')
+  return 0
+
+
+def main(argv=None):
+  argv = sys.argv[1:] if argv is None else list(argv)
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('command', choices=['plan', 'run', 'report'])
+  parser.add_argument('--parts', default='', help=f'comma-separated, of {list(STUDY_PARTS)}')
+  parser.add_argument('--seeds', default=','.join(map(str, DEFAULT_SEEDS)))
+  parser.add_argument('--results', default=DEFAULT_RESULTS)
+  parser.add_argument('--runs_dir', default=DEFAULT_RUNS)
+  parser.add_argument('--out', default=os.path.join('docs', 'study'))
+  parser.add_argument('--gin_bindings', action='append', default=[],
+                      help='bindings for every run (e.g. smaller budgets for a try-out)')
+  parser.add_argument('--workers', type=int, default=os.cpu_count())
+  parser.add_argument('--ray_address', default=None)
+  args = parser.parse_args(argv)
+  if args.command == 'report':
+    from moe_dopamine import study_report  # pylint: disable=g-import-not-at-top
+    return study_report.main(['--results', args.results, '--out', args.out])
+  try:
+    parts = parse_parts(args.parts)
+    seeds = sweep.parse_seeds(args.seeds)
+    if args.workers < 1:
+      raise ValueError(f'--workers={args.workers}: at least 1 run must run at a time.')
+  except ValueError as error:
+    print(f'moe_dopamine.study: error: {error}', file=sys.stderr)
+    return 2
+  planned = plan(parts, seeds, args.runs_dir, args.gin_bindings)
+  scores = _load_scores(args.results)
+  done = set(scores['run'].unique()) if len(scores) else set()
+  workers = args.workers if not args.ray_address else args.workers
+  print(f'study: results in {args.results}, run folders in {args.runs_dir}')
+  print('\n'.join(describe(planned, done, measured_seconds(scores), workers)), flush=True)
+  if args.command == 'plan':
+    return 0
+  return run(planned, done, args.results, args.workers, args.ray_address, argv)
+
+
+if __name__ == '__main__':
+  sys.exit(main())

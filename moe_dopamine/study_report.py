@@ -1,0 +1,633 @@
+r"""The study's report, regenerated from its results tables alone.
+
+  python -m moe_dopamine.study report [--results docs/study/results] [--out docs/study]
+
+Reads the tidy tables of moe_dopamine.results (no run folder is needed) and
+writes into --out:
+- README.md: the protocol and its single-task curves, per setting the tables
+  (parameters, measured training steps/s, final return and normalized score per
+  task, P / F / FT for CRL, each mean [95% CI] over seeds), the aggregate
+  interquartile mean and probability of improvement over the baseline
+  (rliable), dormant and unused-expert fractions, the replay and task-order
+  comparisons, the adaptive routers, the cost table (docs/cost.md) and, per
+  claim of the paper, a verdict with the comparison that decides it;
+- figures/: curves_<group>_<task>.png (per variant, mean and 95% bootstrap
+  band over seeds, the baseline in every panel, CRL stretches shaded),
+  dormant_<group>.png (tau 0.025 and 0.1 over training), and
+  expert_usage_<variant>.png (task x expert mean routing probability, at
+  each run's last iteration that measured it).
+Every formula comes from moe_dopamine.metrics (continual, aggregate).
+"""
+
+import argparse
+import collections
+import os
+import re
+import sys
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib import ticker  # pylint: disable=g-import-not-at-top
+
+from moe_dopamine import results
+from moe_dopamine.metrics import aggregate
+from moe_dopamine.metrics import continual
+
+LAST = 3  # Evaluations averaged for final values (and both sides of F).
+BAND_RESAMPLES = 2000
+# The groups of runs the report compares: name -> (setting, variant filter).
+BASELINE = 'baseline'
+HEADLINE = 'big_softmoe'
+
+
+def architecture(variant):
+  """'big_softmoe' of 'crl_big_softmoe' (setting prefix and grid tags dropped)."""
+  return re.sub(r'^(crl|mtrl|reference)_', '', variant.split('__')[0])
+
+
+def tags(variant):
+  """The grid part of a variant name ('' for none)."""
+  return variant.partition('__')[2]
+
+
+def file_name(label):
+  return re.sub(r'[^A-Za-z0-9._+-]+', '_', label).strip('_')
+
+
+def cell(values, digits=2):
+  return continual.format_over_seeds(
+      continual.over_seeds(list(values)), digits
+  ).replace(' (95% CI, n=', ' (n=')
+
+
+# ---------------------------------------------------------------- per run
+
+
+def run_curves(run_frame):
+  """({task: scores}, {task: returns}, train tasks per iteration) of one run."""
+  run_frame = run_frame.sort_values('iteration')
+  scores, returns = {}, {}
+  for task, rows in run_frame.groupby('task', sort=False):
+    scores[task] = rows['eval_score'].to_numpy(float)
+    returns[task] = rows['eval_return'].to_numpy(float)
+  per_iteration = run_frame.drop_duplicates('iteration')
+  trained = [None if t == results.MTRL_TASK else t for t in per_iteration['train_task']]
+  return scores, returns, trained
+
+
+def reference_curves(scores_table):
+  """{task: mean normalized-score curve over the single-task runs' seeds}."""
+  single = scores_table[scores_table['setting'] == 'single']
+  out = {}
+  for task, rows in single.groupby('task'):
+    out[task] = rows.groupby('iteration')['eval_score'].mean().sort_index().to_numpy(float)
+  return out
+
+
+def run_table(scores_table, references):
+  """One row per run: variant, seed, final return/score per task, P, F, FT."""
+  rows = []
+  for run, frame in scores_table.groupby('run', sort=False):
+    scores, returns, trained = run_curves(frame)
+    first = frame.iloc[0]
+    row = {'run': run, 'variant': first['variant'], 'seed': first['seed'],
+           'setting': first['setting'], 'num_parameters': first['num_parameters'],
+           'steps_per_second': frame['train_steps_per_second'].median()}
+    for task in scores:
+      row[f'return/{task}'] = continual.final_score(returns[task], LAST)
+    crl = first['setting'] == 'crl'
+    usable = {t: r for t, r in references.items() if crl and t in scores}
+    metrics = continual.run_metrics(scores, trained, usable, LAST)
+    row.update(metrics)
+    per_iteration = frame.drop_duplicates('iteration')
+    for column in ('dormant_tau0.025', 'dormant_tau0.1', 'unused_experts'):
+      values = per_iteration[column].to_numpy(float)
+      finite = values[np.isfinite(values)]
+      row[f'{column}/mean'] = float(finite.mean()) if len(finite) else np.nan
+      row[f'{column}/final'] = float(finite[-LAST:].mean()) if len(finite) else np.nan
+    rows.append(row)
+  return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- figures
+
+
+def _stretches(trained):
+  names = [t for t in dict.fromkeys(trained) if t is not None]
+  return [(name, span) for name in names for span in continual.stretches(trained, name)]
+
+
+def _band(frame, value):
+  """(iterations, mean, low, high) over seeds of `value` per iteration."""
+  iterations, means, lows, highs = [], [], [], []
+  for iteration, rows in frame.groupby('iteration'):
+    values = rows[value].to_numpy(float)
+    mean, low, high = continual.bootstrap_ci(values, num_resamples=BAND_RESAMPLES)
+    iterations.append(iteration)
+    means.append(mean)
+    lows.append(low)
+    highs.append(high)
+  return np.array(iterations), np.array(means), np.array(lows), np.array(highs)
+
+
+def plot_curves(group_frame, group, out_dir, baseline_variant=None, value='eval_return'):
+  """One figure per task: a panel per variant, the baseline in every panel."""
+  paths = []
+  variants = list(dict.fromkeys(group_frame['variant']))
+  first_run = group_frame[group_frame['run'] == group_frame['run'].iloc[0]]
+  _, _, trained = run_curves(first_run)
+  spans = _stretches(trained)
+  for task, task_frame in group_frame.groupby('task', sort=False):
+    columns = min(4, len(variants))
+    rows = int(np.ceil(len(variants) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.5 * rows),
+                                sharex=True, sharey=True, squeeze=False)
+    base = None
+    if baseline_variant is not None:
+      base = _band(task_frame[task_frame['variant'] == baseline_variant], value)
+    for axis, variant in zip(axes.flat, variants):
+      for index, (name, (start, stop)) in enumerate(spans):
+        axis.axvspan(start - 0.5, stop - 0.5, color=('0.88', '0.95')[index % 2], lw=0)
+      if base is not None and variant != baseline_variant:
+        axis.plot(base[0], base[1], color='0.4', lw=1, ls='--', label=baseline_variant)
+      x, mean, low, high = _band(task_frame[task_frame['variant'] == variant], value)
+      seeds = task_frame[task_frame['variant'] == variant]['seed'].nunique()
+      axis.plot(x, mean, color='C0', lw=1.4)
+      axis.fill_between(x, low, high, color='C0', alpha=0.25, lw=0)
+      axis.set_title(f'{variant} (n={seeds})', fontsize=7)
+      axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+      axis.tick_params(labelsize=7)
+    for axis in list(axes.flat)[len(variants):]:
+      axis.set_visible(False)
+    stretch_text = ', '.join(f'{name} {start}-{stop - 1}' for name, (start, stop) in spans)
+    figure.suptitle(
+        f'{group}, {task}: evaluation return per iteration (mean, 95% bootstrap band over '
+        f'seeds; dashed: {baseline_variant})'
+        + (f'\nshaded: training stretches ({stretch_text})' if spans else ''), fontsize=8)
+    figure.tight_layout()
+    path = os.path.join(out_dir, f'curves_{file_name(group)}_{file_name(task)}.png')
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    paths.append(path)
+  return paths
+
+
+def plot_dormant(group_frame, group, out_dir):
+  per_iteration = group_frame.drop_duplicates(['run', 'iteration'])
+  columns = [c for c in ('dormant_tau0.025', 'dormant_tau0.1')
+             if np.isfinite(per_iteration[c].to_numpy(float)).any()]
+  if not columns:
+    return None
+  figure, axes = plt.subplots(1, len(columns), figsize=(7 * len(columns), 4.5), squeeze=False)
+  variants = list(dict.fromkeys(per_iteration['variant']))
+  palette = dict(zip(variants, sns.color_palette('tab20', len(variants))))
+  for axis, column in zip(axes[0], columns):
+    data = per_iteration[np.isfinite(per_iteration[column].to_numpy(float))]
+    sns.lineplot(data=data, x='iteration', y=column, hue='variant', palette=palette,
+                 errorbar=('ci', 95), n_boot=1000, seed=0, ax=axis, marker='o',
+                 markersize=3, lw=1)
+    axis.set_title(f'{group}: dormant fraction, tau = {column.split("tau")[1]} '
+                   '(every expert on the whole batch)', fontsize=9)
+    axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+    axis.legend(fontsize=6, ncol=2)
+  figure.tight_layout()
+  path = os.path.join(out_dir, f'dormant_{file_name(group)}.png')
+  figure.savefig(path, dpi=80)
+  plt.close(figure)
+  return path
+
+
+def usage_matrices(expert_frame):
+  """{layer: (tasks, [task x expert] mean usage over runs)}, each run at its
+  last iteration that measured usage."""
+  if not len(expert_frame):
+    return {}
+  last = expert_frame.groupby('run')['iteration'].transform('max')
+  frame = expert_frame[expert_frame['iteration'] == last]
+  out = {}
+  for layer, rows in frame.groupby('layer'):
+    table = rows.groupby(['task', 'expert'])['usage'].mean().unstack('expert').sort_index()
+    out[layer] = (list(table.index), table.to_numpy(float))
+  return out
+
+
+def plot_usage(expert_frame, out_dir):
+  paths = []
+  for variant, frame in expert_frame.groupby('variant', sort=False):
+    matrices = usage_matrices(frame)
+    if not matrices:
+      continue
+    figure, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices), 2.2),
+                                squeeze=False)
+    for axis, (layer, (task_list, matrix)) in zip(axes[0], matrices.items()):
+      sns.heatmap(matrix, annot=True, fmt='.2f', vmin=0, vmax=1, cmap='viridis',
+                  yticklabels=task_list, ax=axis, cbar=False, annot_kws={'fontsize': 7})
+      axis.set_yticklabels(task_list, rotation=0, fontsize=7)
+      axis.set_xlabel('expert', fontsize=7)
+      axis.set_title(layer, fontsize=8)
+    figure.suptitle(f'expert usage: {variant} (n={frame["run"].nunique()})', fontsize=8)
+    figure.tight_layout()
+    path = os.path.join(out_dir, f'expert_usage_{file_name(variant)}.png')
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    paths.append((variant, path))
+  return paths
+
+
+# ---------------------------------------------------------------- tables
+
+
+def variant_table(runs, tasks):
+  """Markdown: per variant, parameters, steps/s, final return and score per
+  task, and the continual metrics present."""
+  metrics = [m for m in ('P', 'F', 'FT') if m in runs.columns and runs[m].notna().any()]
+  header = (['variant', 'seeds', 'parameters', 'train steps/s']
+            + [f'{t} return' for t in tasks] + [f'{t} score' for t in tasks] + metrics)
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for variant, frame in runs.groupby('variant', sort=False):
+    parameters = ', '.join(f'{int(p):,}' for p in sorted(frame['num_parameters'].dropna().unique()))
+    cells = [variant, str(len(frame)), parameters, f"{frame['steps_per_second'].median():.0f}"]
+    cells += [cell(frame[f'return/{t}'], 1) if f'return/{t}' in frame else 'n/a' for t in tasks]
+    cells += [cell(frame[f'p/{t}']) if f'p/{t}' in frame else 'n/a' for t in tasks]
+    cells += [cell(frame[m]) if m in frame and frame[m].notna().any() else 'n/a'
+              for m in metrics]
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return lines
+
+
+def score_arrays(runs, tasks):
+  """{variant: [runs, tasks] final normalized scores}."""
+  out = {}
+  for variant, frame in runs.groupby('variant', sort=False):
+    columns = [f'p/{t}' for t in tasks]
+    if all(c in frame for c in columns):
+      out[variant] = frame[columns].to_numpy(float)
+  return out
+
+
+def aggregate_lines(arrays, baseline):
+  iqms = aggregate.iqm(arrays)
+  improvement = aggregate.probability_of_improvement(arrays, baseline) if baseline in arrays else {}
+  lines = [f'| variant | runs | IQM of final normalized scores [95% CI] | '
+           f'P(variant > {baseline}) [95% CI] |', '|---|---|---|---|']
+  for variant, (value, low, high) in iqms.items():
+    poi = improvement.get(variant)
+    poi_text = f'{poi[0]:.2f} [{poi[1]:.2f}, {poi[2]:.2f}]' if poi else '-'
+    lines.append(f'| {variant} | {len(arrays[variant])} | {value:.2f} [{low:.2f}, {high:.2f}] '
+                 f'| {poi_text} |')
+  return lines, iqms, improvement
+
+
+def dormant_lines(runs):
+  lines = ['| variant | dormant tau=0.025 (mean over training) | dormant tau=0.1 (mean over '
+           'training) | dormant tau=0.1 (last evaluations) | unused experts (mean) |',
+           '|---|---|---|---|---|']
+  for variant, frame in runs.groupby('variant', sort=False):
+    unused = frame['unused_experts/mean']
+    lines.append(f"| {variant} | {cell(frame['dormant_tau0.025/mean'], 3)} | "
+                 f"{cell(frame['dormant_tau0.1/mean'], 3)} | "
+                 f"{cell(frame['dormant_tau0.1/final'], 3)} | "
+                 f"{cell(unused, 3) if unused.notna().any() else 'n/a (no MoE)'} |")
+  return lines
+
+
+# ---------------------------------------------------------------- claims
+
+
+def _poi(arrays, a, b):
+  """(P(a > b), low, high), or None if either is missing."""
+  if a not in arrays or b not in arrays:
+    return None
+  value = aggregate.probability_of_improvement({a: arrays[a], b: arrays[b]}, b)[a]
+  return value
+
+
+def _fmt_poi(name_a, name_b, poi):
+  return f'P({name_a} > {name_b}) = {poi[0]:.2f} [{poi[1]:.2f}, {poi[2]:.2f}]'
+
+
+def _difference_ci(a, b, num_resamples=10000, seed=0):
+  """(mean(a) - mean(b), low, high): bootstrap over the seeds of each."""
+  a = np.asarray([v for v in a if np.isfinite(v)], float)
+  b = np.asarray([v for v in b if np.isfinite(v)], float)
+  if not len(a) or not len(b):
+    return None
+  rng = np.random.default_rng(seed)
+  diffs = (rng.choice(a, (num_resamples, len(a))).mean(1)
+           - rng.choice(b, (num_resamples, len(b))).mean(1))
+  low, high = np.quantile(diffs, [0.025, 0.975])
+  return float(a.mean() - b.mean()), float(low), float(high)
+
+
+def judge_claims(groups):
+  """[(claim, verdict, evidence lines)] from the per-group run tables.
+
+  groups: {'crl': (runs, tasks), 'mtrl': (runs, tasks)}. A comparison is
+  "clear" when the 95% CI of the probability of improvement excludes 0.5
+  (or the CI of a difference excludes 0).
+  """
+  out = []
+  arrays = {g: score_arrays(r, t) for g, (r, t) in groups.items()}
+
+  def name(group, arch):
+    return f'{group}_{arch}'
+
+  # Claim 1: in CRL, Big beats the other placements and the baseline.
+  if 'crl' in arrays:
+    a = arrays['crl']
+    bigs = [v for v in (name('crl', 'big_softmoe'), name('crl', 'big_topk')) if v in a]
+    best_big = max(bigs, key=lambda v: a[v].mean()) if bigs else None
+    evidence, wins, losses = [], 0, 0
+    others = [v for v in a if not architecture(v).startswith('big')]
+    for other in others:
+      poi = _poi(a, best_big, other) if best_big else None
+      if poi is None:
+        continue
+      evidence.append(_fmt_poi(best_big, other, poi))
+      wins += poi[1] > 0.5
+      losses += poi[2] < 0.5
+    if best_big is None or not evidence:
+      verdict = 'not yet run'
+    elif wins == len(evidence):
+      verdict = 'supported'
+    elif losses or (name('crl', BASELINE) in a
+                    and _poi(a, best_big, name('crl', BASELINE))[2] < 0.5):
+      verdict = 'not supported'
+    else:
+      verdict = 'inconclusive'
+    out.append(('1. In CRL, Big beats the other placements and the baseline.', verdict,
+                [f'best Big variant by mean P: {best_big}; it clearly beats '
+                 f'{wins} of {len(evidence)} others, clearly loses to {losses}.'] + evidence))
+
+  # Claim 2: in MTRL, only Big clearly beats the baseline.
+  if 'mtrl' in arrays:
+    a = arrays['mtrl']
+    base = name('mtrl', BASELINE)
+    evidence, clear = [], []
+    for variant in a:
+      if variant == base or architecture(variant) == 'baseline_matched':
+        continue
+      poi = _poi(a, variant, base)
+      if poi is None:
+        continue
+      evidence.append(_fmt_poi(variant, base, poi))
+      if poi[1] > 0.5:
+        clear.append(variant)
+    big_clear = [v for v in clear if architecture(v).startswith('big')]
+    other_clear = [v for v in clear if not architecture(v).startswith('big')]
+    if not evidence:
+      verdict = 'not yet run'
+    elif big_clear and not other_clear:
+      verdict = 'supported'
+    elif other_clear or not big_clear and all(
+        _poi(a, v, base)[2] < 0.5 for v in a if architecture(v).startswith('big') and v != base):
+      verdict = 'not supported'
+    else:
+      verdict = 'inconclusive'
+    out.append(('2. In MTRL, only Big clearly beats the baseline.', verdict,
+                [f'variants clearly above the baseline: {clear or "none"}'] + evidence))
+
+  # Claim 3: SoftMoE copes with non-stationarity better than TopK.
+  evidence, better, worse, total = [], 0, 0, 0
+  for group, a in arrays.items():
+    for placement in ('middle', 'final', 'all', 'big'):
+      soft, topk = name(group, f'{placement}_softmoe'), name(group, f'{placement}_topk')
+      poi = _poi(a, soft, topk)
+      if poi is None:
+        continue
+      total += 1
+      better += poi[1] > 0.5
+      worse += poi[2] < 0.5
+      evidence.append(f'{group} {placement}: ' + _fmt_poi('SoftMoE', 'TopK', poi))
+  if not total:
+    verdict = 'not yet run'
+  elif better > total / 2 and not worse:
+    verdict = 'supported'
+  elif worse > better:
+    verdict = 'not supported'
+  else:
+    verdict = 'inconclusive'
+  out.append(('3. SoftMoE copes with non-stationarity better than TopK.', verdict,
+              [f'SoftMoE clearly better in {better}, clearly worse in {worse} of {total} '
+               'placement x setting comparisons.'] + evidence))
+
+  # Claim 4: MoE networks keep fewer dormant neurons than the baseline.
+  evidence, lower, higher, total = [], 0, 0, 0
+  for group, (runs, _) in groups.items():
+    base = runs[runs['variant'] == name(group, BASELINE)]['dormant_tau0.1/mean']
+    if not len(base):
+      continue
+    for variant, frame in runs.groupby('variant', sort=False):
+      if architecture(variant).startswith('baseline'):
+        continue
+      diff = _difference_ci(frame['dormant_tau0.1/mean'], base)
+      if diff is None:
+        continue
+      total += 1
+      lower += diff[2] < 0
+      higher += diff[1] > 0
+      evidence.append(f'{variant} - baseline, dormant tau=0.1 (mean over training): '
+                      f'{diff[0]:+.3f} [{diff[1]:+.3f}, {diff[2]:+.3f}]')
+  if not total:
+    verdict = 'not yet run'
+  elif lower > total / 2 and not higher:
+    verdict = 'supported'
+  elif higher > lower:
+    verdict = 'not supported'
+  else:
+    verdict = 'inconclusive'
+  out.append(('4. MoE networks keep fewer dormant neurons than the baseline.', verdict,
+              [f'clearly fewer in {lower}, clearly more in {higher} of {total} MoE variants '
+               '(95% bootstrap CI of the difference of means over seeds).'] + evidence))
+
+  # Claim 5: learned routing does not always beat hardcoded routing.
+  evidence, learned_wins, hardcoded_wins, total = [], 0, 0, 0
+  for group, a in arrays.items():
+    hard = name(group, 'big_hardcoded')
+    for router in ('softmoe', 'topk'):
+      learned = name(group, f'big_{router}')
+      poi = _poi(a, learned, hard)
+      if poi is None:
+        continue
+      total += 1
+      learned_wins += poi[1] > 0.5
+      hardcoded_wins += poi[2] < 0.5
+      evidence.append(f'{group}: ' + _fmt_poi(f'Big {router}', 'Big hardcoded', poi))
+  if not total:
+    verdict = 'not yet run'
+  elif learned_wins < total:
+    verdict = 'supported' if hardcoded_wins or learned_wins < total else 'inconclusive'
+  else:
+    verdict = 'not supported'
+  out.append(('5. Learned routing does not always beat hardcoded (task-id) routing.', verdict,
+              [f'learned routing clearly beats hardcoded in {learned_wins} of {total} '
+               f'comparisons; hardcoded clearly beats learned in {hardcoded_wins}.']
+              + evidence))
+  return out
+
+
+# ---------------------------------------------------------------- report
+
+
+def _group_runs(runs, scores_table, setting, variant_filter):
+  keep = runs[(runs['setting'] == setting) & runs['variant'].map(variant_filter)]
+  tasks = list(dict.fromkeys(scores_table[scores_table['run'].isin(keep['run'])]['task']))
+  return keep, tasks
+
+
+def protocol_lines(runs, tasks_frame):
+  """The single-task criterion: final normalized score >= 0.5 in >= 4 of 5 seeds."""
+  lines = ['| task | seeds | final return | final normalized score | seeds with score >= 0.5 |',
+           '|---|---|---|---|---|']
+  for variant, frame in runs.groupby('variant', sort=False):
+    task = [c[2:] for c in frame.columns if c.startswith('p/') and frame[c].notna().any()][0]
+    scores = frame[f'p/{task}']
+    lines.append(f"| {task} | {len(frame)} | {cell(frame[f'return/{task}'], 1)} | "
+                 f'{cell(scores)} | {int((scores >= 0.5).sum())} of {len(frame)} |')
+  return lines
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--results', default=os.path.join('docs', 'study', 'results'))
+  parser.add_argument('--out', default=os.path.join('docs', 'study'))
+  parser.add_argument('--cost_table', default=os.path.join('docs', 'cost.md'))
+  parser.add_argument('--protocol', default=os.path.join('docs', 'study', 'protocol.md'),
+                      help='Markdown describing the protocol, included verbatim')
+  parser.add_argument('--conclusions', default=os.path.join('docs', 'study', 'conclusions.md'),
+                      help='Markdown with the discussion of the results, included verbatim')
+  args = parser.parse_args(argv)
+  scores_table, expert_table = results.read(args.results)
+  if not len(scores_table):
+    print(f'moe_dopamine.study_report: error: no results in {args.results} '
+          '(run: python -m moe_dopamine.study run)', file=sys.stderr)
+    return 2
+  figures = os.path.join(args.out, 'figures')
+  os.makedirs(figures, exist_ok=True)
+  references = reference_curves(scores_table)
+  runs = run_table(scores_table, references)
+  num_runs = runs['run'].nunique()
+  compute_hours = _compute_hours(scores_table)
+
+  report = ['# The study: MoE Q-networks under non-stationarity', '',
+            'Regenerate this page (and `figures/`) from the committed results tables with '
+            '`.venv/bin/python -m moe_dopamine.study report`; continue the study with '
+            '`bash launchers/study.sh` (it runs only what the tables lack).', '',
+            f'{num_runs} runs in `results/` ({compute_hours:.1f} h of compute on this machine). '
+            f'Final values: mean of the last {LAST} evaluations (10 episodes each). '
+            'Cells: mean [95% percentile-bootstrap CI] over seeds (n = seeds); below 5 seeds '
+            'the interval is the range.', '']
+  for path in (args.protocol,):
+    if os.path.exists(path):
+      with open(path) as f:
+        report += [f.read().strip(), '']
+
+  # Protocol curves.
+  single = runs[runs['setting'] == 'single']
+  if len(single):
+    report += ['## Single-task runs (the protocol check and the forward-transfer references)',
+               ''] + protocol_lines(single, scores_table) + ['']
+    frame = scores_table[scores_table['setting'] == 'single']
+    for path in plot_curves(frame, 'single-task', figures, None):
+      report.append(f'![{os.path.basename(path)}](figures/{os.path.basename(path)})')
+    report.append('')
+
+  groups = {}
+  sections = [
+      ('crl', 'CRL: the grid', lambda v: v.startswith('crl_') and not tags(v)
+       and 'soft_to_sparse' not in v),
+      ('mtrl', 'MTRL: the grid', lambda v: v.startswith('mtrl_') and not tags(v)
+       and 'soft_to_sparse' not in v),
+  ]
+  for setting, title, keep in sections:
+    group_runs, tasks = _group_runs(runs, scores_table, setting, keep)
+    if not len(group_runs):
+      continue
+    groups[setting] = (group_runs, tasks)
+    report += _group_section(title, setting, group_runs, tasks, scores_table, expert_table,
+                             figures, f'{setting}_{BASELINE}')
+
+  # Ablations of the headline comparison.
+  for title, keep, group in (
+      ('CRL, replay buffer emptied at the task switch', lambda v: 'replay_at_task_switch-clear' in v,
+       'crl_replay_clear'),
+      ('CRL, reversed task order (MountainCar, then CartPole)', lambda v: 'task_names-' in v,
+       'crl_reversed'),
+      ('CRL, adaptive routers (soft-to-sparse)', lambda v: v.startswith('crl_') and (
+          'soft_to_sparse' in v or architecture(v) in ('baseline', 'big_softmoe', 'big_topk'))
+       and not tags(v), 'crl_adaptive'),
+  ):
+    group_runs, tasks = _group_runs(runs, scores_table, 'crl', keep)
+    if not len(group_runs):
+      continue
+    if group == 'crl_replay_clear' or group == 'crl_reversed':
+      # Beside the default protocol's headline runs, for comparison.
+      default, _ = _group_runs(runs, scores_table, 'crl', lambda v: v in (
+          f'crl_{BASELINE}', f'crl_{HEADLINE}'))
+      group_runs = pd.concat([default, group_runs])
+    baseline = next((v for v in group_runs['variant'] if architecture(v) == BASELINE
+                     and tags(v)), f'crl_{BASELINE}')
+    report += _group_section(title, group, group_runs, tasks, scores_table, expert_table,
+                             figures, baseline, heatmaps=False)
+
+  report += ['## The claims', '']
+  for claim, verdict, evidence in judge_claims(groups):
+    report += [f'### {claim}', '', f'**Verdict: {verdict}.**', '']
+    report += [f'- {line}' for line in evidence] + ['']
+  report += ['A comparison is called clear when its 95% CI excludes no difference (0.5 for a '
+             'probability of improvement, 0 for a difference). Scores: the final normalized '
+             'score of every task (for CRL, averaged over tasks this is P).', '']
+  if os.path.exists(args.conclusions):
+    with open(args.conclusions) as f:
+      report += [f.read().strip(), '']
+  if os.path.exists(args.cost_table):
+    with open(args.cost_table) as f:
+      cost = f.read().strip().splitlines()
+    report += ['## What each variant costs', '',
+               f'From `{args.cost_table}` (regenerate: `.venv/bin/python -m moe_dopamine.cost '
+               f'--measure --repeats=50 --out={args.cost_table}`), beside the measured training '
+               'steps/s of the study runs above.', '']
+    report += [line for line in cost if not line.startswith('# ')] + ['']
+  with open(os.path.join(args.out, 'README.md'), 'w') as f:
+    f.write('\n'.join(report) + '\n')
+  print(f'wrote {os.path.join(args.out, "README.md")} ({num_runs} runs)')
+  return 0
+
+
+def _compute_hours(scores_table):
+  per_iteration = scores_table.drop_duplicates(['run', 'iteration'])
+  seconds = 1000.0 / per_iteration['train_steps_per_second'] + per_iteration['eval_seconds']
+  return float(np.nansum(seconds)) / 3600
+
+
+def _group_section(title, group, group_runs, tasks, scores_table, expert_table, figures,
+                   baseline, heatmaps=True):
+  lines = [f'## {title}', '']
+  lines += variant_table(group_runs, tasks) + ['']
+  arrays = score_arrays(group_runs, tasks)
+  if arrays:
+    aggregate_text, _, _ = aggregate_lines(arrays, baseline)
+    lines += ['Aggregate over tasks and seeds (rliable: IQM with stratified-bootstrap CI; '
+              'probability of improvement over the baseline):', ''] + aggregate_text + ['']
+  lines += ['Dormant neurons (ReDo score, every expert on the whole batch) and unused experts:',
+            ''] + dormant_lines(group_runs) + ['']
+  frame = scores_table[scores_table['run'].isin(group_runs['run'])]
+  for path in plot_curves(frame, group, figures, baseline):
+    lines.append(f'![{os.path.basename(path)}](figures/{os.path.basename(path)})')
+  dormant_path = plot_dormant(frame, group, figures)
+  if dormant_path:
+    lines.append(f'![dormant](figures/{os.path.basename(dormant_path)})')
+  if heatmaps:
+    experts = expert_table[expert_table['run'].isin(group_runs['run'])]
+    for variant, path in plot_usage(experts, figures):
+      lines.append(f'![expert usage: {variant}](figures/{os.path.basename(path)})')
+  return lines + ['']
+
+
+if __name__ == '__main__':
+  sys.exit(main())
