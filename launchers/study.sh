@@ -1,52 +1,22 @@
 #!/usr/bin/env bash
-# The study's comparison grid: {baseline, middle, final, all, big} x
-# {softmoe, topk} plus big_hardcoded (one expert per task) and the baseline
-# matched to Big's parameter count, in MTRL and in CRL (CartPole then
-# MountainCar), over seeds; then the figures and summary.
+# The study (moe_dopamine/study.py): single-task protocol runs, the CRL and
+# MTRL grids ({baseline, parameter-matched baseline, middle, final, all, big} x
+# {softmoe, topk}, big with hardcoded routing), the replay and task-order
+# ablations and the adaptive routers, 5 seeds each; then the report.
 #
-#   bash launchers/study.sh quick   # 2 seeds, small budget: ~1 h on 2 cores
-#   bash launchers/study.sh full    # 5 seeds, the configs' budgets, on Ray
+#   bash launchers/study.sh                        # local, one worker per core
+#   bash launchers/study.sh --ray_address=auto     # on a running Ray cluster
+#   bash launchers/study.sh --parts=protocol,crl_headline --seeds=0,1,2,3,4
 #
-# Extra arguments go to moe_dopamine.sweep (e.g. --ray_address=auto).
+# It prints the number of runs, how many the results tables already hold, and
+# the expected wall time, then runs only the missing ones. Each run is added
+# to docs/study/results as soon as it finishes (commit that folder: it is
+# what is kept); run folders go to runs/study and let an interrupted run
+# resume. Stopped (Ctrl-C) and relaunched, it continues where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SCALE="${1:-quick}"
-shift || true
 PY="${PYTHON:-.venv/bin/python}"
-
-gin_files=()
-for setting in mtrl crl; do
-  gin_files+=("--gin_files=gin_configs/${setting}_baseline.gin")
-  gin_files+=("--gin_files=gin_configs/${setting}_baseline_matched.gin")
-  for placement in middle final all big; do
-    for router in softmoe topk; do
-      gin_files+=("--gin_files=gin_configs/${setting}_${placement}_${router}.gin")
-    done
-  done
-  gin_files+=("--gin_files=gin_configs/${setting}_big_hardcoded.gin")
-done
-
-case "$SCALE" in
-  quick)
-    OUT="${OUT:-runs/study_quick}"
-    args=(--seeds=0,1
-          --gin_bindings=MultiTaskEnvironment.iterations_per_task=6
-          --gin_bindings=Runner.num_iterations=12
-          --gin_bindings=Runner.training_steps=1000
-          --gin_bindings=MoERunner.evaluation_episodes=5)
-    ;;
-  full)
-    OUT="${OUT:-runs/study_full}"
-    args=(--seeds=0,1,2,3,4 --ray_address="${RAY_ADDRESS:-auto}")
-    ;;
-  *)
-    echo "usage: bash launchers/study.sh quick|full [sweep arguments]" >&2
-    exit 2
-    ;;
-esac
-
-"$PY" -m moe_dopamine.sweep --out="$OUT" "${gin_files[@]}" "${args[@]}" "$@"
-for setting in mtrl crl; do
-  "$PY" -m moe_dopamine.plot "$OUT"/${setting}_* --out="$OUT/report/$setting"
-done
-echo "reports: $OUT/report/{mtrl,crl}/summary.md"
+status=0
+"$PY" -m moe_dopamine.study run "$@" || status=$?
+"$PY" -m moe_dopamine.study report
+exit "$status"

@@ -30,6 +30,7 @@ run folders.
 """
 
 import argparse
+import gzip
 import os
 import sys
 import tempfile
@@ -149,9 +150,11 @@ def _write(frame, path):
   handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.tmp')
   os.close(handle)
   try:
-    # mtime=0 in the gzip header: the same rows give the same bytes.
-    frame.to_csv(temporary, index=False,
-                 compression={'method': 'gzip', 'mtime': 0, 'compresslevel': 9})
+    # No name and no time in the gzip header: the same rows give the same
+    # bytes, so an unchanged table leaves no change to commit.
+    with open(temporary, 'wb') as raw:
+      with gzip.GzipFile(filename='', mode='wb', fileobj=raw, mtime=0) as compressed:
+        compressed.write(frame.to_csv(index=False).encode())
     os.chmod(temporary, 0o644)
     os.replace(temporary, path)
   finally:

@@ -137,22 +137,32 @@ def _load_scores(results_dir):
 
 
 def describe(planned, done, measured, workers):
-  """Lines: per part, runs, done, to do, expected hours; and the total."""
-  lines, total_seconds, total_todo, unknown = [], 0.0, 0, False
+  """Lines: per part, runs, done, to do, expected compute; and the total
+  with the expected wall time."""
+  lines, total_seconds, total_todo, unmeasured = [], 0.0, 0, 0
   for part, runs in planned.items():
     todo = [r for r in runs if run_key(r) not in done]
     estimates = estimate_seconds(todo, measured)
     known = [e for e in estimates if e is not None]
-    unknown |= len(known) < len(estimates)
     seconds = sum(known)
     total_seconds += seconds
     total_todo += len(todo)
-    lines.append(f'  {part}: {len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to run'
-                 + (f', ~{seconds / 3600:.1f} h of compute' if todo and known else ''))
-  wall = total_seconds / max(1, workers) / 3600
-  lines.append(f'total: {total_todo} runs to run; expected wall time ~{wall:.1f} h with '
-               f'{workers} worker(s)' + (' (some variants not measured yet: more)' if unknown
-                                         else ''))
+    unmeasured += sum(run.point not in measured for run in todo)
+    text = f'  {part}: {len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to run'
+    if known:
+      text += f', ~{seconds / 3600:.1f} h of compute'
+    lines.append(text)
+  if total_todo and not measured:
+    lines.append(f'total: {total_todo} runs to run; the expected time is known once the '
+                 'first runs have finished (it comes from their measured times).')
+  else:
+    wall = total_seconds / max(1, workers) / 3600
+    lines.append(f'total: {total_todo} runs to run; expected wall time ~{wall:.1f} h with '
+                 f'{workers} worker(s), from the measured time of each variant (or of its '
+                 'architecture in the other setting)'
+                 + (f'; {unmeasured} run(s) of variants not measured yet are counted at the '
+                    'mean of the measured runs, and MoE variants cost up to 16 baselines per '
+                    'training step (docs/cost.md)' if unmeasured else ''))
   return lines
 
 
@@ -167,10 +177,16 @@ class _CollectingProgress(sweep.Progress):
     super().update(run, code)
     if code == 0:
       # In its own process: the driver never loads TensorFlow.
-      subprocess.run(
+      added = subprocess.run(
           [sys.executable, '-m', 'moe_dopamine.results', 'add', run.base_dir,
-           f'--results={self.results_dir}'], check=False, cwd=sweep.REPO,
+           f'--results={os.path.abspath(self.results_dir)}'],
+          check=False, cwd=sweep.REPO, capture_output=True, text=True,
       )
+      if added.returncode:
+        print(f'moe_dopamine.study: could not add {run.base_dir} to the results: '
+              f'{added.stderr.strip().splitlines()[-1:]}; add it later with '
+              f'python -m moe_dopamine.results add {run.base_dir} '
+              f'--results={self.results_dir}', file=sys.stderr, flush=True)
 
 
 def run(planned, done, results_dir, workers, ray_address, argv):

@@ -40,6 +40,9 @@ from moe_dopamine.metrics import continual
 
 LAST = 3  # Evaluations averaged for final values (and both sides of F).
 BAND_RESAMPLES = 2000
+# rliable's stratified-bootstrap repetitions for every IQM and probability of
+# improvement.
+BOOTSTRAP_REPS = 2000
 # The groups of runs the report compares: name -> (setting, variant filter).
 BASELINE = 'baseline'
 HEADLINE = 'big_softmoe'
@@ -271,8 +274,9 @@ def score_arrays(runs, tasks):
 
 
 def aggregate_lines(arrays, baseline):
-  iqms = aggregate.iqm(arrays)
-  improvement = aggregate.probability_of_improvement(arrays, baseline) if baseline in arrays else {}
+  iqms = aggregate.iqm(arrays, reps=BOOTSTRAP_REPS)
+  improvement = (aggregate.probability_of_improvement(arrays, baseline, reps=BOOTSTRAP_REPS)
+                 if baseline in arrays else {})
   lines = [f'| variant | runs | IQM of final normalized scores [95% CI] | '
            f'P(variant > {baseline}) [95% CI] |', '|---|---|---|---|']
   for variant, (value, low, high) in iqms.items():
@@ -303,7 +307,8 @@ def _poi(arrays, a, b):
   """(P(a > b), low, high), or None if either is missing."""
   if a not in arrays or b not in arrays:
     return None
-  value = aggregate.probability_of_improvement({a: arrays[a], b: arrays[b]}, b)[a]
+  value = aggregate.probability_of_improvement(
+      {a: arrays[a], b: arrays[b]}, b, reps=BOOTSTRAP_REPS)[a]
   return value
 
 
@@ -482,12 +487,12 @@ def _group_runs(runs, scores_table, setting, variant_filter):
 
 def protocol_lines(runs, tasks_frame):
   """The single-task criterion: final normalized score >= 0.5 in >= 4 of 5 seeds."""
-  lines = ['| task | seeds | final return | final normalized score | seeds with score >= 0.5 |',
-           '|---|---|---|---|---|']
+  lines = ['| variant | task | seeds | final return | final normalized score | '
+           'seeds with score >= 0.5 |', '|---|---|---|---|---|---|']
   for variant, frame in runs.groupby('variant', sort=False):
     task = [c[2:] for c in frame.columns if c.startswith('p/') and frame[c].notna().any()][0]
     scores = frame[f'p/{task}']
-    lines.append(f"| {task} | {len(frame)} | {cell(frame[f'return/{task}'], 1)} | "
+    lines.append(f"| {variant} | {task} | {len(frame)} | {cell(frame[f'return/{task}'], 1)} | "
                  f'{cell(scores)} | {int((scores >= 0.5).sum())} of {len(frame)} |')
   return lines
 
@@ -563,7 +568,8 @@ def main(argv=None):
        and not tags(v), 'crl_adaptive'),
   ):
     group_runs, tasks = _group_runs(runs, scores_table, 'crl', keep)
-    if not len(group_runs):
+    if not len(group_runs) or (group == 'crl_adaptive' and not group_runs['variant'].str.contains(
+        'soft_to_sparse').any()):
       continue
     if group == 'crl_replay_clear' or group == 'crl_reversed':
       # Beside the default protocol's headline runs, for comparison.

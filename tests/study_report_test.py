@@ -1,0 +1,179 @@
+"""The study report: per-run metrics from the tables, the claim verdicts, and
+the page and figures written from the tables alone."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from moe_dopamine import results
+from moe_dopamine import study_report
+from moe_dopamine.metrics import continual
+
+TASKS = ['CartPole', 'MountainCar']
+STRETCH = 4
+
+
+@pytest.fixture(autouse=True)
+def fewer_bootstrap_repetitions(monkeypatch):
+  monkeypatch.setattr(study_report, 'BOOTSTRAP_REPS', 300)
+  monkeypatch.setattr(study_report, 'BAND_RESAMPLES', 300)
+
+
+def crl_rows(variant, seed, level, dormant=0.2, setting='crl', noise=0.0):
+  """A run whose scores ramp to `level` on each task in its stretch; in CRL
+  CartPole then drops to half of it while MountainCar trains."""
+  rng = np.random.default_rng(seed)
+  rows = []
+  for iteration in range(2 * STRETCH):
+    if setting == 'crl':
+      train_task = TASKS[iteration // STRETCH]
+    else:
+      train_task = results.MTRL_TASK
+    for task in TASKS:
+      if setting == 'mtrl' or task == 'CartPole':
+        score = level * min(1.0, (iteration + 1) / STRETCH)
+        if setting == 'crl' and iteration >= STRETCH:
+          score = level / 2
+      else:
+        score = 0.0 if iteration < STRETCH else level * (iteration - STRETCH + 1) / STRETCH
+      score = float(np.clip(score + noise * rng.normal(), 0, 1))
+      rows.append(dict(
+          run=f'{variant}/seed_{seed}', variant=variant, seed=seed, setting=setting,
+          task_order='>'.join(TASKS), bindings='', num_parameters=1000, iteration=iteration,
+          task=task, train_task=train_task, eval_return=100 * score, eval_score=score,
+          eval_episodes=10, train_steps_per_second=800.0, eval_seconds=0.2,
+          **{'dormant_tau0.025': dormant / 2, 'dormant_tau0.1': dormant,
+             'unused_experts': np.nan if 'baseline' in variant else 0.0}))
+  return rows
+
+
+def reference_rows(seed, level=0.5):
+  rows = []
+  for task in TASKS:
+    for iteration in range(STRETCH):
+      score = level * (iteration + 1) / STRETCH
+      rows.append(dict(
+          run=f'reference_{task.lower()}/seed_{seed}', variant=f'reference_{task.lower()}',
+          seed=seed, setting='single', task_order=task, bindings='', num_parameters=1000,
+          iteration=iteration, task=task, train_task=task, eval_return=100 * score,
+          eval_score=score, eval_episodes=10, train_steps_per_second=900.0,
+          eval_seconds=0.1, **{'dormant_tau0.025': 0.1, 'dormant_tau0.1': 0.2,
+                               'unused_experts': np.nan}))
+  return rows
+
+
+def table(levels, setting='crl', dormant=None, seeds=range(5)):
+  rows = []
+  for variant, level in levels.items():
+    for seed in seeds:
+      d = (dormant or {}).get(variant, 0.2) + 0.01 * seed
+      rows += crl_rows(variant, seed, level + 0.02 * seed, d, setting)
+  return pd.DataFrame(rows, columns=results.SCORE_COLUMNS)
+
+
+def test_run_metrics_are_the_continual_formulas_on_the_table():
+  frame = pd.DataFrame(crl_rows('crl_big_softmoe', 0, 0.8) + reference_rows(0),
+                       columns=results.SCORE_COLUMNS)
+  references = study_report.reference_curves(frame)
+  np.testing.assert_allclose(references['MountainCar'], [0.125, 0.25, 0.375, 0.5])
+  runs = study_report.run_table(frame, references)
+  row = runs[runs['run'] == 'crl_big_softmoe/seed_0'].iloc[0]
+  cartpole = [0.2, 0.4, 0.6, 0.8, 0.4, 0.4, 0.4, 0.4]
+  mountaincar = [0, 0, 0, 0, 0.2, 0.4, 0.6, 0.8]
+  # Forgetting: the last 3 evaluations of CartPole's stretch against the last 3.
+  assert row['F/CartPole'] == pytest.approx(np.mean([0.4, 0.6, 0.8]) - 0.4)
+  assert row['F/MountainCar'] == pytest.approx(0.0)
+  assert row['P'] == pytest.approx((0.4 + np.mean([0.4, 0.6, 0.8])) / 2)
+  auc, auc_ref = np.mean(mountaincar[4:]), np.mean([0.125, 0.25, 0.375, 0.5])
+  assert row['FT/MountainCar'] == pytest.approx((auc - auc_ref) / (1 - auc_ref))
+  assert row['FT/CartPole'] == pytest.approx((np.mean(cartpole[:4]) - auc_ref) / (1 - auc_ref))
+  assert row['return/CartPole'] == pytest.approx(40.0)
+
+
+def verdicts(groups):
+  return {claim.split('.')[0]: verdict for claim, verdict, _ in study_report.judge_claims(groups)}
+
+
+def groups_of(*frames):
+  out = {}
+  for frame in frames:
+    runs = study_report.run_table(frame, {})
+    out[frame['setting'].iloc[0]] = (runs, TASKS)
+  return out
+
+
+def test_claims_follow_clear_differences():
+  crl = table({'crl_baseline': 0.3, 'crl_middle_softmoe': 0.4, 'crl_middle_topk': 0.35,
+               'crl_big_softmoe': 0.9, 'crl_big_topk': 0.5, 'crl_big_hardcoded': 0.95},
+              dormant={'crl_baseline': 0.4})
+  mtrl = table({'mtrl_baseline': 0.3, 'mtrl_middle_softmoe': 0.3, 'mtrl_big_softmoe': 0.8,
+                'mtrl_big_topk': 0.2, 'mtrl_big_hardcoded': 0.5}, setting='mtrl',
+               dormant={'mtrl_baseline': 0.4})
+  got = verdicts(groups_of(crl, mtrl))
+  assert got['1'] == 'supported'  # Big SoftMoE above the baseline and Middle.
+  assert got['2'] == 'supported'  # Only Big above the MTRL baseline.
+  assert got['3'] == 'supported'  # SoftMoE above TopK in every placement.
+  assert got['4'] == 'supported'  # Every MoE below the baseline's 0.4.
+  assert got['5'] == 'supported'  # Hardcoded beats TopK (and CRL SoftMoE).
+
+
+def test_claims_fail_when_the_differences_go_the_other_way():
+  crl = table({'crl_baseline': 0.9, 'crl_middle_softmoe': 0.3, 'crl_middle_topk': 0.8,
+               'crl_big_softmoe': 0.2, 'crl_big_topk': 0.6, 'crl_big_hardcoded': 0.1},
+              dormant={'crl_baseline': 0.05})
+  got = verdicts(groups_of(crl))
+  assert got['1'] == 'not supported'
+  assert got['3'] == 'not supported'
+  assert got['4'] == 'not supported'
+  assert got['5'] == 'not supported'  # Learned routing beats hardcoded everywhere.
+
+
+def test_equal_variants_are_inconclusive():
+  crl = table({'crl_baseline': 0.5, 'crl_big_softmoe': 0.5, 'crl_big_topk': 0.5,
+               'crl_middle_softmoe': 0.5, 'crl_middle_topk': 0.5})
+  got = verdicts(groups_of(crl))
+  assert got['1'] == 'inconclusive' and got['3'] == 'inconclusive'
+  assert got['4'] == 'inconclusive'
+
+
+def test_the_report_is_written_from_the_tables_alone(tmp_path):
+  crl = table({'crl_baseline': 0.3, 'crl_big_softmoe': 0.8, 'crl_big_topk': 0.5})
+  mtrl = table({'mtrl_baseline': 0.3, 'mtrl_big_softmoe': 0.6}, setting='mtrl')
+  references = pd.DataFrame(sum((reference_rows(s) for s in range(5)), []),
+                            columns=results.SCORE_COLUMNS)
+  experts = pd.DataFrame(
+      [dict(run=f'crl_big_softmoe/seed_{s}', variant='crl_big_softmoe', seed=s, setting='crl',
+            iteration=it, task=task, layer='big', expert=e, usage=0.25, top1=0.25)
+       for s in range(5) for it in (3, 7) for task in TASKS for e in range(4)],
+      columns=results.EXPERT_COLUMNS)
+  results_dir = str(tmp_path / 'results')
+  results.add(results_dir, [(pd.concat([crl, mtrl, references]), experts)])
+  out = tmp_path / 'report'
+  assert study_report.main(['--results', results_dir, '--out', str(out),
+                            '--cost_table', str(tmp_path / 'none.md')]) == 0
+  page = (out / 'README.md').read_text()
+  for heading in ('## Single-task runs', '## CRL: the grid', '## MTRL: the grid',
+                  '## The claims', '**Verdict: supported.**'):
+    assert heading in page
+  # The protocol table: the mean of the last 3 of 12.5, 25, 37.5, 50.
+  assert '| reference_cartpole | CartPole | 5 | 37.5 [' in page
+  assert 'adaptive' not in page  # No soft-to-sparse run.
+  figures = set(os.listdir(out / 'figures'))
+  assert {'curves_crl_CartPole.png', 'curves_crl_MountainCar.png', 'dormant_crl.png',
+          'expert_usage_crl_big_softmoe.png', 'curves_single-task_MountainCar.png'} <= figures
+  for name in figures:
+    assert f'figures/{name}' in page
+
+
+def test_an_empty_results_folder_is_an_error(tmp_path, capsys):
+  assert study_report.main(['--results', str(tmp_path), '--out', str(tmp_path / 'o')]) == 2
+  assert 'no results' in capsys.readouterr().err
+
+
+def test_cells_say_how_many_seeds():
+  assert study_report.cell([1.0, 2.0]).endswith('(range, n=2)')
+  summary = continual.over_seeds([1.0, 2.0, 3.0, 4.0, 5.0])
+  assert study_report.cell([1.0, 2.0, 3.0, 4.0, 5.0]).startswith(f"{summary['mean']:.2f} [")
+  assert study_report.cell([1.0, 2.0, 3.0, 4.0, 5.0]).endswith('(n=5)')
