@@ -40,6 +40,8 @@ INSTALL_REQUIRES = [
     # improvement).
     'rliable==1.2.0',
     'arch==7.2.0',
+    # The MinAtar games (Young & Tian 2019), the paper's own domain.
+    'minatar==1.0.15',
 ]
 
 setuptools.setup(
