@@ -241,6 +241,15 @@ class MoERunner(run_experiment.Runner):
     if instances and self._has_collector_dispatcher:
       self._collector_dispatcher.write(instances, collector_allowlist=['tensorboard'])
 
+  def _end_episode(self, reward, terminal=True):
+    """As Dopamine, but every agent that takes the terminal flag (MoEDQNAgent,
+    Dopamine's JAX agents) is told whether the episode truly ended or was
+    cut by a time limit."""
+    if 'terminal' in _parameters(self._agent.end_episode):
+      self._agent.end_episode(reward, terminal)
+    else:
+      super()._end_episode(reward, terminal)
+
   def _run_one_episode(self):
     length, episode_return = super()._run_one_episode()
     if self.multitask:

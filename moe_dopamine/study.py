@@ -211,7 +211,7 @@ def run(planned, done, results_dir, workers, ray_address, argv):
     else:
       outcome = sweep.run_local(todo, workers, progress, stop_signals)
     if stop_signals.signum:
-      sweep.report_stop(stop_signals.signum, outcome, todo, argv)
+      sweep.report_stop(stop_signals.signum, outcome, todo, argv, module='moe_dopamine.study')
       return 128 + stop_signals.signum
   if outcome.failures:
     print(f'\n{len(outcome.failures)} run(s) failed:')

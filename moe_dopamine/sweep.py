@@ -336,13 +336,14 @@ def run_ray(runs, address, progress, stop_signals):
   return outcome
 
 
-def report_stop(signum, outcome, todo, argv):
-  """Says what a stopped sweep did and the command that resumes it."""
+def report_stop(signum, outcome, todo, argv, module='moe_dopamine.sweep'):
+  """Says what a stopped sweep (or study, `module`) did and the command that
+  resumes it."""
   name = signal.Signals(signum).name
   started = {run.base_dir for run in outcome.finished + outcome.interrupted}
   started |= {run.base_dir for run, _ in outcome.failures}
   not_started = [run for run in todo if run.base_dir not in started]
-  print(f'\nmoe_dopamine.sweep: stopped by {name}: {len(outcome.finished)} run(s) '
+  print(f'\n{module}: stopped by {name}: {len(outcome.finished)} run(s) '
         f'finished, {len(outcome.failures)} failed, {len(outcome.interrupted)} stopped '
         f'(they resume from their last checkpoint), {len(not_started)} not started.',
         flush=True)
@@ -350,7 +351,7 @@ def report_stop(signum, outcome, todo, argv):
     print(f'  finished: {run.base_dir}')
   for run in outcome.interrupted:
     print(f'  stopped:  {run.base_dir}')
-  command = shlex.join([sys.executable, '-m', 'moe_dopamine.sweep'] + list(argv))
+  command = shlex.join([sys.executable, '-m', module] + list(argv))
   print(f'Resume with: cd {shlex.quote(os.getcwd())} && {command}', flush=True)
 
 

@@ -63,6 +63,7 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       resoften_on_task_switch=False,
       restart_epsilon_on_task_switch=False,
       replay_at_task_switch=ReplayAtSwitch.KEEP,
+      time_limit_is_terminal=True,
       **kwargs,
   ):
     """Builds the agent; see DQNAgent for the arguments.
@@ -102,6 +103,13 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
         switch, keep the replay buffer's contents (Dopamine's behaviour) or
         empty it; an emptied buffer first collects min_replay_history
         transitions of the new task before training resumes.
+      time_limit_is_terminal: bool. True (Dopamine's TF agent): an episode
+        cut by a time limit is stored as terminal, so its last states get a
+        target without bootstrap. False: it is stored as a non-terminal
+        episode end (the replay then never samples an n-step window across
+        it), so values bootstrap through time limits (Pardo et al., 2018,
+        "Time Limits in Reinforcement Learning"). Needs a runner that passes
+        the terminal flag (MoERunner does).
       **kwargs: passed to `DQNAgent.__init__` (and so configurable through
         `DQNAgent.*` gin bindings).
     """
@@ -141,6 +149,7 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     self.replay_at_task_switch = config.parse_choice(
         ReplayAtSwitch, replay_at_task_switch, 'MoEDQNAgent.replay_at_task_switch'
     )
+    self.time_limit_is_terminal = bool(time_limit_is_terminal)
     self._anneal_start = 0  # Training step the sparsity schedule restarted at.
     self._epsilon_start = 0  # Training step the epsilon schedule restarted at.
     self.gradient_steps = 0
@@ -152,7 +161,7 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
         'diagnostics_period', 'diagnostics_batch_size', 'dormant_taus',
         'redo_period', 'redo_tau', 'task_names', 'task_id_in_observation',
         'vectorized_replay', 'sparsity_anneal_steps', 'resoften_on_task_switch',
-        'restart_epsilon_on_task_switch', 'replay_at_task_switch',
+        'restart_epsilon_on_task_switch', 'replay_at_task_switch', 'time_limit_is_terminal',
     ):
       logging.info('\t %s: %s', name, getattr(self, name))
     logging.info('\t action_masks: %s', None if action_masks is None else self.action_masks.tolist())
@@ -454,6 +463,17 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     ):
       self._set_sparsity(value)
       self._sparsity_value = value
+
+  def end_episode(self, reward, terminal=True):
+    """Stores the episode's last transition: terminal if the episode truly
+    ended (or time_limit_is_terminal), else an episode end to bootstrap
+    through (the runner passes terminal=False at a time limit)."""
+    if self.eval_mode:
+      return
+    if terminal or self.time_limit_is_terminal:
+      self._store_transition(self._observation, self.action, reward, True)
+    else:
+      self._replay.memory.add(self._observation, self.action, reward, False, episode_end=True)
 
   def on_task_switch(self):
     """Called by the runner when the trained task changes (CRL)."""

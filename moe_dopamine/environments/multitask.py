@@ -14,8 +14,11 @@ switch, and the legal-action masks.
   CRL: task `task_names[(iteration // iterations_per_task) % N]`, for
   N * iterations_per_task * num_cycles iterations.
   MTRL: the task changes between episodes, round-robin or uniformly sampled.
-- Episodes end at the task's own step limit (gymnasium's TimeLimit); as in
-  Dopamine's runner, the end of an episode is stored as terminal.
+- Episodes end at the task's own step limit (gymnasium's TimeLimit):
+  `game_over` is set at a true end and at the limit, and `step`'s terminal
+  flag only at a true end. Dopamine's agent stores every episode end as
+  terminal; MoEDQNAgent(time_limit_is_terminal=False) stores a time limit as
+  an episode end that is bootstrapped through.
 """
 
 import enum
@@ -265,6 +268,9 @@ class MultiTaskEnvironment:
     raw, reward, terminated, truncated, info = self._envs[self.current_task].step(
         int(action)
     )
+    # The episode ends at a time limit too (game_over), but only a true end
+    # is terminal: an agent that tells them apart (MoEDQNAgent with
+    # time_limit_is_terminal=False) then bootstraps through time limits.
     self.game_over = bool(terminated or truncated)
-    return self._encode(raw), float(reward), self.game_over, info
+    return self._encode(raw), float(reward), bool(terminated), info
 
