@@ -29,7 +29,7 @@ DEFAULT_RESULTS = os.path.join('docs', 'study', 'results')
 DEFAULT_RUNS = os.path.join('runs', 'study')
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 
-HEADLINE_VARIANTS = ['baseline', 'baseline_matched', 'big_softmoe', 'big_topk', 'big_hardcoded']
+HEADLINE_VARIANTS = ['baseline', 'big_softmoe', 'big_topk', 'big_hardcoded', 'baseline_matched']
 PLACEMENT_VARIANTS = [
     'middle_topk', 'final_topk', 'middle_softmoe', 'final_softmoe', 'all_topk', 'all_softmoe'
 ]
@@ -51,10 +51,10 @@ def _variants(stems, bindings=()):
 STUDY_PARTS = collections.OrderedDict([
     ('protocol', _variants(['reference_cartpole', 'reference_mountaincar'])),
     ('crl_headline', _variants([f'crl_{v}' for v in HEADLINE_VARIANTS])),
+    ('crl_adaptive', _variants(['crl_big_soft_to_sparse', 'crl_big_soft_to_sparse_resoften'])),
     ('mtrl_headline', _variants([f'mtrl_{v}' for v in HEADLINE_VARIANTS])),
     ('crl_replay_clear', _variants(['crl_baseline', 'crl_big_softmoe'], [REPLAY_CLEAR])),
     ('crl_reversed', _variants(['crl_baseline', 'crl_big_softmoe'], [REVERSED_ORDER])),
-    ('crl_adaptive', _variants(['crl_big_soft_to_sparse', 'crl_big_soft_to_sparse_resoften'])),
     ('crl_placements', _variants([f'crl_{v}' for v in PLACEMENT_VARIANTS])),
     ('mtrl_placements', _variants([f'mtrl_{v}' for v in PLACEMENT_VARIANTS])),
 ])
