@@ -1,6 +1,6 @@
 r"""The study: its grid of runs, run in resumable pieces, and its report.
 
-  python -m moe_dopamine.study plan   [--parts=crl,mtrl] [--seeds=0,1,2,3,4]
+  python -m moe_dopamine.study plan   [--parts=protocol,crl_headline] [--seeds=0,1,2,3,4]
   python -m moe_dopamine.study run    [--parts=...] [--workers=2 | --ray_address=auto]
   python -m moe_dopamine.study report [--results=docs/study/results] [--out=docs/study]
 
