@@ -64,7 +64,7 @@ def create_agent(
     # The environment is the one source of the observation layout.
     kwargs.update(
         observation_shape=environment.observation_shape,
-        observation_dtype=tf.float32,
+        observation_dtype=tf.as_dtype(environment.observation_dtype),
         stack_size=1,
     )
     if agent_name == AgentName.MOE_DQN:

@@ -6,9 +6,15 @@ plugin's runner and agent need: the task schedule, the per-task evaluation
 switch, and the legal-action masks.
 
 - Observations follow `moe_dopamine.observation`: rescaled features,
-  zero-padded to the widest task, task id last.
+  zero-padded to the widest task, task id last (float32). MinAtar games: each
+  screen's channels zero-padded to the widest game's, flattened, game id last
+  (uint8, `observation_dtype`); `screen_shape` is [10, 10, C_max].
 - Actions: the union size (the largest action count); `action_masks[t]` says
-  which actions task t has.
+  which actions task t has (classic control: its first num_actions; MinAtar:
+  the game's `legal_actions`, its minimal action set by default, among
+  MinAtar's six action ids).
+- One family per environment: classic-control tasks and MinAtar games do not
+  share one network input, so mixing them is refused.
 - Schedule: a pure function of (iteration, seed, episode index within the
   iteration), so a resumed run continues it exactly.
   CRL: task `task_names[(iteration // iterations_per_task) % N]`, for
@@ -53,7 +59,8 @@ config.SET_ELSEWHERE[('MultiTaskEnvironment', 'seed')] = 'MoERunner.seed'
 
 @gin.configurable(denylist=['seed'])
 class MultiTaskEnvironment:
-  """Several gymnasium tasks behind one Dopamine-style environment."""
+  """Several tasks (gymnasium's or MinAtar's) behind one Dopamine-style
+  environment."""
 
   def __init__(
       self,
@@ -69,7 +76,8 @@ class MultiTaskEnvironment:
     """Creates the environment (validates everything before any env is made).
 
     Args:
-      task_names: task names from `tasks.TASKS`, in CRL order.
+      task_names: task names from `tasks.TASKS` or `tasks.MINATAR_TASKS`
+        (one family), in CRL order.
       setting: 'crl' (one task per stretch of iterations) or 'mtrl' (tasks
         change between episodes).
       iterations_per_task: int >= 1, CRL stretch length.
@@ -84,7 +92,7 @@ class MultiTaskEnvironment:
     if not task_names:
       raise config.ConfigError(
           'MultiTaskEnvironment.task_names is empty; name at least one of '
-          f"{', '.join(sorted(tasks.TASKS))}."
+          f"{', '.join(sorted(tasks.all_tasks()))}."
       )
     if len(set(task_names)) != len(task_names):
       raise config.ConfigError(
@@ -104,6 +112,14 @@ class MultiTaskEnvironment:
             f'MultiTaskEnvironment.{name} must be an integer >= 1, got {value!r}.'
         )
     self.specs = [tasks.get_task(name) for name in task_names]
+    families = sorted({spec.family for spec in self.specs})
+    if len(families) > 1:
+      raise config.ConfigError(
+          f'MultiTaskEnvironment.task_names {task_names} mix task families '
+          f'{families}: their observations cannot share one network input. '
+          'Name tasks of one family.'
+      )
+    self.family = families[0]
     self.task_names = task_names
     self.iterations_per_task = iterations_per_task
     self.num_cycles = num_cycles
@@ -113,17 +129,29 @@ class MultiTaskEnvironment:
 
     self.width = max(spec.observation_size for spec in self.specs)
     self.num_actions = max(spec.num_actions for spec in self.specs)
-    self.action_masks = np.zeros((self.num_tasks, self.num_actions), bool)
-    for t, spec in enumerate(self.specs):
-      self.action_masks[t, : spec.num_actions] = True
+    self.observation_dtype = np.float32
+    self.screen_shape = None  # MinAtar: [10, 10, C_max], what networks see.
+    if self.family == tasks.MINATAR:
+      self.observation_dtype = np.uint8
+      channels = max(spec.observation_shape[-1] for spec in self.specs)
+      self.screen_shape = tuple(self.specs[0].observation_shape[:-1]) + (channels,)
     self.action_space = gymnasium.spaces.Discrete(self.num_actions)
-    self.observation_space = gymnasium.spaces.Box(
-        -np.inf, np.inf, (self.width + 1,), np.float32
-    )
+    if self.family == tasks.MINATAR:
+      # 0/1 screen values, then the task id.
+      self.observation_space = gymnasium.spaces.Box(
+          0, 255, (self.width + 1,), self.observation_dtype
+      )
+    else:
+      self.observation_space = gymnasium.spaces.Box(
+          -np.inf, np.inf, (self.width + 1,), np.float32
+      )
     self.observation_shape = (self.width + 1, 1)
     self.max_steps_per_episode = max(s.max_steps_per_episode for s in self.specs)
 
     self._envs = [tasks.make_gym_environment(spec) for spec in self.specs]
+    self.action_masks = np.zeros((self.num_tasks, self.num_actions), bool)
+    for t, (spec, env) in enumerate(zip(self.specs, self._envs)):
+      self.action_masks[t, list(tasks.legal_actions(env, spec))] = True
     self._seeded_tasks = set()  # Each env is seeded on its first reset only.
     self._eval_envs = {}  # task -> environments for side-by-side evaluation.
     self.game_over = False
@@ -132,12 +160,15 @@ class MultiTaskEnvironment:
     self._iteration = 0
     self._episode_in_iteration = 0
     logging.info(
-        'MultiTaskEnvironment: %s, tasks %s, observation width %d + task id, '
-        '%d actions',
+        'MultiTaskEnvironment: %s, %s tasks %s, observation width %d + task id '
+        '(screen %s), %d actions, legal actions %s',
         self.setting.value,
+        self.family,
         task_names,
         self.width,
+        self.screen_shape,
         self.num_actions,
+        [np.flatnonzero(m).tolist() for m in self.action_masks],
     )
 
   def _per_task(self, overrides, field):
@@ -223,6 +254,9 @@ class MultiTaskEnvironment:
   def encode(self, task, raw):
     """The observation of task `task` for raw features `raw`."""
     spec = self.specs[task]
+    if self.family == tasks.MINATAR:
+      features = observation.pad_channels(raw, self.screen_shape[-1]).reshape(-1)
+      return observation.encode(features, task, self.width, self.observation_dtype)
     features = observation.rescale_features(
         np.asarray(raw, np.float32),
         np.asarray(spec.min_vals, np.float32),
@@ -262,8 +296,8 @@ class MultiTaskEnvironment:
     if not self.action_masks[self.current_task, action]:
       raise ValueError(
           f'action {action} is not an action of task '
-          f'{self.task_names[self.current_task]} (it has '
-          f'{self.specs[self.current_task].num_actions}).'
+          f'{self.task_names[self.current_task]} (its actions: '
+          f'{np.flatnonzero(self.action_masks[self.current_task]).tolist()}).'
       )
     raw, reward, terminated, truncated, info = self._envs[self.current_task].step(
         int(action)

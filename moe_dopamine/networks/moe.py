@@ -102,18 +102,28 @@ class Experts(tf.keras.layers.Layer):
     self.hidden_units = tuple(hidden_units)
     self.output_units = output_units
 
+  def layer_shapes(self, input_width):
+    """(fan_in, fan_out) of each layer of an expert."""
+    widths = (input_width,) + self.hidden_units + (self.output_units,)
+    return list(zip(widths[:-1], widths[1:]))
+
+  def kernel_initializer(self, layer):
+    """The initializer of layer `layer`'s kernels."""
+    del layer  # Glorot-uniform for every layer of an MLP.
+    return tf.keras.initializers.GlorotUniform()
+
   def build(self, input_shape):
-    widths = (int(input_shape[-1]),) + self.hidden_units + (self.output_units,)
+    shapes = self.layer_shapes(int(input_shape[-1]))
     # kernels[i][e], biases[i][e]: layer i of expert e.
-    self.kernels = [[] for _ in widths[1:]]
-    self.biases = [[] for _ in widths[1:]]
+    self.kernels = [[] for _ in shapes]
+    self.biases = [[] for _ in shapes]
     for e in range(self.num_experts):
-      for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+      for i, (fan_in, fan_out) in enumerate(shapes):
         self.kernels[i].append(
             self.add_weight(
                 f'expert_{e}/kernel_{i}',
                 shape=(fan_in, fan_out),
-                initializer=tf.keras.initializers.GlorotUniform(),
+                initializer=self.kernel_initializer(i),
             )
         )
         self.biases[i].append(
@@ -125,9 +135,13 @@ class Experts(tf.keras.layers.Layer):
 
   def call_all(self, x):
     """x: [n, s, d_in] (expert e gets x[e]) -> ([n, s, d_out], hidden list)."""
-    hiddens = []
-    for i, (kernels, biases) in enumerate(zip(self.kernels, self.biases)):
-      x = tf.matmul(x, tf.stack(kernels)) + tf.stack(biases)[:, None, :]
+    return self.dense_all(x, 0, [])
+
+  def dense_all(self, x, start, hiddens):
+    """Layers start.. of every expert, x [n, s, d] -> ([n, s, d_out], hiddens
+    with each hidden layer's [n, s, h] appended)."""
+    for i in range(start, len(self.kernels)):
+      x = tf.matmul(x, tf.stack(self.kernels[i])) + tf.stack(self.biases[i])[:, None, :]
       if i < len(self.kernels) - 1:
         x = tf.nn.relu(x)
         hiddens.append(x)
@@ -140,15 +154,20 @@ class Experts(tf.keras.layers.Layer):
     """
     outputs, hiddens = [], []
     for e, x in enumerate(groups):
-      expert_hiddens = []
-      for i, (kernels, biases) in enumerate(zip(self.kernels, self.biases)):
-        x = tf.matmul(x, kernels[e]) + biases[e]
-        if i < len(self.kernels) - 1:
-          x = tf.nn.relu(x)
-          expert_hiddens.append(x)
+      x, expert_hiddens = self.dense_one(e, x, 0, [])
       outputs.append(x)
       hiddens.append(expert_hiddens)
     return outputs, hiddens
+
+  def dense_one(self, e, x, start, hiddens):
+    """Layers start.. of expert e, x [s_e, d] -> ([s_e, d_out], hiddens
+    with each hidden layer's [s_e, h] appended)."""
+    for i in range(start, len(self.kernels)):
+      x = tf.matmul(x, self.kernels[i][e]) + self.biases[i][e]
+      if i < len(self.kernels) - 1:
+        x = tf.nn.relu(x)
+        hiddens.append(x)
+    return x, hiddens
 
 
 # Set by the network that owns the layer: a gin binding would be overridden.
@@ -156,6 +175,7 @@ NETWORK_OWNED = {
     'num_experts': 'ClassicControlQNetwork.num_experts',
     'output_units': "the network (the layer's place in it)",
     'expert_hidden_units': 'ClassicControlQNetwork.expert_hidden_units',
+    'experts': "the network (MinAtarQNetwork's big placement: whole conv networks)",
 }
 
 
@@ -186,6 +206,7 @@ class MoE(tf.keras.layers.Layer):
       switch_loss_weight=0.0,
       importance_loss_weight=0.0,
       load_loss_weight=0.0,
+      experts=None,
       **kwargs,
   ):
     """Creates the layer.
@@ -210,6 +231,8 @@ class MoE(tf.keras.layers.Layer):
       switch_loss_weight: float, alpha of the Switch loss alpha*n*sum f_i P_i.
       importance_loss_weight: float, weight of CV(importance)^2.
       load_loss_weight: float, weight of CV(load)^2 (needs noise, TopK).
+      experts: None (MLP experts from expert_hidden_units and output_units),
+        or an `Experts` layer to use instead (e.g. whole conv networks).
       **kwargs: Keras layer arguments (name).
     """
     super().__init__(**kwargs)
@@ -269,9 +292,9 @@ class MoE(tf.keras.layers.Layer):
         self.noise_std, self.renormalize_gates, self.router_trainable,
         self.loss_weights, tuple(expert_hidden_units), output_units,
     )
-    self.experts = Experts(
-        num_experts, expert_hidden_units, output_units, name='experts'
-    )
+    if experts is None:
+      experts = Experts(num_experts, expert_hidden_units, output_units, name='experts')
+    self.experts = experts
 
   def router_weights(self):
     """The router's weight matrices (rows = token features); [] if none."""

@@ -1,0 +1,493 @@
+"""MinAtar Q-networks with an MoE in a chosen place.
+
+The baseline is MinAtar's example DQN network (Young & Tian 2019): the
+observation's screen [10, 10, C] (`observation.screen_of`), Conv(16, 3 x 3,
+stride 1, 'same' padding as Dopamine's MinAtar network, relu), flatten,
+Dense(128, relu), Dense(num_actions). The conv is the torso; a placement says
+what becomes an MoE (the same names as the classic-control network,
+q_networks.Placement):
+
+| placement       | MoE                                                         |
+|-----------------|-------------------------------------------------------------|
+| baseline        | none                                                        |
+| middle          | the Dense(128) after the torso; its tokens are the torso's  |
+|                 | output, cut by `tokenization`                               |
+| final           | the output layer (one token: the 128 hidden features)       |
+| all             | both: middle's MoE, then an output MoE on its flattened     |
+|                 | output (one token)                                          |
+| big             | one MoE whose experts are whole baseline networks (conv,    |
+|                 | dense, output) on the whole observation (one token)         |
+| baseline_scaled | none; the hidden width x num_experts (a parameter control)  |
+| separate        | big with hardcoded routing and one expert per task          |
+
+Tokenization of the torso's output h [10, 10, 16] (one gin binding,
+`MinAtarQNetwork.tokenization`; Dopamine's labs/moes routing types):
+- 'per_pixel' (PerConv): one token per spatial position, 100 tokens of 16
+  channels;
+- 'per_feature_map' (PerFeat): one token per channel, 16 tokens of 100
+  values;
+- 'per_sample' (PerSamp): one token, the 1600 flattened values.
+As in Dopamine's labs/moes networks, a hidden MoE's experts are
+Dense(expert_hidden_units, relu) then Dense back to the token size, and the
+MoE's output tokens are flattened (no relu unless `relu_after_moe`) into the
+layer that follows. The tokenization applies to the MoE that reads the torso
+(middle, all); final, big and separate route one token per sample whatever
+it is set to.
+
+The task id is the observation's last element (`moe_dopamine.observation`);
+hardcoded routing reads it.
+
+Diagnostics: the torso's feature maps are the hidden layer 'conv_0', each
+of its 16 channels one neuron (metrics.dormant averages over the batch and
+the positions); a big expert's conv is its hidden layer 0. ReDo recycles the
+dense hidden layers only (`recyclable_layers`): a conv filter's neuron feeds
+the next layer through 100 positions, which the recycling ops (one axis per
+kernel) do not describe.
+
+Parameter-matched control: `parameter_matched_to=<placement>` (with placement
+'baseline') gives the baseline the hidden width whose trainable parameter
+count is closest to that placement's at the same settings.
+"""
+
+import enum
+
+from absl import logging
+import gin
+import numpy as np
+import tensorflow as tf
+
+from moe_dopamine import config
+from moe_dopamine import observation
+from moe_dopamine.environments import minatar_games
+from moe_dopamine.metrics import names
+from moe_dopamine.networks import moe
+from moe_dopamine.networks import q_networks
+from moe_dopamine.networks import types
+
+Placement = q_networks.Placement
+
+
+@gin.constants_from_enum(module='moe_dopamine')
+class Tokenization(enum.Enum):
+  """How the torso's feature maps [h, w, c] become an MoE's tokens."""
+  PER_PIXEL = 'per_pixel'  # PerConv: h * w tokens of c channels.
+  PER_FEATURE_MAP = 'per_feature_map'  # PerFeat: c tokens of h * w values.
+  PER_SAMPLE = 'per_sample'  # PerSamp: one token of h * w * c values.
+
+
+def tokens_of(feature_maps, tokenization):
+  """[batch, h, w, c] feature maps -> [batch, m, d] tokens (see Tokenization)."""
+  h, w, c = (int(d) for d in feature_maps.shape[1:])
+  if tokenization == Tokenization.PER_PIXEL:
+    return tf.reshape(feature_maps, [-1, h * w, c])
+  if tokenization == Tokenization.PER_FEATURE_MAP:
+    return tf.transpose(tf.reshape(feature_maps, [-1, h * w, c]), [0, 2, 1])
+  return tf.reshape(feature_maps, [-1, 1, h * w * c])
+
+
+def conv_patches(screens, kernel_size):
+  """[N, h, w, c] -> [N, h * w, k * k * c]: each position's k x k
+  neighbourhood ('same' zero padding, stride 1), ordered (row, column,
+  channel) as a [k, k, c, filters] conv kernel flattens."""
+  k = kernel_size
+  patches = tf.image.extract_patches(
+      screens, sizes=[1, k, k, 1], strides=[1, 1, 1, 1], rates=[1, 1, 1, 1],
+      padding='SAME',
+  )
+  h, w = int(screens.shape[1]), int(screens.shape[2])
+  return tf.reshape(patches, [-1, h * w, k * k * int(screens.shape[3])])
+
+
+class ConvExperts(moe.Experts):
+  """n independent whole MinAtar networks on flat screens [h * w * c]:
+  conv (filters, k x k, 'same', stride 1, relu), flatten, the hidden Dense
+  layers (relu), then output_units.
+
+  The conv is a matrix product over each position's k x k patch, so its
+  kernel `kernels[0][e]` is [k * k * c, filters] (a Conv2D kernel
+  [k, k, c, filters] flattened, initialised as Keras initialises that
+  kernel) and every expert runs in one batched matmul, as the MLP experts
+  do. Hidden layer 0 is the feature maps [s, h * w, filters].
+  """
+
+  def __init__(self, num_experts, screen_shape, filters, kernel_size, hidden_units,
+               output_units, **kwargs):
+    super().__init__(num_experts, hidden_units, output_units, **kwargs)
+    self.screen_shape = tuple(int(d) for d in screen_shape)
+    self.filters = filters
+    self.kernel_size = kernel_size
+
+  def layer_shapes(self, input_width):
+    h, w, c = self.screen_shape
+    if input_width != h * w * c:
+      raise ValueError(
+          f'ConvExperts on screens {self.screen_shape} take {h * w * c} features, '
+          f'got {input_width}.'
+      )
+    k = self.kernel_size
+    widths = (h * w * self.filters,) + self.hidden_units + (self.output_units,)
+    return [(k * k * c, self.filters)] + list(zip(widths[:-1], widths[1:]))
+
+  def kernel_initializer(self, layer):
+    if layer:
+      return super().kernel_initializer(layer)
+    k, c = self.kernel_size, self.screen_shape[-1]
+    glorot = tf.keras.initializers.GlorotUniform()
+
+    def conv_kernel(shape, dtype=None):
+      # Conv2D's Glorot fans: k*k*c in, k*k*filters out.
+      return tf.reshape(glorot([k, k, c, self.filters], dtype), shape)
+
+    return conv_kernel
+
+  def _feature_maps(self, flat, kernel, bias):
+    """flat [s, h*w*c] -> relu(conv) [s, h*w, filters]."""
+    patches = conv_patches(tf.reshape(flat, [-1] + list(self.screen_shape)),
+                           self.kernel_size)
+    return tf.nn.relu(tf.tensordot(patches, kernel, 1) + bias)
+
+  def call_all(self, x):
+    n, positions = self.num_experts, self.screen_shape[0] * self.screen_shape[1]
+    patches = conv_patches(tf.reshape(x, [-1] + list(self.screen_shape)), self.kernel_size)
+    patches = tf.reshape(patches, [n, -1, int(patches.shape[-1])])  # [n, s*hw, kkc]
+    maps = tf.nn.relu(
+        tf.matmul(patches, tf.stack(self.kernels[0])) + tf.stack(self.biases[0])[:, None, :]
+    )
+    maps = tf.reshape(maps, [n, -1, positions, self.filters])  # [n, s, hw, f]
+    flat = tf.reshape(maps, [n, -1, positions * self.filters])
+    return self.dense_all(flat, 1, [maps])
+
+  def call_groups(self, groups):
+    outputs, hiddens = [], []
+    for e, x in enumerate(groups):
+      maps = self._feature_maps(x, self.kernels[0][e], self.biases[0][e])
+      flat = tf.reshape(maps, [-1, int(maps.shape[1]) * self.filters])
+      out, expert_hiddens = self.dense_one(e, flat, 1, [maps])
+      outputs.append(out)
+      hiddens.append(expert_hiddens)
+    return outputs, hiddens
+
+
+@gin.configurable
+class MinAtarQNetwork(tf.keras.Model):
+  """MinAtar's DQN network with an MoE placement (see the module docstring)."""
+
+  def __init__(
+      self,
+      num_actions,
+      placement=Placement.BASELINE,
+      tokenization=Tokenization.PER_PIXEL,
+      num_experts=4,
+      filters=16,
+      kernel_size=3,
+      hidden_units=128,
+      expert_hidden_units=128,
+      relu_after_moe=False,
+      parameter_matched_to=None,
+      num_tasks=1,
+      task_id_in_observation=False,
+      name=None,
+  ):
+    """Creates the network (its layers are made when it first sees a state).
+
+    Args:
+      num_actions: int, number of Q-values.
+      placement: Placement or its name (see the module docstring).
+      tokenization: Tokenization or its name: 'per_pixel', 'per_feature_map'
+        or 'per_sample', the tokens of the MoE that reads the torso.
+      num_experts: int >= 1, experts per MoE layer (separate: forced to
+        num_tasks).
+      filters: int, feature maps of the conv torso (16).
+      kernel_size: int, the conv's kernel is kernel_size x kernel_size (3).
+      hidden_units: int, width of the dense hidden layer (128).
+      expert_hidden_units: int, hidden width of a layer-replacing expert.
+      relu_after_moe: bool, apply relu to a hidden MoE's output.
+      parameter_matched_to: None, or a Placement (or its name): with
+        placement 'baseline', the hidden width becomes the one whose
+        parameter count is closest to that placement's.
+      num_tasks: int, number of tasks the observations come from.
+      task_id_in_observation: bool, the observation's last feature is the
+        task id.
+      name: str, Keras name; Dopamine passes 'Online' and 'Target'.
+    """
+    super().__init__(name=name)
+    prefix = 'MinAtarQNetwork.'
+    self.placement = config.parse_choice(Placement, placement, prefix + 'placement')
+    self.tokenization = config.parse_choice(
+        Tokenization, tokenization, prefix + 'tokenization'
+    )
+    self.num_tasks = config.check_int(num_tasks, 'num_tasks', minimum=1)
+    if self.placement == Placement.SEPARATE:
+      num_experts = self.num_tasks
+    self.num_experts = config.check_int(num_experts, prefix + 'num_experts', minimum=1)
+    self.filters = config.check_int(filters, prefix + 'filters', minimum=1)
+    self.kernel_size = config.check_int(kernel_size, prefix + 'kernel_size', minimum=1)
+    hidden_units = config.check_int(hidden_units, prefix + 'hidden_units', minimum=1)
+    self.expert_hidden_units = config.check_int(
+        expert_hidden_units, prefix + 'expert_hidden_units', minimum=1
+    )
+    self.relu_after_moe = config.check_bool(relu_after_moe, prefix + 'relu_after_moe')
+    self.parameter_matched_to = None
+    if parameter_matched_to is not None:
+      self.parameter_matched_to = config.parse_choice(
+          Placement, parameter_matched_to, prefix + 'parameter_matched_to'
+      )
+      if self.placement != Placement.BASELINE:
+        raise config.ConfigError(
+            f'{prefix}parameter_matched_to={self.parameter_matched_to.value!r} '
+            f"needs placement='baseline' (got {self.placement.value!r}): it "
+            'sets the width of a baseline.'
+        )
+    self.num_actions = num_actions
+    self.task_id_in_observation = task_id_in_observation
+    if self.placement == Placement.BASELINE_SCALED:
+      hidden_units *= self.num_experts
+    self.hidden_units = hidden_units
+    self.screen_shape = None  # [h, w, C], from the first state seen.
+    self.conv = None
+    self.hidden = None  # Dense or MoE after the torso (None for big).
+    self.output_layer = None  # Dense or MoE.
+    self.big_moe = None
+    self._constructor_args = dict(
+        num_actions=num_actions,
+        tokenization=self.tokenization,
+        num_experts=self.num_experts,
+        filters=self.filters,
+        kernel_size=self.kernel_size,
+        hidden_units=hidden_units,
+        expert_hidden_units=self.expert_hidden_units,
+        relu_after_moe=self.relu_after_moe,
+        num_tasks=self.num_tasks,
+        task_id_in_observation=task_id_in_observation,
+    )
+    logging.info(
+        'MinAtarQNetwork %s: placement=%s tokenization=%s num_experts=%d '
+        'filters=%d kernel_size=%d hidden_units=%d expert_hidden_units=%d '
+        'relu_after_moe=%s parameter_matched_to=%s',
+        name, self.placement.value, self.tokenization.value, self.num_experts,
+        self.filters, self.kernel_size, hidden_units, self.expert_hidden_units,
+        self.relu_after_moe,
+        None if self.parameter_matched_to is None else self.parameter_matched_to.value,
+    )
+
+  @property
+  def hidden_is_moe(self):
+    return self.placement in (Placement.MIDDLE, Placement.ALL)
+
+  @property
+  def output_is_moe(self):
+    return self.placement in (Placement.FINAL, Placement.ALL)
+
+  def _screen_shape(self, input_shape):
+    width = int(np.prod(input_shape[1:])) - int(self.task_id_in_observation)
+    h, w = minatar_games.SCREEN
+    if width % (h * w):
+      raise config.ConfigError(
+          f'MinAtarQNetwork needs flattened {h} x {w} x C screens; got {width} '
+          'features. Is the environment a MinAtar MultiTaskEnvironment?'
+      )
+    return (h, w, width // (h * w))
+
+  def build(self, input_shape):
+    """Makes the layers; a parameter-matched baseline first finds its width."""
+    self.screen_shape = self._screen_shape(input_shape)
+    if self.parameter_matched_to is not None:
+      target = minatar_parameter_count_of(
+          self._constructor_args, self.parameter_matched_to, input_shape
+      )
+      self.hidden_units = matched_width(
+          target, self.screen_shape, self.filters, self.kernel_size, self.num_actions
+      )
+      logging.info(
+          'MinAtarQNetwork %s: width %d matches the %d parameters of %s',
+          self.name, self.hidden_units, target, self.parameter_matched_to.value,
+      )
+    self._make_layers()
+    self.built = True
+
+  def _make_layers(self):
+    h, w, _ = self.screen_shape
+    if self.placement in (Placement.BIG, Placement.SEPARATE):
+      router = moe.Router.HARDCODED if self.placement == Placement.SEPARATE else None
+      experts = ConvExperts(
+          self.num_experts, self.screen_shape, self.filters, self.kernel_size,
+          (self.hidden_units,), self.num_actions, name='experts',
+      )
+      self.big_moe = self._make_moe(
+          'big', self.num_actions, (self.hidden_units,), router, experts
+      )
+      return
+    self.conv = tf.keras.layers.Conv2D(
+        self.filters, self.kernel_size, strides=1, padding='same',
+        activation=tf.nn.relu, name='conv_0',
+    )
+    if self.hidden_is_moe:
+      token_size = {
+          Tokenization.PER_PIXEL: self.filters,
+          Tokenization.PER_FEATURE_MAP: h * w,
+          Tokenization.PER_SAMPLE: h * w * self.filters,
+      }[self.tokenization]
+      self.hidden = self._make_moe('hidden_0', token_size, (self.expert_hidden_units,))
+    else:
+      self.hidden = tf.keras.layers.Dense(
+          self.hidden_units, activation=tf.nn.relu, name='hidden_0'
+      )
+    if self.output_is_moe:
+      self.output_layer = self._make_moe(
+          'output', self.num_actions, (self.expert_hidden_units,)
+      )
+    else:
+      self.output_layer = tf.keras.layers.Dense(self.num_actions, name='output')
+
+  def _make_moe(self, layer_name, output_units, expert_hidden_units, router=None,
+                experts=None):
+    kwargs = {} if router is None else {'router': router}
+    layer = moe.MoE(
+        num_experts=self.num_experts,
+        output_units=output_units,
+        expert_hidden_units=expert_hidden_units,
+        experts=experts,
+        name=layer_name,
+        **kwargs,
+    )
+    if layer.router == moe.Router.HARDCODED and self.num_experts < self.num_tasks:
+      raise config.ConfigError(
+          f'hardcoded routing with num_experts={self.num_experts} < '
+          f'num_tasks={self.num_tasks} would make tasks share experts. Fix: set '
+          f'MinAtarQNetwork.num_experts >= {self.num_tasks}, or use '
+          "placement='separate' (one expert per task)."
+      )
+    return layer
+
+  def moe_layers(self):
+    """The network's MoE layers, in order (after the network is built)."""
+    if self.big_moe is not None:
+      return [self.big_moe]
+    return [l for l in (self.hidden, self.output_layer) if isinstance(l, moe.MoE)]
+
+  def recyclable_layers(self):
+    """The dense hidden layers ReDo can recycle, as `types.RecyclableLayer`s.
+
+    Every expert's dense hidden layers, the Dense hidden layer after the
+    torso, and a hidden MoE's output when it is one token per sample
+    ('per_sample'). Conv feature maps are not recyclable (see the module
+    docstring). Call after the network is built.
+    """
+    layers = []
+    for layer in self.moe_layers():
+      experts = layer.experts
+      first = 1 if isinstance(experts, ConvExperts) else 0
+      for e in range(layer.num_experts):
+        for j in range(first, len(experts.kernels) - 1):
+          layers.append(types.RecyclableLayer(
+              name=names.expert_hidden(layer.name, e, j),
+              units=int(experts.kernels[j][e].shape[1]),
+              incoming=[(experts.kernels[j][e], 1)],
+              biases=[experts.biases[j][e]],
+              outgoing=[(experts.kernels[j + 1][e], 0)],
+          ))
+    if self.big_moe is not None:
+      return layers
+    if self.hidden_is_moe:
+      if self.tokenization != Tokenization.PER_SAMPLE:
+        return layers
+      incoming = [(k, 1) for k in self.hidden.experts.kernels[-1]]
+      biases = list(self.hidden.experts.biases[-1])
+      units = int(self.hidden.experts.kernels[-1][0].shape[1])
+    else:
+      incoming, biases = [(self.hidden.kernel, 1)], [self.hidden.bias]
+      units = self.hidden_units
+    if self.output_is_moe:
+      outgoing = [(k, 0) for k in self.output_layer.experts.kernels[0]]
+      outgoing += [(w, 0) for w in self.output_layer.router_weights()]
+    else:
+      outgoing = [(self.output_layer.kernel, 0)]
+    layers.append(types.RecyclableLayer(
+        name='hidden_0', units=units, incoming=incoming, biases=biases,
+        outgoing=outgoing,
+    ))
+    return layers
+
+  def call(self, state, training=None, diagnostics=False):
+    """state [batch, h*w*C(+1), stack] -> QNetworkOutput.
+
+    Args:
+      state: the observations (MultiTaskEnvironment's MinAtar layout).
+      training: bool, router noise on (the replayed batch of a train step).
+      diagnostics: bool, also run every expert on the whole batch (see
+        types.QNetworkOutput); for measurements only.
+    """
+    x = tf.cast(state, tf.float32)
+    x = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
+    x, task_ids = observation.split_task_id(x, self.task_id_in_observation)
+    aux_losses, router_probs, activations = {}, {}, {}
+    routed_activations, routed_counts = {}, {}
+
+    def run_moe(layer, tokens):
+      out, info = layer(
+          tokens, task_ids=task_ids, training=training, diagnostics=diagnostics
+      )
+      aux_losses.update(info.aux_losses)
+      router_probs[layer.name] = info.router_probs
+      if diagnostics:
+        activations.update(info.all_token_activations)
+        routed_activations.update(info.expert_activations)
+        routed_counts[layer.name] = info.routed_counts
+      else:
+        activations.update(info.expert_activations)
+      return out
+
+    if self.big_moe is not None:
+      q_values = tf.reduce_mean(run_moe(self.big_moe, x[:, None, :]), axis=1)
+    else:
+      maps = self.conv(observation.screen_of(x, self.screen_shape))
+      activations['conv_0'] = maps
+      if self.hidden_is_moe:
+        out = run_moe(self.hidden, tokens_of(maps, self.tokenization))
+        x = tf.reshape(out, [-1, int(np.prod(out.shape[1:]))])
+        if self.relu_after_moe:
+          x = tf.nn.relu(x)
+      else:
+        x = self.hidden(tf.reshape(maps, [-1, int(np.prod(maps.shape[1:]))]))
+      activations['hidden_0'] = x
+      if self.output_is_moe:
+        q_values = tf.reduce_mean(run_moe(self.output_layer, x[:, None, :]), axis=1)
+      else:
+        q_values = self.output_layer(x)
+    return types.make_output(
+        q_values, aux_losses, router_probs, activations, routed_activations,
+        routed_counts,
+    )
+
+
+def minatar_parameter_count_of(constructor_args, placement, input_shape):
+  """Trainable parameters of a MinAtarQNetwork with `placement`, built in a
+  scratch graph with the same arguments (and MoE gin bindings) on states of
+  `input_shape`."""
+  with tf.Graph().as_default():
+    network = MinAtarQNetwork(
+        placement=placement, parameter_matched_to=None, **constructor_args,
+        name='parameter_count',
+    )
+    network(tf.zeros([1] + [int(d) for d in input_shape[1:]]))
+    return q_networks.count_parameters(network)
+
+
+def baseline_parameters(width, screen_shape, filters, kernel_size, num_actions):
+  """Parameters of the baseline with hidden width `width`:
+  conv (k k c f + f) + dense (h w f width + width) + output (width A + A)."""
+  h, w, c = screen_shape
+  conv = kernel_size * kernel_size * c * filters + filters
+  return conv + (h * w * filters + 1 + num_actions) * width + num_actions
+
+
+def matched_width(target, screen_shape, filters, kernel_size, num_actions):
+  """The hidden width whose baseline parameter count is closest to target
+  (the count is linear in the width)."""
+  def count(width):
+    return baseline_parameters(width, screen_shape, filters, kernel_size, num_actions)
+
+  slope = count(1) - count(0)
+  root = (target - count(0)) / slope
+  candidates = {max(1, int(np.floor(root))), max(1, int(np.ceil(root)))}
+  return min(sorted(candidates), key=lambda width: abs(count(width) - target))
