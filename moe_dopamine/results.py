@@ -1,6 +1,6 @@
 r"""Tidy results tables: the statistics of finished runs, small enough to commit.
 
-  python -m moe_dopamine.results add RUN_DIR [RUN_DIR ...] --results DIR
+  python -m moe_dopamine.results add RUN_DIR [RUN_DIR ...] --results DIR [--variant NAME]
   python -m moe_dopamine.results show --results DIR
 
 Run folders are large (checkpoints, replay buffers) and stay out of version
@@ -74,12 +74,19 @@ def _scalar(iteration, key):
   return float(value[0]) if value.size else np.nan
 
 
-def run_frames(run):
-  """(scores, experts) DataFrames of one loaded run_logs.Run."""
+def run_frames(run, variant=None):
+  """(scores, experts) DataFrames of one loaded run_logs.Run.
+
+  Args:
+    run: the run.
+    variant: the variant's name; default the run's grid-point folder name.
+  """
   info = run.info
   task_names = info.get('task_names') or ['eval']
   seed = info.get('seed')
   key = run_key(run.run_dir)
+  if variant is not None:
+    key = f"{variant}/{key.split('/')[1]}"
   variant = key.split('/')[0]
   bindings = '; '.join(
       b for b in info.get('gin_bindings', []) if b.split('=')[0].strip() not in _EXECUTION_BINDINGS
@@ -189,16 +196,17 @@ def _run_logs():
   return run_logs
 
 
-def add_run_dirs(results_dir, run_dirs):
-  """Adds the finished runs among `run_dirs`; returns (added, skipped) keys."""
+def add_run_dirs(results_dir, run_dirs, variant=None):
+  """Adds the finished runs among `run_dirs` (under the name `variant`, if
+  given); returns (added, skipped) keys."""
   run_logs = _run_logs()
   frames, added, skipped = [], [], []
   for run_dir in run_dirs:
     if not os.path.exists(os.path.join(run_dir, run_folder.FINISHED)):
       skipped.append(run_key(run_dir))
       continue
-    frames.append(run_frames(run_logs.load_run(run_dir)))
-    added.append(run_key(run_dir))
+    frames.append(run_frames(run_logs.load_run(run_dir), variant))
+    added.append(frames[-1][0]['run'].iloc[0])
   if frames:
     add(results_dir, frames)
   return added, skipped
@@ -210,13 +218,16 @@ def main(argv=None):
   add_parser = sub.add_parser('add', help='add finished runs (run or sweep folders)')
   add_parser.add_argument('paths', nargs='+')
   add_parser.add_argument('--results', required=True)
+  add_parser.add_argument('--variant', default=None,
+                          help='the variant name of the added runs (default: their '
+                               'grid-point folder name)')
   show_parser = sub.add_parser('show', help='runs per variant in a results folder')
   show_parser.add_argument('--results', required=True)
   args = parser.parse_args(argv)
   if args.command == 'add':
     run_logs = _run_logs()
     try:
-      added, skipped = add_run_dirs(args.results, run_logs.find_runs(args.paths))
+      added, skipped = add_run_dirs(args.results, run_logs.find_runs(args.paths), args.variant)
     except (run_logs.RunFolderError, OSError) as error:
       print(f'moe_dopamine.results: error: {error}', file=sys.stderr)
       return 2

@@ -497,6 +497,24 @@ def protocol_lines(runs, tasks_frame):
   return lines
 
 
+def screening_lines(screening, stretch):
+  """Markdown: per screened setting, each seed's normalized score at the end
+  of a `stretch`-iteration stretch (mean of its last LAST evaluations), and
+  how many seeds end it at >= 0.5."""
+  lines = [f'| setting screened | seeds | score at the end of {stretch} iterations, per seed '
+           '| seeds >= 0.5 |', '|---|---|---|---|']
+  for variant, frame in screening.groupby('variant', sort=True):
+    finals = []
+    for _, run in frame[frame['iteration'] < stretch].groupby('run'):
+      curve = run.sort_values('iteration')['eval_score'].to_numpy(float)
+      if len(curve) >= stretch:
+        finals.append(continual.final_score(curve, LAST))
+    if finals:
+      lines.append(f"| {variant} | {len(finals)} | {', '.join(f'{v:.2f}' for v in finals)} | "
+                   f'{sum(v >= 0.5 for v in finals)} of {len(finals)} |')
+  return lines
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--results', default=os.path.join('docs', 'study', 'results'))
@@ -504,6 +522,8 @@ def main(argv=None):
   parser.add_argument('--cost_table', default=os.path.join('docs', 'cost.md'))
   parser.add_argument('--protocol', default=os.path.join('docs', 'study', 'protocol.md'),
                       help='Markdown describing the protocol, included verbatim')
+  parser.add_argument('--screening', default=os.path.join('docs', 'study', 'screening'),
+                      help='results folder of the runs that chose the protocol')
   parser.add_argument('--conclusions', default=os.path.join('docs', 'study', 'conclusions.md'),
                       help='Markdown with the discussion of the results, included verbatim')
   args = parser.parse_args(argv)
@@ -534,6 +554,15 @@ def main(argv=None):
 
   # Protocol curves.
   single = runs[runs['setting'] == 'single']
+  screening, _ = results.read(args.screening)
+  if len(screening):
+    stretch = int(scores_table[scores_table['setting'] == 'single']['iteration'].max() + 1
+                  if len(single) else screening['iteration'].max() + 1)
+    report += ['## How the protocol was chosen', '',
+               'Single-task baseline runs of the settings screened (DQN, the 512x512 baseline; '
+               'n: update_horizon, target: target_update_period, lr: Adam learning rate, eps: '
+               'steps of the linear epsilon decay from 1 to 0.01), from '
+               f'`{args.screening}`:', ''] + screening_lines(screening, stretch) + ['']
   if len(single):
     report += ['## Single-task runs (the protocol check and the forward-transfer references)',
                ''] + protocol_lines(single, scores_table) + ['']

@@ -126,3 +126,13 @@ def test_only_finished_run_folders_are_added(tmp_path, capsys):
   scores, _ = results.read(out)
   assert set(scores['run']) == {'crl_big_softmoe/seed_0'}
   assert isinstance(scores, pd.DataFrame) and len(scores) == 3 * 2
+
+
+def test_runs_can_be_added_under_another_variant_name(tmp_path):
+  run_dir = str(tmp_path / 'sweep' / 'reference_mountaincar__learning_rate-0.0005' / 'seed_2')
+  write_run_folder(run_dir, synthetic_run(run_dir, [0, 0]))
+  out = str(tmp_path / 'results')
+  assert results.main(['add', run_dir, '--results', out, '--variant', 'MountainCar lr=5e-4']) == 0
+  scores, _ = results.read(out)
+  assert set(scores['run']) == {'MountainCar lr=5e-4/seed_2'}
+  assert set(scores['variant']) == {'MountainCar lr=5e-4'}
