@@ -1,6 +1,7 @@
 """MoERunner with multi-task environments: statistics, schedule, resume."""
 
 import glob
+import json
 import os
 import pickle
 import signal
@@ -192,3 +193,32 @@ def test_diagnostics_land_in_the_iteration_statistics(tmp_path):
   assert len(usage) == 4 and sum(usage) == pytest.approx(1.0)
   assert names.routing_entropy('CartPole', 'hidden_1') in stats
   assert stats[names.router_grad('hidden_1')][0] > 0.0
+
+
+MINATAR_GAMES = ['Breakout', 'SpaceInvaders', 'Asterix']
+
+
+def test_minatar_crl_goes_through_each_game_and_evaluates_every_game(tmp_path):
+  base_dir = str(tmp_path / 'minatar_crl')
+  run('minatar_crl_big_softmoe.gin', ['MultiTaskEnvironment.iterations_per_task=1'], base_dir)
+  data = read_last_log(base_dir)
+  assert list(data) == ['iteration_0', 'iteration_1', 'iteration_2']  # The schedule.
+  assert [data[k][names.TRAIN_TASK] for k in data] == [[0], [1], [2]]
+  for iteration, trained in zip(data.values(), MINATAR_GAMES):
+    assert [g for g in MINATAR_GAMES if names.train_return(g) in iteration] == [trained]
+    for game in MINATAR_GAMES:
+      assert iteration[names.eval_episodes(game)] == [2]
+      assert 0.0 <= iteration[names.eval_score(game)][0] <= 1.0
+  info = json.load(open(os.path.join(base_dir, 'run_info.json')))
+  assert info['task_names'] == MINATAR_GAMES
+  assert info['num_parameters'] == 4 * 206582 + 600 * 4  # Four whole networks and Phi.
+
+
+def test_a_single_minatar_game_runs_through_the_same_environment(tmp_path):
+  base_dir = str(tmp_path / 'breakout')
+  run('minatar_breakout_baseline.gin', ['Runner.num_iterations=1'], base_dir)
+  stats = read_last_log(base_dir)['iteration_0']
+  assert stats[names.eval_episodes('Breakout')] == [2]
+  assert names.eval_score('Breakout') in stats
+  info = json.load(open(os.path.join(base_dir, 'run_info.json')))
+  assert info['num_parameters'] == 206294  # Counted by hand in the network's tests.

@@ -1,5 +1,6 @@
 """MultiTaskEnvironment: observation layout, masks, schedules, bad input."""
 
+import gin
 import numpy as np
 import pytest
 
@@ -121,3 +122,75 @@ def test_environment_state_round_trip_continues_the_random_streams():
 def test_bad_input_names_the_problem(kwargs, message):
   with pytest.raises(ValueError, match=message):
     make(**kwargs)
+
+
+GAMES = ['Breakout', 'SpaceInvaders', 'Asterix']
+
+
+def test_minatar_screens_are_padded_to_the_widest_game_with_the_game_id_last():
+  env = make(task_names=GAMES, setting='crl', iterations_per_task=1, seed=0)
+  assert env.screen_shape == (10, 10, 6)  # SpaceInvaders' 6 channels.
+  assert env.observation_shape == (601, 1) and env.observation_dtype == np.uint8
+  for task, channels in ((0, 4), (1, 6), (2, 4)):
+    env.set_eval_task(task)
+    obs = env.reset()
+    assert obs.shape == (601,) and obs.dtype == np.uint8
+    screen = obs[:-1].reshape(10, 10, 6)
+    raw = env._envs[task].unwrapped._game.state()
+    np.testing.assert_array_equal(screen[..., :channels], raw)
+    assert not screen[..., channels:].any()  # Padding.
+    assert obs[-1] == task
+    obs, _, _, _ = env.step(0)
+    np.testing.assert_array_equal(
+        obs[:-1].reshape(10, 10, 6)[..., :channels], env._envs[task].unwrapped._game.state()
+    )
+
+
+def test_minatar_masks_are_each_games_minimal_action_set():
+  env = make(task_names=GAMES)
+  assert env.num_actions == 6
+  np.testing.assert_array_equal(
+      env.action_masks.astype(int),
+      [[1, 1, 0, 1, 0, 0], [1, 1, 0, 1, 0, 1], [1, 1, 1, 1, 1, 0]],
+  )
+  env.set_eval_task(0)
+  env.reset()
+  with pytest.raises(ValueError, match=r'action 5 is not an action of task Breakout \(its actions: \[0, 1, 3\]\)'):
+    env.step(5)
+
+
+def test_the_full_action_set_masks_nothing():
+  gin.bind_parameter('MinAtarGame.action_set', 'full')
+  assert make(task_names=GAMES).action_masks.all()
+
+
+def minatar_observations(seed, steps=400):
+  env = make(task_names=GAMES, setting='mtrl', seed=seed)
+  env.begin_iteration(0)
+  rng = np.random.default_rng(0)
+  frames = [env.reset()]
+  for _ in range(steps):
+    legal = np.flatnonzero(env.action_masks[env.current_task])
+    obs, _, done, _ = env.step(rng.choice(legal))
+    frames.append(env.reset() if done else obs)
+  return np.stack(frames)
+
+
+def test_a_seeded_multigame_environment_repeats_its_observations():
+  first = minatar_observations(seed=3)
+  assert set(first[:, -1]) == {0, 1, 2}  # Round robin went through every game.
+  np.testing.assert_array_equal(first, minatar_observations(seed=3))
+  assert not np.array_equal(first, minatar_observations(seed=4))
+
+
+def test_minatar_evaluation_episodes_are_seeded_apart_from_training():
+  env = make(task_names=GAMES, seed=0)
+  _, first = env.evaluation_episodes(1, 3, seed=10)
+  _, again = env.evaluation_episodes(1, 3, seed=10)
+  np.testing.assert_array_equal(first, again)
+  assert first.shape == (3, 601) and set(first[:, -1]) == {1}
+
+
+def test_classic_control_and_minatar_tasks_do_not_mix():
+  with pytest.raises(ValueError, match=r"mix task families \['classic_control', 'minatar'\]"):
+    make(task_names=['CartPole', 'Breakout'])
