@@ -197,27 +197,10 @@ def run(planned, done, results_dir, workers, ray_address, argv):
   if not ray_address:
     for r in todo:
       r.threads = sweep.threads_per_run(workers, len(todo))
-  with sweep.StopSignals() as stop_signals:
-    errors = sweep.check_configs(todo)
-    if stop_signals.signum:
-      return 128 + stop_signals.signum
-    if errors:
-      for error in errors:
-        print(f'moe_dopamine.study: error: {error}', file=sys.stderr)
-      return 2
-    progress = _CollectingProgress(len(todo), results_dir)
-    if ray_address:
-      outcome = sweep.run_ray(todo, ray_address, progress, stop_signals)
-    else:
-      outcome = sweep.run_local(todo, workers, progress, stop_signals)
-    if stop_signals.signum:
-      sweep.report_stop(stop_signals.signum, outcome, todo, argv, module='moe_dopamine.study')
-      return 128 + stop_signals.signum
-  if outcome.failures:
-    print(f'\n{len(outcome.failures)} run(s) failed:')
-    for failed, tail in outcome.failures:
-      print(f'--- {failed.base_dir}\n{tail[-600:]}')
-    return 1
+  code = sweep.launch(todo, workers, ray_address, _CollectingProgress(len(todo), results_dir),
+                      argv, module='moe_dopamine.study')
+  if code is not None:
+    return code
   print(f'all {len(todo)} runs finished and added to {results_dir}')
   return 0
 

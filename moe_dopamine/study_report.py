@@ -92,8 +92,9 @@ def reference_curves(scores_table):
   return out
 
 
-def run_table(scores_table, references):
-  """One row per run: variant, seed, final return/score per task, P, F, FT."""
+def run_table(scores_table, references, last=LAST):
+  """One row per run: variant, seed, final return/score per task, P, F, FT
+  (final values: the mean of the last `last` evaluations)."""
   rows = []
   for run, frame in scores_table.groupby('run', sort=False):
     scores, returns, trained = run_curves(frame)
@@ -102,17 +103,17 @@ def run_table(scores_table, references):
            'setting': first['setting'], 'num_parameters': first['num_parameters'],
            'steps_per_second': frame['train_steps_per_second'].median()}
     for task in scores:
-      row[f'return/{task}'] = continual.final_score(returns[task], LAST)
+      row[f'return/{task}'] = continual.final_score(returns[task], last)
     crl = first['setting'] == 'crl'
     usable = {t: r for t, r in references.items() if crl and t in scores}
-    metrics = continual.run_metrics(scores, trained, usable, LAST)
+    metrics = continual.run_metrics(scores, trained, usable, last)
     row.update(metrics)
     per_iteration = frame.drop_duplicates('iteration')
     for column in ('dormant_tau0.025', 'dormant_tau0.1', 'unused_experts'):
       values = per_iteration[column].to_numpy(float)
       finite = values[np.isfinite(values)]
       row[f'{column}/mean'] = float(finite.mean()) if len(finite) else np.nan
-      row[f'{column}/final'] = float(finite[-LAST:].mean()) if len(finite) else np.nan
+      row[f'{column}/final'] = float(finite[-last:].mean()) if len(finite) else np.nan
     rows.append(row)
   return pd.DataFrame(rows)
 
@@ -136,6 +137,12 @@ def _band(frame, value):
     lows.append(low)
     highs.append(high)
   return np.array(iterations), np.array(means), np.array(lows), np.array(highs)
+
+
+def _figure_path(out_dir, kind, group, suffix=''):
+  """<out_dir>/<kind>[_<group>][_<suffix>].png ('' group: none)."""
+  parts = [kind] + [file_name(p) for p in (group, suffix) if p]
+  return os.path.join(out_dir, '_'.join(parts) + '.png')
 
 
 def plot_curves(group_frame, group, out_dir, baseline_variant=None, value='eval_return'):
@@ -169,11 +176,11 @@ def plot_curves(group_frame, group, out_dir, baseline_variant=None, value='eval_
       axis.set_visible(False)
     stretch_text = ', '.join(f'{name} {start}-{stop - 1}' for name, (start, stop) in spans)
     figure.suptitle(
-        f'{group}, {task}: evaluation return per iteration (mean, 95% bootstrap band over '
+        f'{group + ", " if group else ""}{task}: evaluation return per iteration (mean, 95% bootstrap band over '
         f'seeds; dashed: {baseline_variant})'
         + (f'\nshaded: training stretches ({stretch_text})' if spans else ''), fontsize=8)
     figure.tight_layout()
-    path = os.path.join(out_dir, f'curves_{file_name(group)}_{file_name(task)}.png')
+    path = _figure_path(out_dir, 'curves', group, task)
     figure.savefig(path, dpi=80)
     plt.close(figure)
     paths.append(path)
@@ -194,12 +201,12 @@ def plot_dormant(group_frame, group, out_dir):
     sns.lineplot(data=data, x='iteration', y=column, hue='variant', palette=palette,
                  errorbar=('ci', 95), n_boot=1000, seed=0, ax=axis, marker='o',
                  markersize=3, lw=1)
-    axis.set_title(f'{group}: dormant fraction, tau = {column.split("tau")[1]} '
+    axis.set_title(f'{group + ": " if group else ""}dormant fraction, tau = {column.split("tau")[1]} '
                    '(every expert on the whole batch)', fontsize=9)
     axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
     axis.legend(fontsize=6, ncol=2)
   figure.tight_layout()
-  path = os.path.join(out_dir, f'dormant_{file_name(group)}.png')
+  path = _figure_path(out_dir, 'dormant', group)
   figure.savefig(path, dpi=80)
   plt.close(figure)
   return path
@@ -329,6 +336,19 @@ def _difference_ci(a, b, num_resamples=10000, seed=0):
   return float(a.mean() - b.mean()), float(low), float(high)
 
 
+def _majority_verdict(for_claim, against, total):
+  """'supported' if most comparisons clearly go the claim's way and none
+  clearly against it; 'not supported' if more go clearly against it than for
+  it; else 'inconclusive' ('not yet run' without comparisons)."""
+  if not total:
+    return 'not yet run'
+  if for_claim > total / 2 and not against:
+    return 'supported'
+  if against > for_claim:
+    return 'not supported'
+  return 'inconclusive'
+
+
 def judge_claims(groups):
   """[(claim, verdict, evidence lines)] from the per-group run tables.
 
@@ -409,14 +429,7 @@ def judge_claims(groups):
       better += poi[1] > 0.5
       worse += poi[2] < 0.5
       evidence.append(f'{group} {placement}: ' + _fmt_poi('SoftMoE', 'TopK', poi))
-  if not total:
-    verdict = 'not yet run'
-  elif better > total / 2 and not worse:
-    verdict = 'supported'
-  elif worse > better:
-    verdict = 'not supported'
-  else:
-    verdict = 'inconclusive'
+  verdict = _majority_verdict(better, worse, total)
   out.append(('3. SoftMoE copes with non-stationarity better than TopK.', verdict,
               [f'SoftMoE clearly better in {better}, clearly worse in {worse} of {total} '
                'placement x setting comparisons.'] + evidence))
@@ -438,14 +451,7 @@ def judge_claims(groups):
       higher += diff[1] > 0
       evidence.append(f'{variant} - baseline, dormant tau=0.1 (mean over training): '
                       f'{diff[0]:+.3f} [{diff[1]:+.3f}, {diff[2]:+.3f}]')
-  if not total:
-    verdict = 'not yet run'
-  elif lower > total / 2 and not higher:
-    verdict = 'supported'
-  elif higher > lower:
-    verdict = 'not supported'
-  else:
-    verdict = 'inconclusive'
+  verdict = _majority_verdict(lower, higher, total)
   out.append(('4. MoE networks keep fewer dormant neurons than the baseline.', verdict,
               [f'clearly fewer in {lower}, clearly more in {higher} of {total} MoE variants '
                '(95% bootstrap CI of the difference of means over seeds).'] + evidence))

@@ -355,6 +355,39 @@ def report_stop(signum, outcome, todo, argv, module='moe_dopamine.sweep'):
   print(f'Resume with: cd {shlex.quote(os.getcwd())} && {command}', flush=True)
 
 
+def launch(todo, workers, ray_address, progress, argv, module='moe_dopamine.sweep', header=''):
+  """Checks the runs' configurations, then runs them (locally or on Ray).
+
+  Returns None once every run finished, else the exit code: 2 for a bad
+  configuration (nothing ran), 1 if a run failed (each is reported with the
+  end of its log), 128 + the signal if stopped (with the command that
+  resumes, `module` and `argv`).
+  """
+  with StopSignals() as stop_signals:
+    errors = check_configs(todo)
+    if stop_signals.signum:  # Stopped while checking (the check sees Ctrl-C too).
+      return 128 + stop_signals.signum
+    if errors:
+      for error in errors:  # Nothing was launched.
+        print(f'{module}: error: {error}', file=sys.stderr)
+      return 2
+    print(f'{header}{len(todo)} to run ' + (f'on Ray ({ray_address})' if ray_address
+                                            else f'with {workers} local workers'), flush=True)
+    if ray_address:
+      outcome = run_ray(todo, ray_address, progress, stop_signals)
+    else:
+      outcome = run_local(todo, workers, progress, stop_signals)
+    if stop_signals.signum:
+      report_stop(stop_signals.signum, outcome, todo, argv, module)
+      return 128 + stop_signals.signum
+  if outcome.failures:
+    print(f'\n{len(outcome.failures)} run(s) failed:')
+    for run, tail in outcome.failures:
+      print(f'--- {run.base_dir} (log: {run.base_dir}/train.log)\n{tail[-600:]}')
+    return 1
+  return None
+
+
 def main(argv=None):
   argv = sys.argv[1:] if argv is None else list(argv)
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -389,30 +422,10 @@ def main(argv=None):
   if not args.ray_address:
     for run in todo:
       run.threads = threads_per_run(args.workers, len(todo))
-  with StopSignals() as stop_signals:
-    errors = check_configs(todo)
-    if stop_signals.signum:  # Stopped while checking (the check sees Ctrl-C too).
-      return 128 + stop_signals.signum
-    if errors:
-      for error in errors:  # Nothing was launched.
-        print(f'moe_dopamine.sweep: error: {error}', file=sys.stderr)
-      return 2
-    print(f'{len(runs)} runs, {len(runs) - len(todo)} already finished, '
-          f'{len(todo)} to run ' + (f'on Ray ({args.ray_address})' if args.ray_address
-                                   else f'with {args.workers} local workers'), flush=True)
-    progress = Progress(len(todo))
-    if args.ray_address:
-      outcome = run_ray(todo, args.ray_address, progress, stop_signals)
-    else:
-      outcome = run_local(todo, args.workers, progress, stop_signals)
-    if stop_signals.signum:
-      report_stop(stop_signals.signum, outcome, todo, argv)
-      return 128 + stop_signals.signum
-  if outcome.failures:
-    print(f'\n{len(outcome.failures)} run(s) failed:')
-    for run, tail in outcome.failures:
-      print(f'--- {run.base_dir} (log: {run.base_dir}/train.log)\n{tail[-600:]}')
-    return 1
+  code = launch(todo, args.workers, args.ray_address, Progress(len(todo)), argv,
+                header=f'{len(runs)} runs, {len(runs) - len(todo)} already finished, ')
+  if code is not None:
+    return code
   print(f'all {len(runs)} runs finished; results in {os.path.abspath(args.out)}')
   return 0
 

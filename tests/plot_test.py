@@ -8,6 +8,7 @@ import numpy as np
 
 from moe_dopamine import plot
 from moe_dopamine import run_folder
+from moe_dopamine import study_report
 
 
 def write_run(path, gin_file, seed, scale):
@@ -46,22 +47,39 @@ def test_plotter_writes_figures_and_a_summary(tmp_path, capsys):
   assert 'skipping' in capsys.readouterr().err
   files = set(os.listdir(out))
   assert {'curves_CartPole.png', 'curves_MountainCar.png', 'dormant.png',
-          'summary.md'} <= files
-  assert {'expert_usage_crl_big_softmoe.png', 'expert_usage_crl_baseline.png'} <= files
+          'summary.md', 'expert_usage_crl_big_softmoe.png', 'expert_usage_crl_baseline.png'} <= files
   summary = (out / 'summary.md').read_text()
+  lines = summary.splitlines()
+  start = next(i for i, line in enumerate(lines) if line.startswith('| variant | seeds'))
+  end = lines.index('', start)
+  columns = lines[start].split(' | ')
+  rows = {line.split(' | ')[0][2:]: line.split(' | ') for line in lines[start + 2:end]}
+  big, base = rows['crl_big_softmoe'], rows['crl_baseline']
+  assert big[columns.index('parameters')] == '1,000, 1,001'
   # Final CartPole return of crl_big_softmoe: mean(600, 300) = 450, two seeds:
   # a range.
-  assert '| crl_big_softmoe | 1,000, 1,001 | CartPole | 450.00 [300.00, 600.00] (range, n=2) |' in summary
+  assert big[columns.index('CartPole return')] == '450.0 [300.0, 600.0] (range, n=2)'
+  assert base[columns.index('CartPole return')] == '150.0 [150.0, 150.0] (range, n=1)'
   # P = mean over tasks of the last score: (min(1, 1.2) + 0.5) / 2 = 0.75 and
   # (0.6 + 0.5) / 2 = 0.55; mean 0.65.
-  assert '| crl_big_softmoe | 0.65 [0.55, 0.75] (range, n=2) |' in summary
-  assert '| crl_baseline | 1,000 | CartPole | 150.00 [150.00, 150.00] (range, n=1) |' in summary
+  assert big[columns.index('P')] == '0.65 [0.55, 0.75] (range, n=2)'
   assert 'IQM' in summary and 'P(variant > crl_baseline)' in summary
-  variants, _ = plot.load([str(sweep_dir / 'big' / 'seed_0')])
-  matrices = plot.usage_matrices(variants['crl_big_softmoe'])
+  assert '## Dormant neurons' in summary
+  (scores, experts), _ = plot.load([str(sweep_dir / 'big' / 'seed_0')])
+  assert set(scores['variant']) == {'crl_big_softmoe'}
+  # The last iteration measured no usage: the heatmap uses the one before.
+  matrices = study_report.usage_matrices(experts)
   tasks, matrix = matrices['big']
   assert tasks == ['CartPole', 'MountainCar']
   np.testing.assert_allclose(matrix[1], [0.1, 0.1, 0.1, 0.7])
+
+
+def test_runs_of_two_sweeps_with_the_same_layout_stay_apart(tmp_path):
+  for sweep in ('a', 'b'):
+    write_run(tmp_path / sweep / 'big' / 'seed_0', '/g/crl_big_softmoe.gin', 0, 1.0)
+  (scores, _), _ = plot.load([str(tmp_path / 'a'), str(tmp_path / 'b')])
+  assert scores['run'].nunique() == 2
+  assert len(scores) == 2 * 6 * 2
 
 
 def test_plotter_says_when_there_is_nothing_to_read(tmp_path, capsys):

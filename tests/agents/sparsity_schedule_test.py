@@ -3,11 +3,9 @@
 import gin
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from moe_dopamine.agents import factory
-from moe_dopamine.environments import multitask
 from moe_dopamine.networks import q_networks
+from tests.agents import common
 
 
 @pytest.fixture(autouse=True)
@@ -25,14 +23,7 @@ def small_agent():
 
 def make_agent(resoften):
   gin.bind_parameter('MoEDQNAgent.resoften_on_task_switch', resoften)
-  env = multitask.MultiTaskEnvironment(setting='crl', iterations_per_task=1)
-  sess = tf.compat.v1.Session()
-  agent = factory.create_agent(sess, env)
-  sess.run(tf.compat.v1.global_variables_initializer())
-  agent.eval_mode = False
-  observation = env.reset()
-  agent.begin_episode(observation)
-  return agent, env, observation
+  return common.crl_agent()
 
 
 def run_steps(agent, observation, steps):

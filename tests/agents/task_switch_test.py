@@ -9,10 +9,9 @@ import pytest
 import tensorflow as tf
 
 from moe_dopamine import config
-from moe_dopamine.agents import factory
 from moe_dopamine.agents import moe_dqn_agent
-from moe_dopamine.environments import multitask
 from moe_dopamine.networks import q_networks
+from tests.agents import common
 
 WARMUP = 10
 DECAY = 100
@@ -34,14 +33,7 @@ def small_agent():
 def make_agent(**bindings):
   for key, value in bindings.items():
     gin.bind_parameter(f'MoEDQNAgent.{key}', value)
-  env = multitask.MultiTaskEnvironment(setting='crl', iterations_per_task=1)
-  sess = tf.compat.v1.Session()
-  agent = factory.create_agent(sess, env)
-  sess.run(tf.compat.v1.global_variables_initializer())
-  agent.eval_mode = False
-  observation = env.reset()
-  agent.begin_episode(observation)
-  return agent, env, observation
+  return common.crl_agent()
 
 
 def expected_epsilon(steps_since_start):

@@ -4,11 +4,10 @@ stores them as terminal (Dopamine) or as episode ends it bootstraps through."""
 import gin
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from moe_dopamine.agents import factory
 from moe_dopamine.environments import multitask
 from moe_dopamine.networks import q_networks
+from tests.agents import common
 
 
 @pytest.fixture(autouse=True)
@@ -37,13 +36,7 @@ def test_a_time_limit_ends_the_episode_without_being_terminal():
 
 def episode(time_limit_is_terminal, terminal):
   gin.bind_parameter('MoEDQNAgent.time_limit_is_terminal', time_limit_is_terminal)
-  env = multitask.MultiTaskEnvironment(task_names=['MountainCar'], setting='crl', seed=0)
-  sess = tf.compat.v1.Session()
-  agent = factory.create_agent(sess, env)
-  sess.run(tf.compat.v1.global_variables_initializer())
-  agent.eval_mode = False
-  observation = env.reset()
-  agent.begin_episode(observation)
+  agent, env, observation = common.crl_agent(task_names=['MountainCar'], seed=0)
   for _ in range(20):
     observation, reward, _, _ = env.step(agent.action)
     agent.step(reward, observation)
