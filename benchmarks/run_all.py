@@ -41,6 +41,12 @@ BENCHMARKS = [
     ('MoE layer cost',
      'Forward + backward time of one MoE layer (batch 128, width 512, 1 thread).',
      'moe_layers.py', ['--repeats=200'], ['--repeats=20']),
+    ('MinAtar',
+     "Training steps/s on MinAtar Breakout of the MinAtar baseline, of Big SoftMoE "
+     "and of stock Dopamine's MinAtar DQN (the JAX labs agent), alternated; the "
+     'memory of a 100,000-transition replay buffer.',
+     'minatar.py', ['--iterations=4', '--training_steps=5000', '--runs=3'],
+     ['--iterations=2', '--training_steps=2000', '--runs=1']),
     ('Sweep scaling',
      'Runs per hour of a local sweep with 1 worker and with one worker per core.',
      'sweep_scaling.py', ['--runs=4', '--iterations=4'], ['--runs=2', '--iterations=2']),
