@@ -170,6 +170,12 @@ class MultiTaskEnvironment:
         self.num_actions,
         [np.flatnonzero(m).tolist() for m in self.action_masks],
     )
+    if self.family == tasks.MINATAR:
+      game = self._envs[0].unwrapped
+      logging.info(
+          'MinAtar games: sticky_action_prob=%s difficulty_ramping=%s action_set=%s',
+          game.sticky_action_prob, game.difficulty_ramping, game.action_set.value,
+      )
 
   def _per_task(self, overrides, field):
     overrides = dict(overrides or {})
