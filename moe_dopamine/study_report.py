@@ -24,6 +24,7 @@ import collections
 import os
 import re
 import sys
+import textwrap
 
 import matplotlib
 
@@ -146,39 +147,45 @@ def _figure_path(out_dir, kind, group, suffix=''):
 
 
 def plot_curves(group_frame, group, out_dir, baseline_variant=None, value='eval_return'):
-  """One figure per task: a panel per variant, the baseline in every panel."""
+  """One figure per task: a panel per variant that evaluates the task, the
+  baseline's mean dashed in every other panel, each variant's training
+  stretches shaded."""
   paths = []
-  variants = list(dict.fromkeys(group_frame['variant']))
-  first_run = group_frame[group_frame['run'] == group_frame['run'].iloc[0]]
-  _, _, trained = run_curves(first_run)
-  spans = _stretches(trained)
   for task, task_frame in group_frame.groupby('task', sort=False):
+    variants = list(dict.fromkeys(task_frame['variant']))
     columns = min(4, len(variants))
     rows = int(np.ceil(len(variants) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.5 * rows),
+    figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.6 * rows + 0.6),
                                 sharex=True, sharey=True, squeeze=False)
     base = None
-    if baseline_variant is not None:
+    if baseline_variant in variants:
       base = _band(task_frame[task_frame['variant'] == baseline_variant], value)
     for axis, variant in zip(axes.flat, variants):
-      for index, (name, (start, stop)) in enumerate(spans):
-        axis.axvspan(start - 0.5, stop - 0.5, color=('0.88', '0.95')[index % 2], lw=0)
+      frame = task_frame[task_frame['variant'] == variant]
+      first_run = group_frame[group_frame['run'] == frame['run'].iloc[0]]
+      _, _, trained = run_curves(first_run)
+      if len(set(trained)) > 1:  # CRL: shade who trains when.
+        for index, (name, (start, stop)) in enumerate(_stretches(trained)):
+          axis.axvspan(start - 0.5, stop - 0.5, color=('0.86', '0.95')[index % 2], lw=0)
+          axis.text((start + stop - 1) / 2, 0.02, name, ha='center', va='bottom', fontsize=6,
+                    color='0.35', transform=axis.get_xaxis_transform())
       if base is not None and variant != baseline_variant:
-        axis.plot(base[0], base[1], color='0.4', lw=1, ls='--', label=baseline_variant)
-      x, mean, low, high = _band(task_frame[task_frame['variant'] == variant], value)
-      seeds = task_frame[task_frame['variant'] == variant]['seed'].nunique()
+        axis.plot(base[0], base[1], color='0.35', lw=1, ls='--')
+      x, mean, low, high = _band(frame, value)
       axis.plot(x, mean, color='C0', lw=1.4)
       axis.fill_between(x, low, high, color='C0', alpha=0.25, lw=0)
-      axis.set_title(f'{variant} (n={seeds})', fontsize=7)
+      axis.set_title(f"{variant} (n={frame['seed'].nunique()})", fontsize=7)
       axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
       axis.tick_params(labelsize=7)
     for axis in list(axes.flat)[len(variants):]:
       axis.set_visible(False)
-    stretch_text = ', '.join(f'{name} {start}-{stop - 1}' for name, (start, stop) in spans)
-    figure.suptitle(
-        f'{group + ", " if group else ""}{task}: evaluation return per iteration (mean, 95% bootstrap band over '
-        f'seeds; dashed: {baseline_variant})'
-        + (f'\nshaded: training stretches ({stretch_text})' if spans else ''), fontsize=8)
+    title = f"{group + ', ' if group else ''}{task}: evaluation return per iteration"
+    subtitle = 'mean and 95% bootstrap band over seeds'
+    if base is not None:
+      subtitle += f'; dashed: {baseline_variant}'
+    width = 55 * columns
+    figure.suptitle(textwrap.fill(title, width) + '\n' + textwrap.fill(subtitle, width),
+                    fontsize=8)
     figure.tight_layout()
     path = _figure_path(out_dir, 'curves', group, task)
     figure.savefig(path, dpi=80)
