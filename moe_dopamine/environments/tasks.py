@@ -23,7 +23,8 @@ sticky actions, difficulty ramping, action set) under the same step-limit
 wrapper as gymnasium's tasks. Their random returns are measured the same way
 (uniform over the legal actions of MinAtarGame's defaults: the minimal action
 set, sticky actions 0.1, difficulty ramping on); their reference returns are
-MinAtar's published DQN results (see MINATAR_REFERENCE below).
+approximations of MinAtar's published DQN results (see MINATAR_REFERENCE
+below: unverified).
 """
 
 import dataclasses
@@ -113,12 +114,12 @@ RANDOM_SPACE_INVADERS = 3.89
 # agent (experience replay and target network; sticky actions, 5M frames) in
 # the learning curves of the MinAtar paper, Young & Tian 2019, "MinAtar: An
 # Atari-Inspired Testbed for Thorough and Reproducible Reinforcement Learning
-# Experiments", arXiv 1903.03176. The paper gives them as curves, not as a
-# table: these are read off the plots and rounded, and were not re-checked
-# against the paper when written down, so they may be off by tens of percent.
-# Check them (or replace them with measured single-game runs) before
-# normalized MinAtar scores carry a claim; `MultiTaskEnvironment.
-# reference_returns` overrides them per run.
+# Experiments", arXiv 1903.03176. The paper (and MinAtar's README) gives them
+# only as curves, not as numbers: these are rounded approximations of those
+# curves' end points, NOT verified against the figures, and may be off by
+# tens of percent. Replace them with measured single-game runs (or checked
+# readings of the figures) before normalized MinAtar scores carry a claim;
+# `MultiTaskEnvironment.reference_returns` overrides them per run.
 MINATAR_REFERENCE = {
     'Asterix': 20.0,
     'Breakout': 10.0,
