@@ -392,6 +392,9 @@ def judge_claims(groups):
       verdict = 'not supported'
     else:
       verdict = 'inconclusive'
+    placements = [v for v in others if not architecture(v).startswith('baseline')]
+    if evidence and not placements:
+      verdict += ' against the baselines only (Middle, Final and All not yet run)'
     out.append(('1. In CRL, Big beats the other placements and the baseline.', verdict,
                 [f'best Big variant by mean P: {best_big}; it clearly beats '
                  f'{wins} of {len(evidence)} others, clearly loses to {losses}.'] + evidence))

@@ -177,3 +177,9 @@ def test_cells_say_how_many_seeds():
   summary = continual.over_seeds([1.0, 2.0, 3.0, 4.0, 5.0])
   assert study_report.cell([1.0, 2.0, 3.0, 4.0, 5.0]).startswith(f"{summary['mean']:.2f} [")
   assert study_report.cell([1.0, 2.0, 3.0, 4.0, 5.0]).endswith('(n=5)')
+
+
+def test_claim_1_says_when_only_the_baselines_were_compared():
+  crl = table({'crl_baseline': 0.3, 'crl_baseline_matched': 0.35, 'crl_big_softmoe': 0.9})
+  verdict = verdicts(groups_of(crl))['1']
+  assert verdict == 'supported against the baselines only (Middle, Final and All not yet run)'
