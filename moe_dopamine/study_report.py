@@ -181,7 +181,7 @@ def plot_curves(group_frame, group, out_dir, baseline_variant=None, value='eval_
       axis.set_visible(False)
     title = f"{group + ', ' if group else ''}{task}: evaluation return per iteration"
     subtitle = 'mean and 95% bootstrap band over seeds'
-    if base is not None:
+    if base is not None and len(variants) > 1:
       subtitle += f'; dashed: {baseline_variant}'
     width = 55 * columns
     figure.suptitle(textwrap.fill(title, width) + '\n' + textwrap.fill(subtitle, width),
