@@ -29,7 +29,8 @@ DEFAULT_RESULTS = os.path.join('docs', 'study', 'results')
 DEFAULT_RUNS = os.path.join('runs', 'study')
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 
-HEADLINE_VARIANTS = ['baseline', 'big_softmoe', 'big_topk', 'big_hardcoded', 'baseline_matched']
+HEADLINE_VARIANTS = ['baseline', 'big_softmoe', 'big_topk']
+CONTROL_VARIANTS = ['big_hardcoded', 'baseline_matched']
 PLACEMENT_VARIANTS = [
     'middle_topk', 'final_topk', 'middle_softmoe', 'final_softmoe', 'all_topk', 'all_softmoe'
 ]
@@ -43,16 +44,19 @@ def _variants(stems, bindings=()):
   return [Variant(os.path.join('gin_configs', f'{stem}.gin'), list(bindings)) for stem in stems]
 
 
-# part -> variants, in the order `run` runs them: the cheap comparisons that
-# decide most claims first, the costliest placements (All SoftMoE costs 16
-# baselines per training step) last. 'protocol' holds the single-task runs:
+# part -> variants, in the order `run` runs them: the CRL headline (baseline,
+# Big SoftMoE, Big TopK, then the soft-to-sparse routers beside them), its
+# controls (hardcoded routing, the parameter-matched baseline), MTRL, the
+# ablations, and the costliest placements (All SoftMoE costs 16 baselines per
+# training step) last. 'protocol' holds the single-task runs:
 # they show the protocol learns every task in its stretch and are the
 # references of forward transfer.
 STUDY_PARTS = collections.OrderedDict([
     ('protocol', _variants(['reference_cartpole', 'reference_mountaincar'])),
     ('crl_headline', _variants([f'crl_{v}' for v in HEADLINE_VARIANTS])),
     ('crl_adaptive', _variants(['crl_big_soft_to_sparse', 'crl_big_soft_to_sparse_resoften'])),
-    ('mtrl_headline', _variants([f'mtrl_{v}' for v in HEADLINE_VARIANTS])),
+    ('crl_controls', _variants([f'crl_{v}' for v in CONTROL_VARIANTS])),
+    ('mtrl_headline', _variants([f'mtrl_{v}' for v in HEADLINE_VARIANTS + CONTROL_VARIANTS])),
     ('crl_replay_clear', _variants(['crl_baseline', 'crl_big_softmoe'], [REPLAY_CLEAR])),
     ('crl_reversed', _variants(['crl_baseline', 'crl_big_softmoe'], [REVERSED_ORDER])),
     ('crl_placements', _variants([f'crl_{v}' for v in PLACEMENT_VARIANTS])),

@@ -17,7 +17,8 @@ def test_the_plan_has_every_part_five_seeds_each_and_no_run_twice(tmp_path):
   planned = study.plan(list(study.STUDY_PARTS), study.DEFAULT_SEEDS, str(tmp_path))
   counts = {part: len(runs) for part, runs in planned.items()}
   assert counts['protocol'] == 2 * 5
-  assert counts['crl_headline'] == counts['mtrl_headline'] == 5 * 5
+  assert counts['crl_headline'] == 3 * 5 and counts['crl_controls'] == 2 * 5
+  assert counts['mtrl_headline'] == 5 * 5
   assert counts['crl_placements'] == counts['mtrl_placements'] == 6 * 5
   keys = [study.run_key(r) for runs in planned.values() for r in runs]
   assert len(keys) == len(set(keys))
@@ -52,7 +53,7 @@ def test_times_come_from_the_variant_then_its_architecture_then_all_runs(tmp_pat
   # 4 iterations x (1000 steps / rate + 0.5 s of evaluation).
   assert measured['crl_baseline'] == pytest.approx(((4 * 1.5) + (4 * 2.5)) / 2)
   assert measured['crl_big_softmoe'] == pytest.approx(4 * 10.5)
-  planned = study.plan(['crl_headline', 'mtrl_headline'], [0], str(tmp_path))
+  planned = study.plan(['crl_headline', 'crl_controls', 'mtrl_headline'], [0], str(tmp_path))
   by_point = {r.point: e for runs in planned.values() for r, e in
               zip(runs, study.estimate_seconds(runs, measured))}
   assert by_point['crl_baseline'] == measured['crl_baseline']
@@ -60,7 +61,7 @@ def test_times_come_from_the_variant_then_its_architecture_then_all_runs(tmp_pat
   assert by_point['crl_big_topk'] == pytest.approx(sum(measured.values()) / 2)
   done = {'crl_baseline/seed_0'}
   lines = study.describe(planned, done, measured, workers=2)
-  assert lines[0].startswith('  crl_headline: 5 runs, 1 done, 4 to run')
+  assert lines[0].startswith('  crl_headline: 3 runs, 1 done, 2 to run')
   assert lines[-1].startswith('total: 9 runs to run; expected wall time')
 
 
