@@ -660,6 +660,9 @@ def _group_section(title, group, group_runs, tasks, scores_table, expert_table, 
                    baseline, heatmaps=True):
   lines = [f'## {title}', '']
   lines += variant_table(group_runs, tasks) + ['']
+  lines += ['Train steps/s: the median over a variant\'s iterations, measured with two runs '
+            'sharing two cores (and at times other jobs): a rough guide; the cost table below '
+            'has the clean per-step ratios.', '']
   arrays = score_arrays(group_runs, tasks)
   if arrays:
     aggregate_text, _, _ = aggregate_lines(arrays, baseline)
