@@ -59,10 +59,8 @@ import tensorflow as tf
 from moe_dopamine import config
 from moe_dopamine import observation
 from moe_dopamine.environments import minatar_games
-from moe_dopamine.metrics import names
 from moe_dopamine.networks import moe
 from moe_dopamine.networks import q_networks
-from moe_dopamine.networks import types
 
 Placement = q_networks.Placement
 
@@ -169,7 +167,7 @@ class ConvExperts(moe.Experts):
 
 
 @gin.configurable
-class MinAtarQNetwork(tf.keras.Model):
+class MinAtarQNetwork(q_networks.PlacementQNetwork):
   """MinAtar's DQN network with an MoE placement (see the module docstring)."""
 
   def __init__(
@@ -212,62 +210,34 @@ class MinAtarQNetwork(tf.keras.Model):
     """
     super().__init__(name=name)
     prefix = 'MinAtarQNetwork.'
-    self.placement = config.parse_choice(Placement, placement, prefix + 'placement')
+    self._check_placement(prefix, placement)
     self.tokenization = config.parse_choice(
         Tokenization, tokenization, prefix + 'tokenization'
     )
-    self.num_tasks = config.check_int(num_tasks, 'num_tasks', minimum=1)
-    if self.placement == Placement.SEPARATE:
-      num_experts = self.num_tasks
-    self.num_experts = config.check_int(num_experts, prefix + 'num_experts', minimum=1)
+    self._check_experts(num_experts, num_tasks)
     self.filters = config.check_int(filters, prefix + 'filters', minimum=1)
     self.kernel_size = config.check_int(kernel_size, prefix + 'kernel_size', minimum=1)
-    hidden_units = config.check_int(hidden_units, prefix + 'hidden_units', minimum=1)
-    self.expert_hidden_units = config.check_int(
-        expert_hidden_units, prefix + 'expert_hidden_units', minimum=1
+    self._check_widths(
+        num_actions, hidden_units, expert_hidden_units, relu_after_moe,
+        parameter_matched_to, task_id_in_observation,
     )
-    self.relu_after_moe = config.check_bool(relu_after_moe, prefix + 'relu_after_moe')
-    self.parameter_matched_to = None
-    if parameter_matched_to is not None:
-      self.parameter_matched_to = config.parse_choice(
-          Placement, parameter_matched_to, prefix + 'parameter_matched_to'
-      )
-      if self.placement != Placement.BASELINE:
-        raise config.ConfigError(
-            f'{prefix}parameter_matched_to={self.parameter_matched_to.value!r} '
-            f"needs placement='baseline' (got {self.placement.value!r}): it "
-            'sets the width of a baseline.'
-        )
-    self.num_actions = num_actions
-    self.task_id_in_observation = task_id_in_observation
-    if self.placement == Placement.BASELINE_SCALED:
-      hidden_units *= self.num_experts
-    self.hidden_units = hidden_units
     self.screen_shape = None  # [h, w, C], from the first state seen.
     self.conv = None
     self.hidden = None  # Dense or MoE after the torso (None for big).
     self.output_layer = None  # Dense or MoE.
-    self.big_moe = None
     self._constructor_args = dict(
-        num_actions=num_actions,
+        self._shared_constructor_args(),
         tokenization=self.tokenization,
-        num_experts=self.num_experts,
         filters=self.filters,
         kernel_size=self.kernel_size,
-        hidden_units=hidden_units,
-        expert_hidden_units=self.expert_hidden_units,
-        relu_after_moe=self.relu_after_moe,
-        num_tasks=self.num_tasks,
-        task_id_in_observation=task_id_in_observation,
     )
     logging.info(
         'MinAtarQNetwork %s: placement=%s tokenization=%s num_experts=%d '
         'filters=%d kernel_size=%d hidden_units=%d expert_hidden_units=%d '
         'relu_after_moe=%s parameter_matched_to=%s',
         name, self.placement.value, self.tokenization.value, self.num_experts,
-        self.filters, self.kernel_size, hidden_units, self.expert_hidden_units,
-        self.relu_after_moe,
-        None if self.parameter_matched_to is None else self.parameter_matched_to.value,
+        self.filters, self.kernel_size, self.hidden_units,
+        self.expert_hidden_units, self.relu_after_moe, self._matched_to_name,
     )
 
   @property
@@ -279,7 +249,7 @@ class MinAtarQNetwork(tf.keras.Model):
     return self.placement in (Placement.FINAL, Placement.ALL)
 
   def _screen_shape(self, input_shape):
-    width = int(np.prod(input_shape[1:])) - int(self.task_id_in_observation)
+    width = self._feature_width(input_shape)
     h, w = minatar_games.SCREEN
     if width % (h * w):
       raise config.ConfigError(
@@ -289,33 +259,25 @@ class MinAtarQNetwork(tf.keras.Model):
     return (h, w, width // (h * w))
 
   def build(self, input_shape):
-    """Makes the layers; a parameter-matched baseline first finds its width."""
+    """Finds the screen shape, then makes the layers (see
+    PlacementQNetwork.build)."""
     self.screen_shape = self._screen_shape(input_shape)
-    if self.parameter_matched_to is not None:
-      target = minatar_parameter_count_of(
-          self._constructor_args, self.parameter_matched_to, input_shape
-      )
-      self.hidden_units = matched_width(
-          target, self.screen_shape, self.filters, self.kernel_size, self.num_actions
-      )
-      logging.info(
-          'MinAtarQNetwork %s: width %d matches the %d parameters of %s',
-          self.name, self.hidden_units, target, self.parameter_matched_to.value,
-      )
-    self._make_layers()
-    self.built = True
+    super().build(input_shape)
+
+  def _matched_width(self, target, input_shape):
+    del input_shape  # Read by build into screen_shape.
+    return matched_width(
+        target, self.screen_shape, self.filters, self.kernel_size, self.num_actions
+    )
 
   def _make_layers(self):
     h, w, _ = self.screen_shape
-    if self.placement in (Placement.BIG, Placement.SEPARATE):
-      router = moe.Router.HARDCODED if self.placement == Placement.SEPARATE else None
+    if self.is_big:
       experts = ConvExperts(
           self.num_experts, self.screen_shape, self.filters, self.kernel_size,
           (self.hidden_units,), self.num_actions, name='experts',
       )
-      self.big_moe = self._make_moe(
-          'big', self.num_actions, (self.hidden_units,), router, experts
-      )
+      self.big_moe = self._make_big_moe((self.hidden_units,), experts)
       return
     self.conv = tf.keras.layers.Conv2D(
         self.filters, self.kernel_size, strides=1, padding='same',
@@ -339,31 +301,12 @@ class MinAtarQNetwork(tf.keras.Model):
     else:
       self.output_layer = tf.keras.layers.Dense(self.num_actions, name='output')
 
-  def _make_moe(self, layer_name, output_units, expert_hidden_units, router=None,
-                experts=None):
-    kwargs = {} if router is None else {'router': router}
-    layer = moe.MoE(
-        num_experts=self.num_experts,
-        output_units=output_units,
-        expert_hidden_units=expert_hidden_units,
-        experts=experts,
-        name=layer_name,
-        **kwargs,
-    )
-    if layer.router == moe.Router.HARDCODED and self.num_experts < self.num_tasks:
-      raise config.ConfigError(
-          f'hardcoded routing with num_experts={self.num_experts} < '
-          f'num_tasks={self.num_tasks} would make tasks share experts. Fix: set '
-          f'MinAtarQNetwork.num_experts >= {self.num_tasks}, or use '
-          "placement='separate' (one expert per task)."
-      )
-    return layer
+  def _layers_in_order(self):
+    return [self.hidden, self.output_layer]
 
-  def moe_layers(self):
-    """The network's MoE layers, in order (after the network is built)."""
-    if self.big_moe is not None:
-      return [self.big_moe]
-    return [l for l in (self.hidden, self.output_layer) if isinstance(l, moe.MoE)]
+  def _first_recyclable_expert_layer(self, experts):
+    # A conv expert's layer 0 is its feature maps (see the module docstring).
+    return 1 if isinstance(experts, ConvExperts) else 0
 
   def recyclable_layers(self):
     """The dense hidden layers ReDo can recycle, as `types.RecyclableLayer`s.
@@ -373,104 +316,40 @@ class MinAtarQNetwork(tf.keras.Model):
     ('per_sample'). Conv feature maps are not recyclable (see the module
     docstring). Call after the network is built.
     """
-    layers = []
-    for layer in self.moe_layers():
-      experts = layer.experts
-      first = 1 if isinstance(experts, ConvExperts) else 0
-      for e in range(layer.num_experts):
-        for j in range(first, len(experts.kernels) - 1):
-          layers.append(types.RecyclableLayer(
-              name=names.expert_hidden(layer.name, e, j),
-              units=int(experts.kernels[j][e].shape[1]),
-              incoming=[(experts.kernels[j][e], 1)],
-              biases=[experts.biases[j][e]],
-              outgoing=[(experts.kernels[j + 1][e], 0)],
-          ))
+    layers = self._expert_recyclable_layers()
     if self.big_moe is not None:
       return layers
     if self.hidden_is_moe:
       if self.tokenization != Tokenization.PER_SAMPLE:
         return layers
-      incoming = [(k, 1) for k in self.hidden.experts.kernels[-1]]
-      biases = list(self.hidden.experts.biases[-1])
       units = int(self.hidden.experts.kernels[-1][0].shape[1])
     else:
-      incoming, biases = [(self.hidden.kernel, 1)], [self.hidden.bias]
       units = self.hidden_units
-    if self.output_is_moe:
-      outgoing = [(k, 0) for k in self.output_layer.experts.kernels[0]]
-      outgoing += [(w, 0) for w in self.output_layer.router_weights()]
-    else:
-      outgoing = [(self.output_layer.kernel, 0)]
-    layers.append(types.RecyclableLayer(
-        name='hidden_0', units=units, incoming=incoming, biases=biases,
-        outgoing=outgoing,
+    layers.append(q_networks.recyclable_output(
+        'hidden_0', units, self.hidden, self.output_layer
     ))
     return layers
 
-  def call(self, state, training=None, diagnostics=False):
-    """state [batch, h*w*C(+1), stack] -> QNetworkOutput.
-
-    Args:
-      state: the observations (MultiTaskEnvironment's MinAtar layout).
-      training: bool, router noise on (the replayed batch of a train step).
-      diagnostics: bool, also run every expert on the whole batch (see
-        types.QNetworkOutput); for measurements only.
-    """
-    x = tf.cast(state, tf.float32)
-    x = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
-    x, task_ids = observation.split_task_id(x, self.task_id_in_observation)
-    aux_losses, router_probs, activations = {}, {}, {}
-    routed_activations, routed_counts = {}, {}
-
-    def run_moe(layer, tokens):
-      out, info = layer(
-          tokens, task_ids=task_ids, training=training, diagnostics=diagnostics
-      )
-      aux_losses.update(info.aux_losses)
-      router_probs[layer.name] = info.router_probs
-      if diagnostics:
-        activations.update(info.all_token_activations)
-        routed_activations.update(info.expert_activations)
-        routed_counts[layer.name] = info.routed_counts
-      else:
-        activations.update(info.expert_activations)
-      return out
-
+  def _q_values(self, x, run_moe, activations):
+    """Features [batch, h*w*C] (a state [batch, h*w*C(+1), stack] in
+    MultiTaskEnvironment's MinAtar layout, without its task id) -> Q-values;
+    `run_moe(layer, tokens)` runs an MoE and keeps its extras, `activations`
+    keeps the hidden layers'."""
     if self.big_moe is not None:
-      q_values = tf.reduce_mean(run_moe(self.big_moe, x[:, None, :]), axis=1)
+      return tf.reduce_mean(run_moe(self.big_moe, x[:, None, :]), axis=1)
+    maps = self.conv(observation.screen_of(x, self.screen_shape))
+    activations['conv_0'] = maps
+    if self.hidden_is_moe:
+      out = run_moe(self.hidden, tokens_of(maps, self.tokenization))
+      x = tf.reshape(out, [-1, int(np.prod(out.shape[1:]))])
+      if self.relu_after_moe:
+        x = tf.nn.relu(x)
     else:
-      maps = self.conv(observation.screen_of(x, self.screen_shape))
-      activations['conv_0'] = maps
-      if self.hidden_is_moe:
-        out = run_moe(self.hidden, tokens_of(maps, self.tokenization))
-        x = tf.reshape(out, [-1, int(np.prod(out.shape[1:]))])
-        if self.relu_after_moe:
-          x = tf.nn.relu(x)
-      else:
-        x = self.hidden(tf.reshape(maps, [-1, int(np.prod(maps.shape[1:]))]))
-      activations['hidden_0'] = x
-      if self.output_is_moe:
-        q_values = tf.reduce_mean(run_moe(self.output_layer, x[:, None, :]), axis=1)
-      else:
-        q_values = self.output_layer(x)
-    return types.make_output(
-        q_values, aux_losses, router_probs, activations, routed_activations,
-        routed_counts,
-    )
-
-
-def minatar_parameter_count_of(constructor_args, placement, input_shape):
-  """Trainable parameters of a MinAtarQNetwork with `placement`, built in a
-  scratch graph with the same arguments (and MoE gin bindings) on states of
-  `input_shape`."""
-  with tf.Graph().as_default():
-    network = MinAtarQNetwork(
-        placement=placement, parameter_matched_to=None, **constructor_args,
-        name='parameter_count',
-    )
-    network(tf.zeros([1] + [int(d) for d in input_shape[1:]]))
-    return q_networks.count_parameters(network)
+      x = self.hidden(tf.reshape(maps, [-1, int(np.prod(maps.shape[1:]))]))
+    activations['hidden_0'] = x
+    if self.output_is_moe:
+      return tf.reduce_mean(run_moe(self.output_layer, x[:, None, :]), axis=1)
+    return self.output_layer(x)
 
 
 def baseline_parameters(width, screen_shape, filters, kernel_size, num_actions):
@@ -488,6 +367,4 @@ def matched_width(target, screen_shape, filters, kernel_size, num_actions):
     return baseline_parameters(width, screen_shape, filters, kernel_size, num_actions)
 
   slope = count(1) - count(0)
-  root = (target - count(0)) / slope
-  candidates = {max(1, int(np.floor(root))), max(1, int(np.ceil(root)))}
-  return min(sorted(candidates), key=lambda width: abs(count(width) - target))
+  return q_networks.closest_width(count, target, (target - count(0)) / slope)

@@ -27,6 +27,11 @@ task id (used by hardcoded routing), not an input feature.
 Parameter-matched control: `parameter_matched_to=<placement>` (with placement
 'baseline') gives the baseline the hidden width whose trainable parameter
 count is closest to that placement's at the same settings.
+
+`PlacementQNetwork` is what this network and the MinAtar one
+(`minatar_q_networks.MinAtarQNetwork`) share: the checks of the shared
+arguments, parameter matching, MoE layers and their hardcoded-routing check,
+the experts' recyclable layers, and the call's MoE bookkeeping.
 """
 
 import enum
@@ -56,8 +61,227 @@ class Placement(enum.Enum):
   SEPARATE = 'separate'
 
 
+class PlacementQNetwork(tf.keras.Model):
+  """What the Q-networks with an MoE placement share (not gin-configurable).
+
+  A subclass's constructor checks its arguments through `_check_placement`,
+  `_check_experts` and `_check_widths` (in that order, its own checks in
+  between), sets `_constructor_args`, and implements `_make_layers`,
+  `_layers_in_order`, `_matched_width` and `_q_values`. Error messages name
+  the subclass's arguments with the prefix given to `_check_placement`.
+  """
+
+  def _check_placement(self, prefix, placement):
+    """Sets the error-message prefix ('<Network>.') and the placement."""
+    self._prefix = prefix
+    self.placement = config.parse_choice(Placement, placement, prefix + 'placement')
+
+  def _check_experts(self, num_experts, num_tasks):
+    """Sets num_tasks and num_experts (separate: one expert per task)."""
+    self.num_tasks = config.check_int(num_tasks, 'num_tasks', minimum=1)
+    if self.placement == Placement.SEPARATE:
+      num_experts = self.num_tasks
+    self.num_experts = config.check_int(
+        num_experts, self._prefix + 'num_experts', minimum=1
+    )
+
+  def _check_widths(self, num_actions, hidden_units, expert_hidden_units,
+                    relu_after_moe, parameter_matched_to, task_id_in_observation):
+    """Sets the widths, relu_after_moe, parameter_matched_to and the task id
+    layout; baseline_scaled multiplies the hidden width by num_experts."""
+    prefix = self._prefix
+    hidden_units = config.check_int(hidden_units, prefix + 'hidden_units', minimum=1)
+    self.expert_hidden_units = config.check_int(
+        expert_hidden_units, prefix + 'expert_hidden_units', minimum=1
+    )
+    self.relu_after_moe = config.check_bool(relu_after_moe, prefix + 'relu_after_moe')
+    self.parameter_matched_to = None
+    if parameter_matched_to is not None:
+      self.parameter_matched_to = config.parse_choice(
+          Placement, parameter_matched_to, prefix + 'parameter_matched_to'
+      )
+      if self.placement != Placement.BASELINE:
+        raise config.ConfigError(
+            f'{prefix}parameter_matched_to={self.parameter_matched_to.value!r} '
+            f'needs placement=\'baseline\' (got {self.placement.value!r}): it '
+            'sets the width of a baseline.'
+        )
+    self.num_actions = num_actions
+    self.task_id_in_observation = task_id_in_observation
+    if self.placement == Placement.BASELINE_SCALED:
+      hidden_units *= self.num_experts
+    self.hidden_units = hidden_units
+    self.big_moe = None
+
+  def _shared_constructor_args(self):
+    """The checked arguments every subclass's constructor takes (for
+    `_constructor_args`)."""
+    return dict(
+        num_actions=self.num_actions,
+        num_experts=self.num_experts,
+        hidden_units=self.hidden_units,
+        expert_hidden_units=self.expert_hidden_units,
+        relu_after_moe=self.relu_after_moe,
+        num_tasks=self.num_tasks,
+        task_id_in_observation=self.task_id_in_observation,
+    )
+
+  @property
+  def _matched_to_name(self):
+    """parameter_matched_to's name, or None (for the logs)."""
+    if self.parameter_matched_to is None:
+      return None
+    return self.parameter_matched_to.value
+
+  @property
+  def is_big(self):
+    """The network is one MoE of whole networks (big, separate)."""
+    return self.placement in (Placement.BIG, Placement.SEPARATE)
+
+  def _feature_width(self, input_shape):
+    """Features of a state of `input_shape`, without the task id."""
+    return int(np.prod(input_shape[1:])) - int(self.task_id_in_observation)
+
+  def build(self, input_shape):
+    """Makes the layers; a parameter-matched baseline first finds its width."""
+    if self.parameter_matched_to is not None:
+      target = self._parameter_count_of(self.parameter_matched_to, input_shape)
+      self.hidden_units = self._matched_width(target, input_shape)
+      logging.info(
+          '%s %s: width %d matches the %d parameters of %s',
+          type(self).__name__, self.name, self.hidden_units, target,
+          self.parameter_matched_to.value,
+      )
+    self._make_layers()
+    self.built = True
+
+  def _parameter_count_of(self, placement, input_shape):
+    """Trainable parameters of this network's class with `placement`.
+
+    Built in a scratch graph with the same arguments (and so the same MoE gin
+    bindings) on states of `input_shape`.
+    """
+    with tf.Graph().as_default():
+      network = type(self)(
+          placement=placement, parameter_matched_to=None,
+          **self._constructor_args, name='parameter_count',
+      )
+      network(tf.zeros([1] + [int(d) for d in input_shape[1:]]))
+      return count_parameters(network)
+
+  def _make_moe(self, layer_name, output_units, expert_hidden_units, router=None,
+                experts=None):
+    """An MoE layer of num_experts experts; router None leaves it to gin."""
+    kwargs = {} if router is None else {'router': router}
+    layer = moe.MoE(
+        num_experts=self.num_experts,
+        output_units=output_units,
+        expert_hidden_units=expert_hidden_units,
+        experts=experts,
+        name=layer_name,
+        **kwargs,
+    )
+    if layer.router == moe.Router.HARDCODED and self.num_experts < self.num_tasks:
+      raise config.ConfigError(
+          f'hardcoded routing with num_experts={self.num_experts} < '
+          f'num_tasks={self.num_tasks} would make tasks share experts. Fix: set '
+          f'{self._prefix}num_experts >= {self.num_tasks}, or use '
+          "placement='separate' (one expert per task)."
+      )
+    return layer
+
+  def _make_big_moe(self, expert_hidden_units, experts=None):
+    """The big placement's MoE 'big' (separate: hardcoded routing)."""
+    router = moe.Router.HARDCODED if self.placement == Placement.SEPARATE else None
+    return self._make_moe(
+        'big', self.num_actions, expert_hidden_units, router, experts
+    )
+
+  def moe_layers(self):
+    """The network's MoE layers, in order (after the network is built)."""
+    if self.big_moe is not None:
+      return [self.big_moe]
+    return [l for l in self._layers_in_order() if isinstance(l, moe.MoE)]
+
+  def _first_recyclable_expert_layer(self, experts):
+    """The first hidden layer of `experts` that ReDo can recycle."""
+    del experts  # Every hidden layer of an MLP expert is.
+    return 0
+
+  def _expert_recyclable_layers(self):
+    """Every expert's recyclable hidden layers, as `types.RecyclableLayer`s."""
+    layers = []
+    for layer in self.moe_layers():
+      experts = layer.experts
+      first = self._first_recyclable_expert_layer(experts)
+      for e in range(layer.num_experts):
+        for j in range(first, len(experts.kernels) - 1):
+          layers.append(types.RecyclableLayer(
+              name=names.expert_hidden(layer.name, e, j),
+              units=int(experts.kernels[j][e].shape[1]),
+              incoming=[(experts.kernels[j][e], 1)],
+              biases=[experts.biases[j][e]],
+              outgoing=[(experts.kernels[j + 1][e], 0)],
+          ))
+    return layers
+
+  def call(self, state, training=None, diagnostics=False):
+    """state [batch, features(+1), stack] -> QNetworkOutput.
+
+    Args:
+      state: the observations (see the subclass's `_q_values`).
+      training: bool, router noise on (the replayed batch of a train step).
+      diagnostics: bool, also run every expert on the whole batch (see
+        types.QNetworkOutput); for measurements only.
+    """
+    x = tf.cast(state, tf.float32)
+    x = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
+    x, task_ids = observation.split_task_id(x, self.task_id_in_observation)
+    aux_losses, router_probs, activations = {}, {}, {}
+    routed_activations, routed_counts = {}, {}
+
+    def run_moe(layer, tokens):
+      out, info = layer(
+          tokens, task_ids=task_ids, training=training, diagnostics=diagnostics
+      )
+      aux_losses.update(info.aux_losses)
+      router_probs[layer.name] = info.router_probs
+      if diagnostics:
+        activations.update(info.all_token_activations)
+        routed_activations.update(info.expert_activations)
+        routed_counts[layer.name] = info.routed_counts
+      else:
+        activations.update(info.expert_activations)
+      return out
+
+    q_values = self._q_values(x, run_moe, activations)
+    return types.make_output(
+        q_values, aux_losses, router_probs, activations, routed_activations,
+        routed_counts,
+    )
+
+
+def recyclable_output(name, units, layer, reader):
+  """The `types.RecyclableLayer` of the hidden layer `name`: the output of
+  `layer` (a Dense or an MoE), which `reader` (a Dense or an MoE) reads."""
+  if isinstance(layer, moe.MoE):
+    incoming = [(k, 1) for k in layer.experts.kernels[-1]]
+    biases = list(layer.experts.biases[-1])
+  else:
+    incoming, biases = [(layer.kernel, 1)], [layer.bias]
+  if isinstance(reader, moe.MoE):
+    outgoing = [(k, 0) for k in reader.experts.kernels[0]]
+    outgoing += [(w, 0) for w in reader.router_weights()]
+  else:
+    outgoing = [(reader.kernel, 0)]
+  return types.RecyclableLayer(
+      name=name, units=units, incoming=incoming, biases=biases,
+      outgoing=outgoing,
+  )
+
+
 @gin.configurable
-class ClassicControlQNetwork(tf.keras.Model):
+class ClassicControlQNetwork(PlacementQNetwork):
   """Dopamine's classic-control DQN network with an MoE placement."""
 
   def __init__(
@@ -101,38 +325,18 @@ class ClassicControlQNetwork(tf.keras.Model):
     """
     super().__init__(name=name)
     prefix = 'ClassicControlQNetwork.'
-    self.placement = config.parse_choice(Placement, placement, prefix + 'placement')
+    self._check_placement(prefix, placement)
     self.num_hidden_layers = config.check_int(
         num_hidden_layers, prefix + 'num_hidden_layers', minimum=1
     )
     self.num_tokens = config.check_int(num_tokens, prefix + 'num_tokens', minimum=1)
-    self.num_tasks = config.check_int(num_tasks, 'num_tasks', minimum=1)
-    if self.placement == Placement.SEPARATE:
-      num_experts = self.num_tasks
-    self.num_experts = config.check_int(num_experts, prefix + 'num_experts', minimum=1)
-    hidden_units = config.check_int(hidden_units, prefix + 'hidden_units', minimum=1)
-    self.expert_hidden_units = config.check_int(
-        expert_hidden_units, prefix + 'expert_hidden_units', minimum=1
+    self._check_experts(num_experts, num_tasks)
+    self._check_widths(
+        num_actions, hidden_units, expert_hidden_units, relu_after_moe,
+        parameter_matched_to, task_id_in_observation,
     )
-    self.relu_after_moe = config.check_bool(relu_after_moe, prefix + 'relu_after_moe')
-    self.parameter_matched_to = None
-    if parameter_matched_to is not None:
-      self.parameter_matched_to = config.parse_choice(
-          Placement, parameter_matched_to, prefix + 'parameter_matched_to'
-      )
-      if self.placement != Placement.BASELINE:
-        raise config.ConfigError(
-            f'{prefix}parameter_matched_to={self.parameter_matched_to.value!r} '
-            f'needs placement=\'baseline\' (got {self.placement.value!r}): it '
-            'sets the width of a baseline.'
-        )
-    self.num_actions = num_actions
-    self.task_id_in_observation = task_id_in_observation
     self.min_vals = None if min_vals is None else np.asarray(min_vals, np.float32)
     self.max_vals = None if max_vals is None else np.asarray(max_vals, np.float32)
-    if self.placement == Placement.BASELINE_SCALED:
-      hidden_units *= self.num_experts
-    self.hidden_units = hidden_units
     self.moe_positions = {
         Placement.MIDDLE: {self.num_hidden_layers - 1},
         Placement.FINAL: {self.num_hidden_layers},
@@ -140,23 +344,16 @@ class ClassicControlQNetwork(tf.keras.Model):
     }.get(self.placement, set())
     if self.num_tokens > 1:
       for i in self.moe_positions - {self.num_hidden_layers}:
-        if hidden_units % self.num_tokens:
+        if self.hidden_units % self.num_tokens:
           raise config.ConfigError(
               f'{prefix}num_tokens={self.num_tokens} does not divide the width '
-              f'{hidden_units} of layer hidden_{i}.'
+              f'{self.hidden_units} of layer hidden_{i}.'
           )
-    self.big_moe = None
     self.stack = []  # (name, layer, is_moe) in order; the last is the output.
     self._constructor_args = dict(
-        num_actions=num_actions,
-        num_experts=self.num_experts,
-        hidden_units=hidden_units,
+        self._shared_constructor_args(),
         num_hidden_layers=self.num_hidden_layers,
-        expert_hidden_units=self.expert_hidden_units,
         num_tokens=self.num_tokens,
-        relu_after_moe=self.relu_after_moe,
-        num_tasks=self.num_tasks,
-        task_id_in_observation=task_id_in_observation,
     )
     logging.info(
         'ClassicControlQNetwork %s: placement=%s num_experts=%d num_tokens=%d '
@@ -166,41 +363,23 @@ class ClassicControlQNetwork(tf.keras.Model):
         self.placement.value,
         self.num_experts,
         self.num_tokens,
-        hidden_units,
+        self.hidden_units,
         self.num_hidden_layers,
         self.expert_hidden_units,
         self.relu_after_moe,
-        None if self.parameter_matched_to is None else self.parameter_matched_to.value,
+        self._matched_to_name,
     )
 
-  def build(self, input_shape):
-    """Makes the layers; a parameter-matched baseline first finds its width."""
-    if self.parameter_matched_to is not None:
-      input_width = int(np.prod(input_shape[1:])) - int(self.task_id_in_observation)
-      target = parameter_count_of(
-          self._constructor_args, self.parameter_matched_to, input_shape
-      )
-      self.hidden_units = matched_width(
-          target, input_width, self.num_actions, self.num_hidden_layers
-      )
-      logging.info(
-          'ClassicControlQNetwork %s: width %d matches the %d parameters of %s',
-          self.name, self.hidden_units, target, self.parameter_matched_to.value,
-      )
-    self._make_layers()
-    self.built = True
+  def _matched_width(self, target, input_shape):
+    return matched_width(
+        target, self._feature_width(input_shape), self.num_actions,
+        self.num_hidden_layers,
+    )
 
   def _make_layers(self):
     hidden_units = self.hidden_units
-    if self.placement in (Placement.BIG, Placement.SEPARATE):
-      router = moe.Router.HARDCODED if self.placement == Placement.SEPARATE else None
-      self.big_moe = self._make_moe(
-          'big',
-          output_units=self.num_actions,
-          expert_hidden_units=(hidden_units,) * self.num_hidden_layers,
-          router=router,
-      )
-      self._check_hardcoded(self.big_moe)
+    if self.is_big:
+      self.big_moe = self._make_big_moe((hidden_units,) * self.num_hidden_layers)
       return
     for i in range(self.num_hidden_layers + 1):
       is_output = i == self.num_hidden_layers
@@ -212,18 +391,14 @@ class ClassicControlQNetwork(tf.keras.Model):
             output_units=units if is_output else units // self.num_tokens,
             expert_hidden_units=(self.expert_hidden_units,),
         )
-        self._check_hardcoded(layer)
       else:
         layer = tf.keras.layers.Dense(
             units, activation=None if is_output else tf.nn.relu, name=layer_name
         )
       self.stack.append((layer_name, layer, i in self.moe_positions))
 
-  def moe_layers(self):
-    """The network's MoE layers, in order (after the network is built)."""
-    if self.big_moe is not None:
-      return [self.big_moe]
-    return [layer for _, layer, is_moe in self.stack if is_moe]
+  def _layers_in_order(self):
+    return [layer for _, layer, _ in self.stack]
 
   def recyclable_layers(self):
     """The hidden layers ReDo can recycle, as `types.RecyclableLayer`s.
@@ -232,57 +407,12 @@ class ClassicControlQNetwork(tf.keras.Model):
     output (e.g. Middle's 'hidden_1') too, when there is one token per sample.
     Call after the network is built.
     """
-    layers = []
-    for layer in self.moe_layers():
-      experts = layer.experts
-      for e in range(layer.num_experts):
-        for j in range(len(experts.kernels) - 1):
-          layers.append(types.RecyclableLayer(
-              name=names.expert_hidden(layer.name, e, j),
-              units=int(experts.kernels[j][e].shape[1]),
-              incoming=[(experts.kernels[j][e], 1)],
-              biases=[experts.biases[j][e]],
-              outgoing=[(experts.kernels[j + 1][e], 0)],
-          ))
+    layers = self._expert_recyclable_layers()
     if self.big_moe is not None or self.num_tokens != 1:
       return layers
-    for (name, layer, is_moe), (_, reader, reader_is_moe) in zip(
-        self.stack[:-1], self.stack[1:]
-    ):
-      if is_moe:
-        incoming = [(k, 1) for k in layer.experts.kernels[-1]]
-        biases = list(layer.experts.biases[-1])
-      else:
-        incoming, biases = [(layer.kernel, 1)], [layer.bias]
-      if reader_is_moe:
-        outgoing = [(k, 0) for k in reader.experts.kernels[0]]
-        outgoing += [(w, 0) for w in reader.router_weights()]
-      else:
-        outgoing = [(reader.kernel, 0)]
-      layers.append(types.RecyclableLayer(
-          name=name, units=self.hidden_units, incoming=incoming,
-          biases=biases, outgoing=outgoing,
-      ))
+    for (name, layer, _), (_, reader, _) in zip(self.stack[:-1], self.stack[1:]):
+      layers.append(recyclable_output(name, self.hidden_units, layer, reader))
     return layers
-
-  def _make_moe(self, layer_name, output_units, expert_hidden_units, router=None):
-    kwargs = {} if router is None else {'router': router}
-    return moe.MoE(
-        num_experts=self.num_experts,
-        output_units=output_units,
-        expert_hidden_units=expert_hidden_units,
-        name=layer_name,
-        **kwargs,
-    )
-
-  def _check_hardcoded(self, layer):
-    if layer.router == moe.Router.HARDCODED and self.num_experts < self.num_tasks:
-      raise config.ConfigError(
-          f'hardcoded routing with num_experts={self.num_experts} < '
-          f'num_tasks={self.num_tasks} would make tasks share experts. Fix: set '
-          f'ClassicControlQNetwork.num_experts >= {self.num_tasks}, or use '
-          "placement='separate' (one expert per task)."
-      )
 
   def _tokens(self, x):
     width = int(x.shape[-1])
@@ -293,73 +423,33 @@ class ClassicControlQNetwork(tf.keras.Model):
       )
     return tf.reshape(x, [-1, self.num_tokens, width // self.num_tokens])
 
-  def call(self, state, training=None, diagnostics=False):
-    """state [batch, D(+1), stack] -> QNetworkOutput.
-
-    Args:
-      state: the observations.
-      training: bool, router noise on (the replayed batch of a train step).
-      diagnostics: bool, also run every expert on the whole batch (see
-        types.QNetworkOutput); for measurements only.
-    """
-    x = tf.cast(state, tf.float32)
-    x = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
-    x, task_ids = observation.split_task_id(x, self.task_id_in_observation)
+  def _q_values(self, x, run_moe, activations):
+    """Features [batch, D] (a state [batch, D(+1), stack] without its task id)
+    -> Q-values; `run_moe(layer, tokens)` runs an MoE and keeps its extras,
+    `activations` keeps the hidden layers'."""
     if self.min_vals is not None:
       x = observation.rescale_features(x, self.min_vals, self.max_vals)
-    aux_losses, router_probs, activations = {}, {}, {}
-    routed_activations, routed_counts = {}, {}
-
-    def run_moe(layer, inputs):
-      out, info = layer(
-          self._tokens(inputs), task_ids=task_ids, training=training,
-          diagnostics=diagnostics,
-      )
-      aux_losses.update(info.aux_losses)
-      router_probs[layer.name] = info.router_probs
-      if diagnostics:
-        activations.update(info.all_token_activations)
-        routed_activations.update(info.expert_activations)
-        routed_counts[layer.name] = info.routed_counts
-      else:
-        activations.update(info.expert_activations)
-      return out
-
     if self.big_moe is not None:
-      q_values = tf.reduce_mean(run_moe(self.big_moe, x), axis=1)
-    else:
-      for layer_name, layer, is_moe in self.stack[:-1]:
-        if is_moe:
-          x = tf.reshape(run_moe(layer, x), [-1, self.hidden_units])
-          if self.relu_after_moe:
-            x = tf.nn.relu(x)
-        else:
-          x = layer(x)
-        activations[layer_name] = x
-      _, output_layer, is_moe = self.stack[-1]
+      return tf.reduce_mean(run_moe(self.big_moe, self._tokens(x)), axis=1)
+    for layer_name, layer, is_moe in self.stack[:-1]:
       if is_moe:
-        q_values = tf.reduce_mean(run_moe(output_layer, x), axis=1)
+        x = tf.reshape(run_moe(layer, self._tokens(x)), [-1, self.hidden_units])
+        if self.relu_after_moe:
+          x = tf.nn.relu(x)
       else:
-        q_values = output_layer(x)
-    return types.make_output(
-        q_values, aux_losses, router_probs, activations, routed_activations,
-        routed_counts,
-    )
+        x = layer(x)
+      activations[layer_name] = x
+    _, output_layer, is_moe = self.stack[-1]
+    if is_moe:
+      return tf.reduce_mean(run_moe(output_layer, self._tokens(x)), axis=1)
+    return output_layer(x)
 
 
-def parameter_count_of(constructor_args, placement, input_shape):
-  """Trainable parameters of a ClassicControlQNetwork with `placement`.
-
-  Built in a scratch graph with the same arguments (and so the same MoE gin
-  bindings) on states of `input_shape`.
-  """
-  with tf.Graph().as_default():
-    network = ClassicControlQNetwork(
-        placement=placement, parameter_matched_to=None, **constructor_args,
-        name="parameter_count",
-    )
-    network(tf.zeros([1] + [int(d) for d in input_shape[1:]]))
-    return count_parameters(network)
+def closest_width(count, target, root):
+  """The width next to `root` (at least 1) whose `count(width)` is closest
+  to target."""
+  candidates = {max(1, int(np.floor(root))), max(1, int(np.ceil(root)))}
+  return min(sorted(candidates), key=lambda w: abs(count(w) - target))
 
 
 def matched_width(target, input_width, num_actions, num_hidden_layers):
@@ -378,8 +468,7 @@ def matched_width(target, input_width, num_actions, num_hidden_layers):
     root = (-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)
   else:
     root = -c / b
-  candidates = {max(1, int(np.floor(root))), max(1, int(np.ceil(root)))}
-  return min(sorted(candidates), key=lambda w: abs(count(w) - target))
+  return closest_width(count, target, root)
 
 
 def count_parameters(model):
