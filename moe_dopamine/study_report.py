@@ -202,7 +202,8 @@ def plot_dormant(group_frame, group, out_dir):
     return None
   figure, axes = plt.subplots(1, len(columns), figsize=(7 * len(columns), 4.5), squeeze=False)
   variants = list(dict.fromkeys(per_iteration['variant']))
-  palette = dict(zip(variants, sns.color_palette('tab20', len(variants))))
+  palette = dict(zip(variants, sns.color_palette(
+      'tab10' if len(variants) <= 10 else 'tab20', len(variants))))
   for axis, column in zip(axes[0], columns):
     data = per_iteration[np.isfinite(per_iteration[column].to_numpy(float))]
     sns.lineplot(data=data, x='iteration', y=column, hue='variant', palette=palette,
