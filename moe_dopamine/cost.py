@@ -1,10 +1,10 @@
 r"""The cost of every network variant, as a Markdown table.
 
-  python -m moe_dopamine.cost [--gin_files=gin_configs/cartpole_big_softmoe.gin ...] \
+  python -m moe_dopamine.cost [--family=classic_control|minatar] \
+      [--gin_files=gin_configs/cartpole_big_softmoe.gin ...] \
       [--num_experts=4,8] [--measure] [--out=cost.md]
 
-One row per gin file and number of experts (default: every single-task
-CartPole placement x router, n = 4 and 8): trainable parameters, parameters
+One row per variant and number of experts: trainable parameters, parameters
 active in one forward pass, FLOPs of an acting forward pass and of a training
 step (moe_dopamine.networks.cost: analytic, from the layer shapes). With
 --measure, also the median time of a training step (sampling, forward,
@@ -12,9 +12,28 @@ backward, Adam) and of choosing an action, on one thread, each with its ratio
 to the baseline's, and the process's resident memory once the variant is built
 and trained (variants are built one after the other in one process, so it
 includes what earlier ones left behind).
+
+The variants are the --gin_files given (classic-control or MinAtar files, one
+variant each; `<Network>.num_experts` is bound for the network the file
+uses), or else the default set of --family:
+- classic_control (the default): every single-task CartPole placement x
+  router, n = 4 and 8;
+- minatar: the Breakout baseline (minatar_breakout_baseline.gin), then each
+  placement (middle, final, all, big) x router (softmoe, topk) on Breakout,
+  n = 4 and 8, as the rows `minatar_breakout_<placement>_<router>`. There are
+  no single-game MinAtar MoE configs, so each of these is the CRL config the
+  study trains, minatar_crl_<placement>_<router>.gin, with
+  `MultiTaskEnvironment.task_names = ['Breakout']`: the variant's MoE
+  settings come from the file that trains it, and only the games change, so
+  its network reads Breakout's 10 x 10 x 4 screens (plus the game id) with
+  MinAtar's six actions and a batch of 32, as the Breakout baseline does.
+  (The MTRL configs build the same networks; only their schedules differ.)
+A baseline's row does not depend on n and is printed once (n '-'); a
+parameter-matched baseline's does.
 """
 
 import argparse
+import collections
 import glob
 import os
 import statistics
@@ -34,15 +53,74 @@ from moe_dopamine.networks import cost
 from moe_dopamine.networks import q_networks
 
 
+FAMILIES = ('classic_control', 'minatar')
+MINATAR_PLACEMENTS = ('middle', 'final', 'all', 'big')
+ROUTERS = ('softmoe', 'topk')
+# The Q-networks whose number of experts a row binds.
+NETWORKS = ('ClassicControlQNetwork', 'MinAtarQNetwork')
+
+# A row's gin files and bindings, and its name in the table.
+Variant = collections.namedtuple('Variant', ['name', 'gin_files', 'bindings'])
+
+
+def gin_path(name):
+  return os.path.join(config.GIN_CONFIGS_DIR, name)
+
+
+def file_variant(gin_file):
+  """The variant of one gin file, named after it."""
+  return Variant(os.path.splitext(os.path.basename(gin_file))[0], [gin_file], [])
+
+
 def default_gin_files():
-  files = sorted(glob.glob(os.path.join(config.GIN_CONFIGS_DIR, 'cartpole_*.gin')))
+  files = sorted(glob.glob(gin_path('cartpole_*.gin')))
   return [f for f in files if not f.endswith('_scaled.gin')]
 
 
-def build_agent(gin_file, num_experts, threads=1):
-  """The variant's agent, as a run builds it, in a fresh graph and session."""
+def minatar_variants():
+  """The Breakout baseline, then every placement x router on Breakout alone
+  (see the module docstring)."""
+  variants = [file_variant(gin_path('minatar_breakout_baseline.gin'))]
+  for placement in MINATAR_PLACEMENTS:
+    for router in ROUTERS:
+      variants.append(Variant(
+          f'minatar_breakout_{placement}_{router}',
+          [gin_path(f'minatar_crl_{placement}_{router}.gin')],
+          ["MultiTaskEnvironment.task_names = ['Breakout']"],
+      ))
+  return variants
+
+
+def default_variants(family):
+  """The default set of a family (see the module docstring)."""
+  if family == 'minatar':
+    return minatar_variants()
+  return [file_variant(f) for f in default_gin_files()]
+
+
+def network_name():
+  """The Q-network class the loaded gin config gives the agent."""
+  try:
+    name = gin.query_parameter('DQNAgent.network').configurable.name
+  except (ValueError, AttributeError):
+    name = None
+  if name not in NETWORKS:
+    raise config.ConfigError(
+        f'DQNAgent.network is {name!r}: the cost table knows the experts of '
+        f'{" and ".join(NETWORKS)} only.'
+    )
+  return name
+
+
+def build_agent(variant, num_experts, threads=1):
+  """The agent of `variant` (a Variant, or one gin file's path), as a run
+  builds it, in a fresh graph and session."""
+  if isinstance(variant, str):
+    variant = file_variant(variant)
   gin.clear_config()
-  config.load_gin_configs([gin_file], [f'ClassicControlQNetwork.num_experts={num_experts}'])
+  config.load_gin_configs(variant.gin_files, variant.bindings)
+  with gin.unlock_config():
+    gin.bind_parameter(f'{network_name()}.num_experts', num_experts)
   graph = tf.Graph()
   with graph.as_default():
     session = tf.compat.v1.Session(config=tf.compat.v1.ConfigProto(
@@ -87,18 +165,23 @@ def measure(agent, environment, repeats):
   return train_ms, act_ms
 
 
-def rows(gin_files, experts, measured, repeats):
-  out = []
-  for gin_file in gin_files:
+def rows(variants, experts, measured, repeats):
+  out, seen = [], set()
+  for variant in variants:
     for num_experts in experts:
-      agent, environment = build_agent(gin_file, num_experts)
+      agent, environment = build_agent(variant, num_experts)
       network = agent.online_convnet
-      if network.placement == q_networks.Placement.BASELINE and num_experts != experts[0]:
-        continue  # The baseline does not depend on n.
+      plain_baseline = (network.placement == q_networks.Placement.BASELINE
+                        and network.parameter_matched_to is None)
+      # The baseline does not depend on n, nor does separate (n = num_tasks).
+      n = '-' if plain_baseline else network.num_experts
+      if (variant.name, n) in seen:
+        continue
+      seen.add((variant.name, n))
       flops, active = cost.forward_cost(network)
       row = {
-          'variant': os.path.splitext(os.path.basename(gin_file))[0],
-          'n': '-' if network.placement == q_networks.Placement.BASELINE else num_experts,
+          'variant': variant.name,
+          'n': n,
           'parameters': q_networks.count_parameters(network),
           'active': active,
           'acting MFLOP': flops / 1e6,
@@ -134,7 +217,15 @@ def table(result):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--gin_files', action='append', default=None)
+  parser.add_argument(
+      '--family', choices=FAMILIES, default='classic_control',
+      help='the default set of variants: classic_control (every single-task '
+      'CartPole placement x router) or minatar (the Breakout baseline and every '
+      'placement x router on Breakout: the minatar_crl_<placement>_<router>.gin '
+      "configs with MultiTaskEnvironment.task_names = ['Breakout']); "
+      '--gin_files replaces it')
+  parser.add_argument('--gin_files', action='append', default=None,
+                      help='a variant (classic-control or MinAtar gin file); repeatable')
   parser.add_argument('--num_experts', default='4,8')
   parser.add_argument('--measure', action='store_true')
   parser.add_argument('--repeats', type=int, default=100)
@@ -143,7 +234,11 @@ def main(argv=None):
   tf.compat.v1.disable_v2_behavior()
   try:
     experts = [int(n) for n in args.num_experts.split(',')]
-    result = rows(args.gin_files or default_gin_files(), experts, args.measure, args.repeats)
+    if args.gin_files:
+      variants = [file_variant(f) for f in args.gin_files]
+    else:
+      variants = default_variants(args.family)
+    result = rows(variants, experts, args.measure, args.repeats)
   except (ValueError, config.ConfigError) as error:
     print(f'moe_dopamine.cost: error: {error}', file=sys.stderr)
     return 2

@@ -20,3 +20,29 @@ def test_the_table_has_a_row_per_variant_and_expert_count(capsys, tmp_path):
 def test_a_bad_expert_count_is_one_line(capsys):
   assert cost.main(['--num_experts=four']) == 2
   assert 'moe_dopamine.cost: error:' in capsys.readouterr().err
+
+
+def test_minatar_gin_files_give_rows_of_their_games(capsys):
+  files = [runs.gin_path('minatar_breakout_baseline.gin'),
+           runs.gin_path('minatar_crl_big_topk.gin')]
+  assert cost.main([f'--gin_files={f}' for f in files] + ['--num_experts=8']) == 0
+  table = capsys.readouterr().out
+  # Breakout: conv 2*100*9*4*16, Dense 2*1600*128, output 2*128*6 = 526,336
+  # FLOPs; a batch of 32.
+  assert '| minatar_breakout_baseline | - | 206,294 | 206,294 | 0.53 | 0.067 |' in table
+  # Three games (6 channels): 8 whole networks of 206,582 parameters and a
+  # router on the 600 screen values; one network runs, 583,936 FLOPs.
+  assert '| minatar_crl_big_topk | 8 | 1,657,456 | 211,382 | 0.59 | 0.076 |' in table
+
+
+def test_the_minatar_family_is_every_placement_and_router_on_breakout():
+  variants = cost.default_variants('minatar')
+  assert [v.name for v in variants] == ['minatar_breakout_baseline'] + [
+      f'minatar_breakout_{p}_{r}' for p in ('middle', 'final', 'all', 'big')
+      for r in ('softmoe', 'topk')]
+  # Middle TopK on Breakout's 10 x 10 x 4 screens: conv 592 parameters, a
+  # router 16 x 4, 4 experts 16 -> 128 -> 16 (4,240 each), Dense(1600 -> 6);
+  # FLOPs 115,200 + 2*100*16*4 + 100 * 8,192 + 2*1600*6 = 966,400.
+  [variant] = [v for v in variants if v.name == 'minatar_breakout_middle_topk']
+  row = cost.table(cost.rows([variant], [4], False, 0)).splitlines()[-1]
+  assert row == '| minatar_breakout_middle_topk | 4 | 27,222 | 27,222 | 0.97 | 0.124 |'

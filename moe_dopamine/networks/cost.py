@@ -1,24 +1,41 @@
-"""Analytic compute cost of a built ClassicControlQNetwork.
+"""Analytic compute cost of a built ClassicControlQNetwork or MinAtarQNetwork.
 
 FLOPs count the matrix products, 2 per multiply-add (the usual convention);
 biases, activations and softmaxes are left out (a few percent at these
 widths). Per sample, with n experts, tokens m of width d and an expert MLP
 f with widths d -> h... -> o:
 - Dense(in, out): 2 in out.
+- Conv (k x k, C_in -> C_out channels, output H_out x W_out): the product of
+  each output position's k x k x C_in patch with the kernel,
+  2 H_out W_out k k C_in C_out.
 - SoftMoE: router 2 m d (n p); slot inputs 2 (n p) m d; experts n p flops(f);
   combine 2 m (n p) o; p = slots per expert.
 - TopK / random: router 2 m d n; experts m k flops(f) (only the chosen ones).
+- Soft-to-sparse: router 2 m d n; experts m n flops(f) (it runs every expert
+  on every token, whatever its sparsity).
 - Hardcoded: experts m flops(f).
+A MinAtar MoE that reads the conv output [h, w, C] sees the tokens of its
+tokenization (minatar_q_networks.tokens_of): per_pixel, m = h w tokens of
+d = C; per_feature_map, m = C tokens of d = h w; per_sample, one token of
+h w C. Every other MinAtar MoE (final, all's output, big, separate) sees one
+token per sample. Big's experts (`ConvExperts`) are whole baseline networks
+on the flattened screen (d = h w C), so f is a baseline's conv, dense layer
+and output: SoftMoE on that one token runs every expert, TopK k of them,
+hardcoded one.
 A DQN training step on a batch B costs about B (3 F_online + F_target):
 the online forward pass, its backward pass (twice the forward), and the
 target network's forward pass on the next states.
 
 Active parameters are the ones a single sample's forward pass touches: for
-sparse routers, the router plus k experts per token (at most n).
+TopK and random routers, the router plus k experts per token (at most n);
+hardcoded, one expert; SoftMoE and soft-to-sparse, every expert. A conv's
+are its kernel and biases, k k C_in C_out + C_out.
 """
 
 import numpy as np
+import tensorflow as tf
 
+from moe_dopamine.networks import minatar_q_networks
 from moe_dopamine.networks import moe
 
 
@@ -31,52 +48,150 @@ def mlp_parameters(widths):
   return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
 
 
-def _expert_widths(layer):
-  kernels = layer.experts.kernels
-  return [int(kernels[0][0].shape[0])] + [int(k[0].shape[1]) for k in kernels]
+def conv_flops(out_height, out_width, kernel_size, in_channels, out_channels):
+  """2 H_out W_out k k C_in C_out: at each output position, a Dense from the
+  k x k x C_in patch to the C_out channels."""
+  patch = kernel_size * kernel_size * in_channels
+  return out_height * out_width * mlp_flops([patch, out_channels])
+
+
+def conv_parameters(kernel_size, in_channels, out_channels):
+  """A conv's kernel and biases: a Dense from its patch to its channels."""
+  return mlp_parameters([kernel_size * kernel_size * in_channels, out_channels])
+
+
+def _is_conv(experts):
+  return isinstance(experts, minatar_q_networks.ConvExperts)
+
+
+def _dense_widths(experts):
+  """The widths of an expert's dense layers (a conv expert's after its conv:
+  the flattened feature maps, the hidden layers, the output)."""
+  kernels = experts.kernels
+  first = 1 if _is_conv(experts) else 0
+  return [int(kernels[first][0].shape[0])] + [int(k[0].shape[1]) for k in kernels[first:]]
+
+
+def token_width(experts):
+  """d, the width of the tokens the experts read."""
+  if _is_conv(experts):
+    return int(np.prod(experts.screen_shape))
+  return _dense_widths(experts)[0]
+
+
+def expert_flops(experts):
+  """flops(f), one expert on one token: its conv (conv experts) then its
+  dense layers."""
+  flops = mlp_flops(_dense_widths(experts))
+  if _is_conv(experts):
+    h, w, c = experts.screen_shape
+    flops += conv_flops(h, w, experts.kernel_size, c, experts.filters)
+  return flops
+
+
+def expert_parameters(experts):
+  """Parameters of one expert."""
+  parameters = mlp_parameters(_dense_widths(experts))
+  if _is_conv(experts):
+    parameters += conv_parameters(
+        experts.kernel_size, experts.screen_shape[-1], experts.filters
+    )
+  return parameters
+
+
+def _experts_per_token(layer):
+  """Experts each token runs through: sparse routers' k, or n for
+  soft-to-sparse (hardcoded: 1; SoftMoE has slots instead)."""
+  if layer.router == moe.Router.HARDCODED:
+    return 1
+  if layer.router == moe.Router.SOFT_TO_SPARSE:
+    return layer.num_experts
+  return layer.k
 
 
 def moe_flops(layer, num_tokens):
   """FLOPs per sample of an MoE layer on `num_tokens` tokens."""
-  widths = _expert_widths(layer)
-  d, o, n = widths[0], widths[-1], layer.num_experts
-  expert = mlp_flops(widths)
+  d, o, n = token_width(layer.experts), layer.experts.output_units, layer.num_experts
+  expert = expert_flops(layer.experts)
   if layer.router == moe.Router.SOFTMOE:
     slots = n * layer.num_slots(num_tokens)
     return 2 * num_tokens * d * slots * 2 + slots * expert + 2 * num_tokens * slots * o
   if layer.router == moe.Router.HARDCODED:
     return num_tokens * expert
-  return 2 * num_tokens * d * n + num_tokens * layer.k * expert
+  return 2 * num_tokens * d * n + num_tokens * _experts_per_token(layer) * expert
 
 
 def moe_active_parameters(layer, num_tokens):
   """Parameters one sample's forward pass uses in an MoE layer."""
-  widths = _expert_widths(layer)
   router = sum(int(np.prod(w.shape.as_list())) for w in layer.router_weights())
   if layer.router == moe.Router.SOFTMOE:
     used = layer.num_experts
   elif layer.router == moe.Router.HARDCODED:
-    used = 1
+    used = 1  # Every token of a sample goes to its task's expert.
   else:
-    used = min(layer.num_experts, num_tokens * layer.k)
-  return router + used * mlp_parameters(widths)
+    used = min(layer.num_experts, num_tokens * _experts_per_token(layer))
+  return router + used * expert_parameters(layer.experts)
+
+
+def moe_cost(layer, num_tokens):
+  """(FLOPs, active parameters) per sample of an MoE layer."""
+  return moe_flops(layer, num_tokens), moe_active_parameters(layer, num_tokens)
+
+
+def dense_cost(layer):
+  """(FLOPs, parameters) per sample of a Dense layer."""
+  widths = layer.kernel.shape.as_list()
+  return mlp_flops(widths), mlp_parameters(widths)
+
+
+def conv_cost(layer, input_shape):
+  """(FLOPs, parameters) per sample of a Conv2D layer on inputs [h, w, C]."""
+  kernel_size, _, in_channels, out_channels = layer.kernel.shape.as_list()
+  output_shape = layer.compute_output_shape(tf.TensorShape([None] + list(input_shape)))
+  out_height, out_width = output_shape.as_list()[1:3]
+  return (conv_flops(out_height, out_width, kernel_size, in_channels, out_channels),
+          conv_parameters(kernel_size, in_channels, out_channels))
+
+
+def conv_output_tokens(network):
+  """The number of tokens the MoE reading a MinAtar network's conv output
+  sees per sample, as `tokens_of` cuts it."""
+  output_shape = network.conv.compute_output_shape(
+      tf.TensorShape([None] + list(network.screen_shape))
+  )
+  with tf.Graph().as_default():
+    tokens = minatar_q_networks.tokens_of(tf.zeros(output_shape.as_list()[1:])[None],
+                                          network.tokenization)
+  return int(tokens.shape[1])
+
+
+def layer_costs(network):
+  """(FLOPs, active parameters) per sample of each layer of a built network,
+  in order."""
+  if isinstance(network, minatar_q_networks.MinAtarQNetwork):
+    if network.big_moe is not None:
+      return [moe_cost(network.big_moe, 1)]
+    costs = [conv_cost(network.conv, network.screen_shape)]
+    if network.hidden_is_moe:
+      costs.append(moe_cost(network.hidden, conv_output_tokens(network)))
+    else:
+      costs.append(dense_cost(network.hidden))
+    if network.output_is_moe:
+      costs.append(moe_cost(network.output_layer, 1))
+    else:
+      costs.append(dense_cost(network.output_layer))
+    return costs
+  if network.big_moe is not None:
+    return [moe_cost(network.big_moe, network.num_tokens)]
+  return [moe_cost(layer, network.num_tokens) if is_moe else dense_cost(layer)
+          for _, layer, is_moe in network.stack]
 
 
 def forward_cost(network):
-  """(FLOPs, active parameters) per sample of a built ClassicControlQNetwork."""
-  flops, active = 0, 0
-  if network.big_moe is not None:
-    return (moe_flops(network.big_moe, network.num_tokens),
-            moe_active_parameters(network.big_moe, network.num_tokens))
-  for _, layer, is_moe in network.stack:
-    if is_moe:
-      flops += moe_flops(layer, network.num_tokens)
-      active += moe_active_parameters(layer, network.num_tokens)
-    else:
-      fan_in, fan_out = layer.kernel.shape.as_list()
-      flops += 2 * fan_in * fan_out
-      active += fan_in * fan_out + fan_out
-  return flops, active
+  """(FLOPs, active parameters) per sample of a built ClassicControlQNetwork
+  or MinAtarQNetwork."""
+  costs = layer_costs(network)
+  return sum(f for f, _ in costs), sum(a for _, a in costs)
 
 
 def training_step_flops(network, batch_size):

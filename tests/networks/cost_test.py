@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from moe_dopamine.networks import cost
+from moe_dopamine.networks import minatar_q_networks as mq
 from moe_dopamine.networks import q_networks
 
 D, A = 4, 2
@@ -45,3 +46,110 @@ def test_middle_topk_with_two_tokens():
   expert = 2 * (256 * 512 + 512 * 256)  # Tokens of 256 features, hidden 512.
   moe_layer = 2 * 2 * 256 * 4 + 2 * expert  # Router, then one expert per token.
   assert cost.forward_cost(network)[0] == 2 * D * 512 + moe_layer + 2 * 512 * A
+
+
+def test_soft_to_sparse_runs_every_expert_whatever_its_k():
+  gin.bind_parameter('MoE.k', 1)
+  flops, active = cost.forward_cost(built('big', 'soft_to_sparse'))
+  assert flops == 2 * D * 4 + 4 * BASELINE
+  assert active == D * 4 + 4 * 266242
+
+
+# A small MinAtar network: 10 x 10 screens (MinAtar's, the only size the
+# network takes) of C = 2 channels and the task id, F = 3 filters of 3 x 3,
+# a hidden width of 8 (experts' too), 3 actions.
+C, F, H, MA = 2, 3, 8, 3
+CONV = 2 * 10 * 10 * 3 * 3 * C * F  # 2 H_out W_out k k C_in C_out = 10,800.
+MINATAR = CONV + 2 * 100 * F * H + 2 * H * MA  # + Dense(300 -> 8), (8 -> 3): 15,648.
+CONV_PARAMETERS = 3 * 3 * C * F + F  # 57.
+MINATAR_PARAMETERS = CONV_PARAMETERS + (300 * H + H) + (H * MA + MA)  # 2,492.
+
+
+def built_minatar(placement, router='softmoe', tokenization='per_pixel', **kwargs):
+  gin.bind_parameter('MoE.router', router)
+  kwargs.setdefault('num_experts', 4)
+  network = mq.MinAtarQNetwork(
+      MA, placement=placement, tokenization=tokenization, filters=F, hidden_units=H,
+      expert_hidden_units=H, task_id_in_observation=True, **kwargs,
+  )
+  network(tf.zeros([1, 100 * C + 1, 1]))
+  return network
+
+
+def test_minatar_baseline_counts_the_conv_at_every_position():
+  network = built_minatar('baseline')
+  assert cost.forward_cost(network) == (MINATAR, MINATAR_PARAMETERS)
+  assert q_networks.count_parameters(network) == MINATAR_PARAMETERS
+  assert cost.training_step_flops(network, 32) == 32 * 4 * MINATAR
+
+
+def test_a_conv_costs_2_h_w_k_k_cin_cout():
+  network = built_minatar('baseline', kernel_size=5)
+  flops, active = cost.forward_cost(network)
+  assert flops == 2 * 100 * 5 * 5 * C * F + 2 * 100 * F * H + 2 * H * MA
+  assert active == 5 * 5 * C * F + F + (300 * H + H) + (H * MA + MA)
+
+
+# The middle MoE's experts map tokens of width d through H back to d; its
+# SoftMoE has p = ceil(m / 4) slots per expert. Per tokenization, (m, d,
+# p) and the layer's FLOPs: router and slot inputs 2 * 2 m d (4 p), experts
+# 4 p * 2 (d H + H d), combine 2 m (4 p) d.
+MIDDLE_SOFTMOE = {
+    'per_pixel': (100, F, 25, 4 * 100 * F * 100 + 100 * 4 * F * H + 2 * 100 * 100 * F),
+    'per_feature_map': (F, 100, 1, 4 * F * 100 * 4 + 4 * 4 * 100 * H + 2 * F * 4 * 100),
+    'per_sample': (1, 300, 1, 4 * 1 * 300 * 4 + 4 * 4 * 300 * H + 2 * 1 * 4 * 300),
+}
+
+
+@pytest.mark.parametrize('tokenization', sorted(MIDDLE_SOFTMOE))
+def test_minatar_middle_softmoe_sees_the_tokens_of_its_tokenization(tokenization):
+  m, d, p, moe_layer = MIDDLE_SOFTMOE[tokenization]
+  network = built_minatar('middle', tokenization=tokenization)
+  output = 2 * 300 * MA  # The flattened MoE output, 300 values, -> Q.
+  flops, active = cost.forward_cost(network)
+  assert flops == CONV + moe_layer + output
+  experts = 4 * (d * H + H + H * d + d)
+  assert active == CONV_PARAMETERS + d * 4 * p + experts + 300 * MA + MA
+  assert active == q_networks.count_parameters(network)  # SoftMoE uses every weight.
+  assert m * d == 300
+
+
+@pytest.mark.parametrize('k', [1, 2])
+def test_minatar_middle_topk_per_pixel_pays_k_experts_per_pixel(k):
+  gin.bind_parameter('MoE.k', k)
+  network = built_minatar('middle', 'topk')
+  # 100 tokens of F: router 2 * 100 * F * 4, then k experts per token.
+  moe_layer = 2 * 100 * F * 4 + 100 * k * 2 * (F * H + H * F)
+  flops, active = cost.forward_cost(network)
+  assert flops == CONV + moe_layer + 2 * 300 * MA
+  # 100 tokens reach every expert.
+  assert active == CONV_PARAMETERS + F * 4 + 4 * (F * H + H + H * F + F) + 300 * MA + MA
+
+
+def test_minatar_all_routes_one_token_to_the_output_moe():
+  network = built_minatar('all')
+  hidden = MIDDLE_SOFTMOE['per_pixel'][-1]
+  # One token of the 300 flattened values, one slot per expert.
+  output = 4 * 300 * 4 + 4 * 2 * (300 * H + H * MA) + 2 * 4 * MA
+  assert cost.forward_cost(network)[0] == CONV + hidden + output
+
+
+def test_minatar_big_softmoe_runs_every_conv_expert():
+  # One token of the 200 screen values (not the task id), one slot per expert.
+  flops, active = cost.forward_cost(built_minatar('big'))
+  assert flops == 4 * 200 * 4 + 4 * MINATAR + 2 * 4 * MA
+  assert active == 200 * 4 + 4 * MINATAR_PARAMETERS
+
+
+@pytest.mark.parametrize('k', [1, 2])
+def test_minatar_big_topk_pays_for_k_conv_experts(k):
+  gin.bind_parameter('MoE.k', k)
+  flops, active = cost.forward_cost(built_minatar('big', 'topk'))
+  assert flops == 2 * 200 * 4 + k * MINATAR
+  assert active == 200 * 4 + k * MINATAR_PARAMETERS
+
+
+def test_minatar_separate_runs_one_whole_network():
+  network = built_minatar('separate', num_tasks=3)
+  assert cost.forward_cost(network) == (MINATAR, MINATAR_PARAMETERS)
+  assert q_networks.count_parameters(network) == 3 * MINATAR_PARAMETERS
