@@ -34,3 +34,21 @@ def median_training_speed(runs):
   return statistics.median(
       it['train_average_steps_per_second'][0] for its in runs for it in its[1:]
   )
+
+
+def stock_dopamine_command(base_dir, gin_file):
+  """The command running stock `dopamine.discrete_domains.train` on a gin
+  file, with the TF1 optimizers registered with core gin (Dopamine's own gin
+  files import gin.tf.external_configurables, which TensorFlow >= 2.16 lacks)."""
+  main = (
+      'import os\n'
+      "os.environ['TF_USE_LEGACY_KERAS'] = '1'\n"
+      'import gin\n'
+      'import tensorflow as tf\n'
+      'for optimizer in (tf.compat.v1.train.AdamOptimizer, tf.compat.v1.train.RMSPropOptimizer):\n'
+      "  gin.external_configurable(optimizer, module='tf.train')\n"
+      'from absl import app\n'
+      'from dopamine.discrete_domains import train\n'
+      'app.run(train.main)\n'
+  )
+  return [sys.executable, '-c', main, f'--base_dir={base_dir}', f'--gin_files={gin_file}']

@@ -34,6 +34,7 @@ from common import median_training_speed
 from common import moe_dopamine_command
 from common import read_iterations
 from common import run_logged
+from common import stock_dopamine_command
 
 # This script's name is MinAtar's package name: its folder leaves the import
 # path before anything imports `minatar`, or `import minatar` would find it.
@@ -48,6 +49,7 @@ from moe_dopamine import config
 from moe_dopamine.agents import factory
 from moe_dopamine.environments import multitask
 from moe_dopamine.environments import tasks
+from moe_dopamine.cost import resident_mib
 
 GAMES = {spec.gym_id: name for name, spec in tasks.MINATAR_TASKS.items()}
 
@@ -86,18 +88,9 @@ ReplayBuffer.max_capacity = 100000
 ReplayBuffer.batch_size = 32
 """
 
-STOCK_MAIN = """
-import os
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
-from absl import app
-from dopamine.discrete_domains import train
-app.run(train.main)
-"""
-
 
 def stock_command(base_dir, gin_file, bindings):
-  return [sys.executable, '-c', STOCK_MAIN, f'--base_dir={base_dir}',
-          f'--gin_files={gin_file}'] + [f'--gin_bindings={b}' for b in bindings]
+  return stock_dopamine_command(base_dir, gin_file) + [f'--gin_bindings={b}' for b in bindings]
 
 
 def jax_parameters(game):
@@ -136,14 +129,6 @@ def replay_memory(task_names, capacity=100000):
     stored = sum(a.nbytes for a in memory._store.values()) / 2**20  # pylint: disable=protected-access
   gin.clear_config()
   return stored, grown, environment.observation_dtype, environment.observation_shape
-
-
-def resident_mib():
-  with open('/proc/self/status') as f:
-    for line in f:
-      if line.startswith('VmRSS:'):
-        return int(line.split()[1]) / 1024
-  return float('nan')
 
 
 def main():

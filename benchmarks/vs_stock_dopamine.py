@@ -28,6 +28,7 @@ from common import median_training_speed
 from common import moe_dopamine_command
 from common import read_iterations
 from common import run_logged
+from common import stock_dopamine_command
 
 from moe_dopamine.metrics import continual
 
@@ -68,17 +69,6 @@ WrappedReplayBuffer.replay_capacity = 50000
 WrappedReplayBuffer.batch_size = 128
 """
 
-STOCK_MAIN = """
-import os, sys
-os.environ['TF_USE_LEGACY_KERAS'] = '1'
-import gin
-import tensorflow as tf
-for optimizer in (tf.compat.v1.train.AdamOptimizer, tf.compat.v1.train.RMSPropOptimizer):
-  gin.external_configurable(optimizer, module='tf.train')
-from absl import app
-from dopamine.discrete_domains import train
-app.run(train.main)
-"""
 
 
 def main():
@@ -101,8 +91,7 @@ def main():
     for name in order:
       base_dir = os.path.join(out, f'{name}_{seed}')
       if name == 'stock':
-        command = [sys.executable, '-c', STOCK_MAIN, f'--base_dir={base_dir}',
-                   f'--gin_files={stock_gin}', f'--gin_bindings={iterations}']
+        command = stock_dopamine_command(base_dir, stock_gin) + [f'--gin_bindings={iterations}']
       else:
         command = moe_dopamine_command(
             base_dir, 'gin_configs/cartpole_baseline.gin',
