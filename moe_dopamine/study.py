@@ -151,7 +151,10 @@ def describe(planned, done, measured, workers):
     seconds = sum(known)
     total_seconds += seconds
     total_todo += len(todo)
-    unmeasured += sum(run.point not in measured for run in todo)
+    measured_architectures = {_architecture(v) for v in measured}
+    unmeasured += sum(run.point not in measured
+                      and _architecture(run.point) not in measured_architectures
+                      for run in todo)
     text = f'  {part}: {len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to run'
     if known:
       text += f', ~{seconds / 3600:.1f} h of compute'
