@@ -155,10 +155,11 @@ def measure(agent, environment, repeats):
   """(ms per training step, ms per action) after filling the replay."""
   observation = environment.reset()
   for _ in range(1000):
-    action = np.random.randint(environment.num_actions)
-    next_observation, reward, done, _ = environment.step(action)
-    agent._replay.add(observation[:, None], action, reward, done)  # pylint: disable=protected-access
-    observation = environment.reset() if done else next_observation
+    legal = np.flatnonzero(environment.action_masks[environment.current_task])
+    action = np.random.choice(legal)
+    next_observation, reward, terminal, _ = environment.step(action)
+    agent._replay.add(observation[:, None], action, reward, terminal)  # pylint: disable=protected-access
+    observation = environment.reset() if environment.game_over else next_observation
   state = observation[None, :, None, None]
   train_ms = median_ms(agent._run_train_op, repeats)  # pylint: disable=protected-access
   act_ms = median_ms(lambda: agent._greedy_action(state), repeats * 5)  # pylint: disable=protected-access

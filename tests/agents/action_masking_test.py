@@ -1,5 +1,7 @@
 """Masked actions are never taken: greedy, at random, or in the target max."""
 
+import random
+
 import gin
 import numpy as np
 import pytest
@@ -115,6 +117,7 @@ def test_bootstrap_max_skips_illegal_actions(task, best_legal_q):
 
 
 def test_thousands_of_steps_in_the_multitask_environment_stay_legal():
+  random.seed(0)  # The agent's exploration draws from Python's stream.
   env = multitask.MultiTaskEnvironment(
       task_names=['CartPole', 'MountainCar'], setting='mtrl', seed=1
   )
@@ -123,13 +126,20 @@ def test_thousands_of_steps_in_the_multitask_environment_stay_legal():
     agent.eval_mode = False
     env.begin_iteration(0)
     actions = {0: set(), 1: set()}
+    steps = {0: 0, 1: 0}
     action = agent.begin_episode(env.reset())
-    for _ in range(3000):
+    # CartPole episodes are short and MountainCar's last 200 steps, so run
+    # until both tasks have had enough steps for every legal action to show.
+    for _ in range(20000):
+      if min(steps.values()) >= 300:
+        break
       actions[env.current_task].add(action)
+      steps[env.current_task] += 1
       obs, reward, terminal, _ = env.step(action)  # Raises if illegal.
-      if terminal:
-        agent.end_episode(reward)
+      if env.game_over:  # A true end or a time limit.
+        agent.end_episode(reward, terminal)
         action = agent.begin_episode(env.reset())
       else:
         action = agent.step(reward, obs)
+    assert min(steps.values()) >= 300, steps
     assert actions == {0: {0, 1}, 1: {0, 1, 2}}

@@ -1,5 +1,7 @@
 """MoEDQNAgent on multi-game MinAtar: masks in real play, training, dormant conv maps, ReDo."""
 
+import random
+
 import gin
 import numpy as np
 import pytest
@@ -34,14 +36,15 @@ def make(seed=0):
 
 def play(env, agent, steps):
   """`steps` real steps of the agent in the environment; actions per game."""
+  random.seed(0)  # The agent's exploration draws from Python's stream.
   env.begin_iteration(0)
   taken = {t: set() for t in range(env.num_tasks)}
   action = agent.begin_episode(env.reset())
   for _ in range(steps):
     taken[env.current_task].add(int(action))
-    obs, reward, done, _ = env.step(action)  # Raises for a masked action.
-    if done:
-      agent.end_episode(reward)
+    obs, reward, terminal, _ = env.step(action)  # Raises for a masked action.
+    if env.game_over:  # A true end or a time limit.
+      agent.end_episode(reward, terminal)
       action = agent.begin_episode(env.reset())
     else:
       action = agent.step(reward, obs)
