@@ -344,6 +344,17 @@ def _difference_ci(a, b, num_resamples=10000, seed=0):
   return float(a.mean() - b.mean()), float(low), float(high)
 
 
+def _untested_placements(arrays):
+  """The qualifier of a placement claim whose grid lacks some placements."""
+  missing = [p.capitalize() for p in ('middle', 'final', 'all')
+             if not any(architecture(v).startswith(f'{p}_') for v in arrays)]
+  if len(missing) == 3:
+    return ' against the baselines only (Middle, Final and All not yet run)'
+  if missing:
+    return f" ({' and '.join(missing)} not yet run)"
+  return ''
+
+
 def _majority_verdict(for_claim, against, total):
   """'supported' if most comparisons clearly go the claim's way and none
   clearly against it; 'not supported' if more go clearly against it than for
@@ -393,9 +404,8 @@ def judge_claims(groups):
       verdict = 'not supported'
     else:
       verdict = 'inconclusive'
-    placements = [v for v in others if not architecture(v).startswith('baseline')]
-    if evidence and not placements:
-      verdict += ' against the baselines only (Middle, Final and All not yet run)'
+    if evidence:
+      verdict += _untested_placements(a)
     out.append(('1. In CRL, Big beats the other placements and the baseline.', verdict,
                 [f'best Big variant by mean P: {best_big}; it clearly beats '
                  f'{wins} of {len(evidence)} others, clearly loses to {losses}.'] + evidence))
@@ -425,6 +435,8 @@ def judge_claims(groups):
       verdict = 'not supported'
     else:
       verdict = 'inconclusive'
+    if evidence:
+      verdict += _untested_placements(a)
     out.append(('2. In MTRL, only Big clearly beats the baseline.', verdict,
                 [f'variants clearly above the baseline: {clear or "none"}'] + evidence))
 
@@ -482,10 +494,12 @@ def judge_claims(groups):
       evidence.append(f'{group}: ' + _fmt_poi(f'Big {router}', 'Big hardcoded', poi))
   if not total:
     verdict = 'not yet run'
-  elif learned_wins < total:
-    verdict = 'supported' if hardcoded_wins or learned_wins < total else 'inconclusive'
-  else:
+  elif hardcoded_wins:
+    verdict = 'supported'
+  elif learned_wins == total:
     verdict = 'not supported'
+  else:
+    verdict = 'inconclusive'
   out.append(('5. Learned routing does not always beat hardcoded (task-id) routing.', verdict,
               [f'learned routing clearly beats hardcoded in {learned_wins} of {total} '
                f'comparisons; hardcoded clearly beats learned in {hardcoded_wins}.']

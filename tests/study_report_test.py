@@ -93,7 +93,13 @@ def test_run_metrics_are_the_continual_formulas_on_the_table():
 
 
 def verdicts(groups):
+  """{claim number: whole verdict, with its qualifier}."""
   return {claim.split('.')[0]: verdict for claim, verdict, _ in study_report.judge_claims(groups)}
+
+
+def words(groups):
+  """{claim number: the verdict without the untested placements' qualifier}."""
+  return {claim: verdict.split(' (')[0] for claim, verdict in verdicts(groups).items()}
 
 
 def groups_of(*frames):
@@ -111,7 +117,7 @@ def test_claims_follow_clear_differences():
   mtrl = table({'mtrl_baseline': 0.3, 'mtrl_middle_softmoe': 0.3, 'mtrl_big_softmoe': 0.8,
                 'mtrl_big_topk': 0.2, 'mtrl_big_hardcoded': 0.5}, setting='mtrl',
                dormant={'mtrl_baseline': 0.4})
-  got = verdicts(groups_of(crl, mtrl))
+  got = words(groups_of(crl, mtrl))
   assert got['1'] == 'supported'  # Big SoftMoE above the baseline and Middle.
   assert got['2'] == 'supported'  # Only Big above the MTRL baseline.
   assert got['3'] == 'supported'  # SoftMoE above TopK in every placement.
@@ -123,7 +129,7 @@ def test_claims_fail_when_the_differences_go_the_other_way():
   crl = table({'crl_baseline': 0.9, 'crl_middle_softmoe': 0.3, 'crl_middle_topk': 0.8,
                'crl_big_softmoe': 0.2, 'crl_big_topk': 0.6, 'crl_big_hardcoded': 0.1},
               dormant={'crl_baseline': 0.05})
-  got = verdicts(groups_of(crl))
+  got = words(groups_of(crl))
   assert got['1'] == 'not supported'
   assert got['3'] == 'not supported'
   assert got['4'] == 'not supported'
@@ -133,7 +139,7 @@ def test_claims_fail_when_the_differences_go_the_other_way():
 def test_equal_variants_are_inconclusive():
   crl = table({'crl_baseline': 0.5, 'crl_big_softmoe': 0.5, 'crl_big_topk': 0.5,
                'crl_middle_softmoe': 0.5, 'crl_middle_topk': 0.5})
-  got = verdicts(groups_of(crl))
+  got = words(groups_of(crl))
   assert got['1'] == 'inconclusive' and got['3'] == 'inconclusive'
   assert got['4'] == 'inconclusive'
 
@@ -183,3 +189,19 @@ def test_claim_1_says_when_only_the_baselines_were_compared():
   crl = table({'crl_baseline': 0.3, 'crl_baseline_matched': 0.35, 'crl_big_softmoe': 0.9})
   verdict = verdicts(groups_of(crl))['1']
   assert verdict == 'supported against the baselines only (Middle, Final and All not yet run)'
+
+
+def test_claims_1_and_2_name_the_placements_not_run_yet():
+  crl = table({'crl_baseline': 0.3, 'crl_middle_topk': 0.35, 'crl_big_softmoe': 0.9})
+  mtrl = table({'mtrl_baseline': 0.3, 'mtrl_final_softmoe': 0.3, 'mtrl_big_softmoe': 0.8},
+               setting='mtrl')
+  got = verdicts(groups_of(crl, mtrl))
+  assert got['1'] == 'supported (Final and All not yet run)'
+  assert got['2'] == 'supported (Middle and All not yet run)'
+
+
+def test_claim_5_needs_a_clear_win_of_hardcoded_routing():
+  tie = table({'crl_big_softmoe': 0.5, 'crl_big_topk': 0.5, 'crl_big_hardcoded': 0.5})
+  assert verdicts(groups_of(tie))['5'] == 'inconclusive'
+  mixed = table({'crl_big_softmoe': 0.9, 'crl_big_topk': 0.5, 'crl_big_hardcoded': 0.5})
+  assert verdicts(groups_of(mixed))['5'] == 'inconclusive'  # One learned win, one tie.
