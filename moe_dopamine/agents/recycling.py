@@ -8,6 +8,12 @@ A network describes each hidden layer whose neurons can be recycled as a
 - zeroes their biases and their outgoing weights,
 - zeroes the optimizer's slots (Adam's moments) of all of those entries.
 
+A neuron may be a conv filter: its incoming kernel is the conv's (a
+[k, k, c, filters] kernel along axis 3, drawn with Keras' conv fans, or a
+flattened one with its fans given), and a dense kernel reading the flattened
+feature maps [positions * filters] holds its outgoing weights once per
+position (an outgoing entry (kernel, axis, positions)).
+
 One variable can play several roles (an expert's first kernel is the
 incoming kernel of the expert's hidden layer and the outgoing kernel of the
 layer before the MoE), so all edits of a variable are composed into a single
@@ -21,18 +27,38 @@ import numpy as np
 import tensorflow as tf
 
 
-def _along(mask, variable, axis):
-  """The [units] mask broadcast along `axis` of `variable`."""
+def _along(mask, variable, axis, tiles=1):
+  """The [units] mask broadcast along `axis` of `variable`, repeated `tiles`
+  times along it first (entry t * units + u of the axis belongs to unit u:
+  a flattened [positions, units] feature map read by a dense kernel)."""
+  if tiles > 1:
+    mask = tf.tile(mask, [tiles])
   shape = [1] * variable.shape.rank
   shape[axis] = -1
   return tf.broadcast_to(tf.reshape(mask, shape), variable.shape)
 
 
-def _glorot_uniform(shape):
-  """A fresh Glorot-uniform draw of a kernel's shape [fan_in, fan_out]."""
-  fan_in, fan_out = int(shape[0]), int(shape[-1])
+def glorot_fans(shape):
+  """Keras' (fan_in, fan_out) of a kernel: [in, out], or a conv kernel
+  [k, ..., k, in, out] whose fans count the receptive field too."""
+  receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+  return int(shape[-2]) * receptive, int(shape[-1]) * receptive
+
+
+def _glorot_uniform(shape, fans=None):
+  """A fresh Glorot-uniform draw of a kernel's shape (fans: glorot_fans of
+  the shape unless given)."""
+  fan_in, fan_out = fans or glorot_fans(shape)
   limit = np.sqrt(6.0 / (fan_in + fan_out))
   return tf.random.uniform(shape, -limit, limit)
+
+
+def _parts(entry, default):
+  """(variable, axis, extra) of a (variable, axis[, extra]) entry."""
+  return (entry[0], entry[1], entry[2] if len(entry) > 2 else default)
+
+
+_ZERO = 'zero'  # An edit that zeroes (any other edit draws fresh weights).
 
 
 class Recycler:
@@ -47,22 +73,24 @@ class Recycler:
     for i, layer in enumerate(self.layers):
       mask = tf.compat.v1.placeholder(tf.bool, [layer.units], f'redo_mask_{i}')
       self.mask_phs[layer.name] = mask
-      for variable, axis in layer.incoming:
-        edits[variable.ref()].append((_along(mask, variable, axis), 'fresh'))
+      for entry in layer.incoming:
+        variable, axis, fans = _parts(entry, None)
+        edits[variable.ref()].append((_along(mask, variable, axis), fans))
         variables[variable.ref()] = variable
       for variable in layer.biases:
-        edits[variable.ref()].append((mask, 'zero'))
+        edits[variable.ref()].append((mask, _ZERO))
         variables[variable.ref()] = variable
-      for variable, axis in layer.outgoing:
-        edits[variable.ref()].append((_along(mask, variable, axis), 'zero'))
+      for entry in layer.outgoing:
+        variable, axis, tiles = _parts(entry, 1)
+        edits[variable.ref()].append((_along(mask, variable, axis, tiles), _ZERO))
         variables[variable.ref()] = variable
     ops = []
     for ref, variable_edits in edits.items():
       variable = variables[ref]
       value = variable.read_value() if hasattr(variable, 'read_value') else variable
-      for mask, kind in variable_edits:
+      for mask, fans in variable_edits:
         replacement = (
-            _glorot_uniform(variable.shape) if kind == 'fresh' else tf.zeros_like(value)
+            tf.zeros_like(value) if fans is _ZERO else _glorot_uniform(variable.shape, fans)
         )
         value = tf.where(mask, replacement, value)
       ops.append(variable.assign(value))

@@ -39,10 +39,9 @@ hardcoded routing reads it.
 
 Diagnostics: the torso's feature maps are the hidden layer 'conv_0', each
 of its 16 channels one neuron (metrics.dormant averages over the batch and
-the positions); a big expert's conv is its hidden layer 0. ReDo recycles the
-dense hidden layers only (`recyclable_layers`): a conv filter's neuron feeds
-the next layer through 100 positions, which the recycling ops (one axis per
-kernel) do not describe.
+the positions); a big expert's conv is its hidden layer 0. ReDo recycles a
+dormant filter too (`recyclable_layers`): fresh conv weights, a zero bias,
+and zero outgoing weights at each of the 100 positions it feeds.
 
 Parameter-matched control: `parameter_matched_to=<placement>` (with placement
 'baseline') gives the baseline the hidden width whose trainable parameter
@@ -59,8 +58,10 @@ import tensorflow as tf
 from moe_dopamine import config
 from moe_dopamine import observation
 from moe_dopamine.environments import minatar_games
+from moe_dopamine.metrics import names
 from moe_dopamine.networks import moe
 from moe_dopamine.networks import q_networks
+from moe_dopamine.networks import types
 
 Placement = q_networks.Placement
 
@@ -305,18 +306,51 @@ class MinAtarQNetwork(q_networks.PlacementQNetwork):
     return [self.hidden, self.output_layer]
 
   def _first_recyclable_expert_layer(self, experts):
-    # A conv expert's layer 0 is its feature maps (see the module docstring).
+    # A conv expert's layer 0 is its feature maps: _conv_recyclable_layers.
     return 1 if isinstance(experts, ConvExperts) else 0
 
-  def recyclable_layers(self):
-    """The dense hidden layers ReDo can recycle, as `types.RecyclableLayer`s.
+  def _conv_recyclable_layers(self):
+    """The feature maps as `types.RecyclableLayer`s: the torso's conv_0, or
+    each big expert's hidden layer 0. A filter's outgoing weights are the
+    rows of its channel at every position of the flattened maps that a dense
+    kernel reads, or its channel's rows of a per-pixel MoE's experts and
+    router. Per-feature-map tokens make each filter a token, with no weights
+    of its own to reset: conv_0 is left out there."""
+    h, w, c = self.screen_shape
+    positions, k = h * w, self.kernel_size
+    if self.big_moe is not None:
+      experts = self.big_moe.experts
+      return [types.RecyclableLayer(
+          name=names.expert_hidden(self.big_moe.name, e, 0),
+          units=self.filters,
+          incoming=[(experts.kernels[0][e], 1, (k * k * c, k * k * self.filters))],
+          biases=[experts.biases[0][e]],
+          outgoing=[(experts.kernels[1][e], 0, positions)],
+      ) for e in range(self.big_moe.num_experts)]
+    if not self.hidden_is_moe:
+      outgoing = [(self.hidden.kernel, 0, positions)]
+    elif self.tokenization == Tokenization.PER_PIXEL:
+      outgoing = [(kernel, 0) for kernel in self.hidden.experts.kernels[0]]
+      outgoing += [(weights, 0) for weights in self.hidden.router_weights()]
+    elif self.tokenization == Tokenization.PER_SAMPLE:
+      outgoing = [(kernel, 0, positions) for kernel in self.hidden.experts.kernels[0]]
+      outgoing += [(weights, 0, positions) for weights in self.hidden.router_weights()]
+    else:
+      return []
+    return [types.RecyclableLayer(
+        name='conv_0', units=self.filters, incoming=[(self.conv.kernel, 3)],
+        biases=[self.conv.bias], outgoing=outgoing,
+    )]
 
-    Every expert's dense hidden layers, the Dense hidden layer after the
-    torso, and a hidden MoE's output when it is one token per sample
-    ('per_sample'). Conv feature maps are not recyclable (see the module
-    docstring). Call after the network is built.
+  def recyclable_layers(self):
+    """The hidden layers ReDo can recycle, as `types.RecyclableLayer`s.
+
+    The conv's feature maps (each filter one neuron; see the module
+    docstring), every expert's hidden layers, the Dense hidden layer after
+    the torso, and a hidden MoE's output when it is one token per sample
+    ('per_sample'). Call after the network is built.
     """
-    layers = self._expert_recyclable_layers()
+    layers = self._conv_recyclable_layers() + self._expert_recyclable_layers()
     if self.big_moe is not None:
       return layers
     if self.hidden_is_moe:

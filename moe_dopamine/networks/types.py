@@ -30,6 +30,10 @@ QNetworkOutput = collections.namedtuple(
 # A hidden layer whose neurons ReDo can recycle: the activation's name, and
 # the variables that feed a neuron (incoming kernels with the neuron's axis,
 # biases) and that read it (outgoing kernels with the neuron's axis).
+# Optional third elements: an incoming kernel's Glorot (fan_in, fan_out) when
+# its shape does not tell them (a flattened conv kernel); an outgoing
+# kernel's repeats of the units along its axis (feature maps flattened as
+# [positions * units]). See agents.recycling.
 RecyclableLayer = collections.namedtuple(
     'RecyclableLayer', ['name', 'units', 'incoming', 'biases', 'outgoing']
 )

@@ -8,6 +8,8 @@ import tensorflow as tf
 from moe_dopamine.agents import moe_dqn_agent
 from moe_dopamine.metrics import dormant
 from moe_dopamine.metrics import names
+from moe_dopamine.agents import recycling
+from moe_dopamine.networks import minatar_q_networks
 from moe_dopamine.networks import q_networks
 
 NEURON = 7  # The neuron of hidden_0 that is killed, then recycled.
@@ -167,3 +169,97 @@ def test_measure_reports_every_hidden_layer_and_the_router():
     assert len(stats['expert_usage_task/hidden_1']) == 2
     assert sum(stats['expert_usage_task/hidden_1']) == pytest.approx(1.0)
     assert stats['router_grad/hidden_1'] > 0
+
+
+FILTER = 5  # The conv filter that is killed, then recycled.
+SCREEN = (10, 10, 4)  # One MinAtar game of 4 channels.
+
+
+def make_minatar_agent(sess, placement, tokenization='per_pixel'):
+  gin.bind_parameter('MinAtarQNetwork.placement', placement)
+  gin.bind_parameter('MinAtarQNetwork.tokenization', tokenization)
+  gin.bind_parameter('MinAtarQNetwork.num_experts', 2)
+  gin.bind_parameter('MinAtarQNetwork.hidden_units', 32)
+  gin.bind_parameter('MinAtarQNetwork.expert_hidden_units', 8)
+  tf.compat.v1.set_random_seed(0)
+  width = int(np.prod(SCREEN))
+  agent = moe_dqn_agent.MoEDQNAgent(
+      sess, num_actions=3, network=minatar_q_networks.MinAtarQNetwork,
+      observation_shape=(width, 1), observation_dtype=tf.float32, stack_size=1,
+      min_replay_history=10, update_period=1, redo_period=1000, redo_tau=0.0,
+      diagnostics_batch_size=32, optimizer=tf.compat.v1.train.AdamOptimizer(1e-3),
+  )
+  sess.run(tf.compat.v1.global_variables_initializer())
+  rng = np.random.RandomState(0)
+  for i in range(100):
+    agent._replay.add((rng.uniform(size=(width, 1)) < 0.3).astype(np.float32), i % 3, 1.0, False)
+  for _ in range(5):  # Adam moments become non-zero everywhere.
+    sess.run(agent._train_op)
+  return agent
+
+
+def conv_of(net, placement):
+  """(layer name, kernel with filters on its last axis, bias, the dense
+  kernel reading the flattened maps)."""
+  if placement == 'big':
+    experts = net.big_moe.experts
+    return names.expert_hidden('big', 1, 0), experts.kernels[0][1], experts.biases[0][1], \
+        experts.kernels[1][1]
+  return 'conv_0', net.conv.kernel, net.conv.bias, net.hidden.kernel
+
+
+@pytest.mark.parametrize('placement', ['baseline', 'big'])
+def test_a_dead_filter_is_recycled_at_every_position_it_feeds(placement):
+  with tf.compat.v1.Session() as sess:
+    agent = make_minatar_agent(sess, placement)
+    name, kernel, bias, reader = conv_of(agent.online_convnet, placement)
+    value = sess.run(kernel)
+    value[..., FILTER] = 0.0
+    sess.run([kernel.assign(value), bias[FILTER].assign(-5.0)])
+    states = agent._sample_states()
+    acts = agent._diagnostics.run(states, agent._diagnostics.fetches['activations'])
+    mask = dormant.dormant_mask(acts[name], 0.0)
+    assert mask[FILTER] and mask.sum() == 1
+    before = sess.run([kernel, bias, reader])
+    slots_before = sess.run(agent.optimizer.get_slot(reader, 'm'))
+    agent._diagnostics.recycler.recycle(sess, {name: mask})
+    after = sess.run([kernel, bias, reader])
+    kept = [f for f in range(before[0].shape[-1]) if f != FILTER]
+    # Fresh incoming weights within the conv's Glorot limit; others untouched.
+    k, c = 3, SCREEN[-1]
+    limit = np.sqrt(6.0 / (k * k * c + k * k * 16))
+    fresh = after[0][..., FILTER]
+    assert np.abs(fresh).max() > 0 and np.abs(fresh).max() <= limit
+    np.testing.assert_array_equal(after[0][..., kept], before[0][..., kept])
+    assert after[1][FILTER] == 0.0
+    np.testing.assert_array_equal(after[1][kept], before[1][kept])
+    # Outgoing: row p * 16 + FILTER of the flattened maps, for all 100 p.
+    rows = np.arange(100) * 16 + FILTER
+    np.testing.assert_array_equal(after[2][rows], 0.0)
+    others = np.setdiff1d(np.arange(1600), rows)
+    np.testing.assert_array_equal(after[2][others], before[2][others])
+    slots_after = sess.run(agent.optimizer.get_slot(reader, 'm'))
+    np.testing.assert_array_equal(slots_after[rows], 0.0)
+    np.testing.assert_array_equal(slots_after[others], slots_before[others])
+    acts = agent._diagnostics.run(states, agent._diagnostics.fetches['activations'])
+    assert dormant.neuron_scores(acts[name])[FILTER] > 0.0  # Alive again.
+
+
+def test_a_recycled_filter_of_a_per_pixel_moe_loses_its_row_in_every_expert_and_the_router():
+  with tf.compat.v1.Session() as sess:
+    agent = make_minatar_agent(sess, 'middle', 'per_pixel')
+    net = agent.online_convnet
+    readers = list(net.hidden.experts.kernels[0]) + list(net.hidden.router_weights())
+    assert readers[0].shape[0] == 16  # A token is one position's 16 channels.
+    before = sess.run(readers)
+    mask = np.zeros(16, bool)
+    mask[FILTER] = True
+    agent._diagnostics.recycler.recycle(sess, {'conv_0': mask})
+    for new, old in zip(sess.run(readers), before):
+      np.testing.assert_array_equal(new[FILTER], 0.0)
+      np.testing.assert_array_equal(np.delete(new, FILTER, 0), np.delete(old, FILTER, 0))
+
+
+def test_glorot_fans_count_a_conv_kernels_receptive_field():
+  assert recycling.glorot_fans((512, 256)) == (512, 256)
+  assert recycling.glorot_fans((3, 3, 4, 16)) == (36, 144)

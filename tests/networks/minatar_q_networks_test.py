@@ -193,18 +193,29 @@ def test_every_placement_gives_finite_q_values_for_every_action(placement, route
   assert bool(output.router_probs) == (placement not in ('baseline', 'baseline_scaled'))
 
 
-def test_recyclable_layers_are_the_dense_hidden_layers_not_the_conv():
+def test_recyclable_layers_are_the_filters_and_the_dense_hidden_layers():
   network = make('baseline')
   network(tf.zeros([1, WIDTH, 1]))
-  assert [l.name for l in network.recyclable_layers()] == ['hidden_0']
+  layers = network.recyclable_layers()
+  assert [(l.name, l.units) for l in layers] == [('conv_0', F), ('hidden_0', H)]
+  # A filter feeds the dense layer at each of the 100 positions.
+  assert layers[0].outgoing == [(network.hidden.kernel, 0, 100)]
   big = make('big', num_experts=2)
   big(tf.zeros([1, WIDTH, 1]))
-  # hidden_0 of a big expert is its conv: left out.
+  # hidden_0 of a big expert is its conv, drawn with the conv's fans.
   assert [l.name for l in big.recyclable_layers()] == [
+      'big/expert_0/hidden_0', 'big/expert_1/hidden_0',
       'big/expert_0/hidden_1', 'big/expert_1/hidden_1']
+  assert big.recyclable_layers()[1].incoming[0][2] == (3 * 3 * C, 3 * 3 * F)
   pixel = make('middle', 'per_pixel')
   pixel(tf.zeros([1, WIDTH, 1]))
-  assert 'hidden_0' not in [l.name for l in pixel.recyclable_layers()]
+  pixel_names = [l.name for l in pixel.recyclable_layers()]
+  assert 'hidden_0' not in pixel_names and pixel_names[0] == 'conv_0'
+  # Per-pixel tokens: a filter is one feature of every token (no repeats).
+  assert all(len(entry) == 2 for entry in pixel.recyclable_layers()[0].outgoing)
+  per_map = make('middle', 'per_feature_map')
+  per_map(tf.zeros([1, WIDTH, 1]))
+  assert 'conv_0' not in [l.name for l in per_map.recyclable_layers()]  # A filter is a token.
   sample = make('middle', 'per_sample')
   sample(tf.zeros([1, WIDTH, 1]))
   assert [l.units for l in sample.recyclable_layers() if l.name == 'hidden_0'] == [1600]
