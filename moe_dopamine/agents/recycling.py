@@ -58,16 +58,13 @@ def _parts(entry, default):
   return (entry[0], entry[1], entry[2] if len(entry) > 2 else default)
 
 
-_ZERO = 'zero'  # An edit that zeroes (any other edit draws fresh weights).
-
-
 class Recycler:
   """Builds, once, the ops that recycle masked neurons of each layer."""
 
   def __init__(self, layers, optimizer):
     self.layers = list(layers)
     self.mask_phs = {}
-    # variable -> [(mask broadcast to its shape, replacement or None = zero)].
+    # variable -> [(mask broadcast to its shape, 'fresh' or 'zero', Glorot fans or None)].
     edits = collections.defaultdict(list)
     variables = {}
     for i, layer in enumerate(self.layers):
@@ -75,26 +72,26 @@ class Recycler:
       self.mask_phs[layer.name] = mask
       for entry in layer.incoming:
         variable, axis, fans = _parts(entry, None)
-        edits[variable.ref()].append((_along(mask, variable, axis), fans))
+        edits[variable.ref()].append((_along(mask, variable, axis), 'fresh', fans))
         variables[variable.ref()] = variable
       for variable in layer.biases:
-        edits[variable.ref()].append((mask, _ZERO))
+        edits[variable.ref()].append((mask, 'zero', None))
         variables[variable.ref()] = variable
       for entry in layer.outgoing:
         variable, axis, tiles = _parts(entry, 1)
-        edits[variable.ref()].append((_along(mask, variable, axis, tiles), _ZERO))
+        edits[variable.ref()].append((_along(mask, variable, axis, tiles), 'zero', None))
         variables[variable.ref()] = variable
     ops = []
     for ref, variable_edits in edits.items():
       variable = variables[ref]
       value = variable.read_value() if hasattr(variable, 'read_value') else variable
-      for mask, fans in variable_edits:
+      for mask, kind, fans in variable_edits:
         replacement = (
-            tf.zeros_like(value) if fans is _ZERO else _glorot_uniform(variable.shape, fans)
+            _glorot_uniform(variable.shape, fans) if kind == 'fresh' else tf.zeros_like(value)
         )
         value = tf.where(mask, replacement, value)
       ops.append(variable.assign(value))
-      touched = tf.reduce_any([tf.reshape(m, [-1]) for m, _ in variable_edits], axis=0)
+      touched = tf.reduce_any([tf.reshape(m, [-1]) for m, _, _ in variable_edits], axis=0)
       touched = tf.reshape(touched, variable.shape)
       for slot_name in optimizer.get_slot_names():
         slot = optimizer.get_slot(variable, slot_name)
