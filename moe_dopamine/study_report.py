@@ -47,6 +47,7 @@ BOOTSTRAP_REPS = 2000
 # The groups of runs the report compares: name -> (setting, variant filter).
 BASELINE = 'baseline'
 HEADLINE = 'big_softmoe'
+LEARNED = 0.5  # A task counts as learned (or kept) at a final normalized score >= LEARNED.
 
 
 def architecture(variant):
@@ -274,6 +275,24 @@ def variant_table(runs, tasks):
     cells += [cell(frame[f'p/{t}']) if f'p/{t}' in frame else 'n/a' for t in tasks]
     cells += [cell(frame[m]) if m in frame and frame[m].notna().any() else 'n/a'
               for m in metrics]
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return lines
+
+
+def retention_lines(runs, tasks):
+  """Markdown: per variant, how many runs end with each task learned (final
+  normalized score >= LEARNED) and how many end with every task learned. P
+  alone cannot tell a run that keeps half of each task from one that keeps one
+  task and loses the other."""
+  header = ['variant', 'runs'] + [f'{t} >= {LEARNED}' for t in tasks] + ['every task']
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for variant, frame in runs.groupby('variant', sort=False):
+    columns = [f'p/{t}' for t in tasks]
+    if not all(c in frame for c in columns):
+      continue
+    learned = frame[columns].to_numpy(float) >= LEARNED
+    cells = [variant, str(len(frame))] + [str(int(n)) for n in learned.sum(axis=0)]
+    cells.append(str(int(learned.all(axis=1).sum())))
     lines.append('| ' + ' | '.join(cells) + ' |')
   return lines
 
@@ -519,12 +538,12 @@ def _group_runs(runs, scores_table, setting, variant_filter):
 def protocol_lines(runs, tasks_frame):
   """The single-task criterion: final normalized score >= 0.5 in >= 4 of 5 seeds."""
   lines = ['| variant | task | seeds | final return | final normalized score | '
-           'seeds with score >= 0.5 |', '|---|---|---|---|---|---|']
+           f'seeds with score >= {LEARNED} |', '|---|---|---|---|---|---|']
   for variant, frame in runs.groupby('variant', sort=False):
     task = [c[2:] for c in frame.columns if c.startswith('p/') and frame[c].notna().any()][0]
     scores = frame[f'p/{task}']
     lines.append(f"| {variant} | {task} | {len(frame)} | {cell(frame[f'return/{task}'], 1)} | "
-                 f'{cell(scores)} | {int((scores >= 0.5).sum())} of {len(frame)} |')
+                 f'{cell(scores)} | {int((scores >= LEARNED).sum())} of {len(frame)} |')
   return lines
 
 
@@ -533,7 +552,7 @@ def screening_lines(screening, stretch):
   of a `stretch`-iteration stretch (mean of its last LAST evaluations), and
   how many seeds end it at >= 0.5."""
   lines = [f'| setting screened | seeds | score at the end of {stretch} iterations, per seed '
-           '| seeds >= 0.5 |', '|---|---|---|---|']
+           f'| seeds >= {LEARNED} |', '|---|---|---|---|']
   for variant, frame in screening.groupby('variant', sort=True):
     finals = []
     for _, run in frame[frame['iteration'] < stretch].groupby('run'):
@@ -542,7 +561,7 @@ def screening_lines(screening, stretch):
         finals.append(continual.final_score(curve, LAST))
     if finals:
       lines.append(f"| {variant} | {len(finals)} | {', '.join(f'{v:.2f}' for v in finals)} | "
-                   f'{sum(v >= 0.5 for v in finals)} of {len(finals)} |')
+                   f'{sum(v >= LEARNED for v in finals)} of {len(finals)} |')
   return lines
 
 
@@ -683,6 +702,9 @@ def _group_section(title, group, group_runs, tasks, scores_table, expert_table, 
     aggregate_text, _, _ = aggregate_lines(arrays, baseline)
     lines += ['Aggregate over tasks and seeds (rliable: IQM with stratified-bootstrap CI; '
               'probability of improvement over the baseline):', ''] + aggregate_text + ['']
+  if group.startswith('crl'):
+    lines += [f'Runs that end with each task learned (final normalized score >= {LEARNED}):',
+              ''] + retention_lines(group_runs, tasks) + ['']
   lines += ['Dormant neurons (ReDo score, every expert on the whole batch) and unused experts:',
             ''] + dormant_lines(group_runs) + ['']
   frame = scores_table[scores_table['run'].isin(group_runs['run'])]

@@ -166,6 +166,10 @@ def test_the_report_is_written_from_the_tables_alone(tmp_path):
   # The protocol table: the mean of the last 3 of 12.5, 25, 37.5, 50.
   assert '| reference_cartpole | CartPole | 5 | 37.5 [' in page
   assert 'adaptive' not in page  # No soft-to-sparse run.
+  # Retention, CRL only: Big SoftMoE's CartPole drops to about 0.4, its
+  # MountainCar reaches about 0.8.
+  assert '| crl_big_softmoe | 5 | 0 | 5 | 0 |' in page
+  assert page.count('every task |') == 1
   figures = set(os.listdir(out / 'figures'))
   assert {'curves_crl_CartPole.png', 'curves_crl_MountainCar.png', 'dormant_crl.png',
           'expert_usage_crl_big_softmoe.png', 'curves_single-task_MountainCar.png'} <= figures
@@ -205,3 +209,16 @@ def test_claim_5_needs_a_clear_win_of_hardcoded_routing():
   assert verdicts(groups_of(tie))['5'] == 'inconclusive'
   mixed = table({'crl_big_softmoe': 0.9, 'crl_big_topk': 0.5, 'crl_big_hardcoded': 0.5})
   assert verdicts(groups_of(mixed))['5'] == 'inconclusive'  # One learned win, one tie.
+
+
+def test_retention_counts_runs_that_keep_each_task_and_every_task():
+  # Two runs with the same P (0.5): one keeps half of each task, one keeps
+  # CartPole whole and loses MountainCar; a third keeps both.
+  runs = pd.DataFrame({
+      'variant': ['v', 'v', 'v'], 'p/CartPole': [0.5, 1.0, 0.9],
+      'p/MountainCar': [0.5, 0.0, 0.6]})
+  lines = study_report.retention_lines(runs, TASKS)
+  assert lines[0] == '| variant | runs | CartPole >= 0.5 | MountainCar >= 0.5 | every task |'
+  assert lines[2] == '| v | 3 | 3 | 2 | 2 |'
+  runs.loc[0, 'p/MountainCar'] = 0.49
+  assert study_report.retention_lines(runs, TASKS)[2] == '| v | 3 | 3 | 1 | 1 |'
