@@ -20,6 +20,7 @@ import argparse
 import collections
 import os
 import re
+import statistics
 import subprocess
 import sys
 
@@ -29,7 +30,8 @@ DEFAULT_RESULTS = os.path.join('docs', 'study', 'results')
 DEFAULT_RUNS = os.path.join('runs', 'study')
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 
-HEADLINE_VARIANTS = ['baseline', 'big_softmoe', 'big_topk']
+BASELINE = 'baseline'
+HEADLINE_VARIANTS = [BASELINE, 'big_softmoe', 'big_topk']
 CONTROL_VARIANTS = ['big_hardcoded', 'baseline_matched']
 PLACEMENT_VARIANTS = [
     'middle_topk', 'final_topk', 'middle_softmoe', 'final_softmoe', 'all_topk', 'all_softmoe'
@@ -114,21 +116,70 @@ def measured_seconds(scores):
   return per_run.groupby(variants).mean().to_dict()
 
 
-def estimate_seconds(runs, measured):
+DEFAULT_COST_TABLE = os.path.join('docs', 'cost.md')
+COST_FAMILY, COST_EXPERTS = 'cartpole_', '4'  # The study's networks: classic control, n = 4.
+
+
+def cost_ratios(path=DEFAULT_COST_TABLE):
+  """{architecture: training-step time over the baseline's} from the measured
+  cost table (`python -m moe_dopamine.cost --measure`), its n = 4 classic-
+  control rows; {} when the file or its timing columns are missing."""
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    rows = [[c.strip() for c in line.strip().strip('|').split('|')]
+            for line in f if line.startswith('|')]
+  if not rows or 'x baseline' not in rows[0]:
+    return {}
+  header = rows[0]
+  name, n, ratio = header.index('variant'), header.index('n'), header.index('x baseline')
+  out = {}
+  for row in rows[1:]:
+    if len(row) != len(header) or not row[name].startswith(COST_FAMILY):
+      continue
+    if row[n] in (COST_EXPERTS, '-'):
+      try:
+        out[row[name][len(COST_FAMILY):]] = float(row[ratio])
+      except ValueError:
+        continue
+  return out
+
+
+def _setting(point):
+  return point.split('_', 1)[0]
+
+
+def estimate_seconds(runs, measured, ratios=None):
   """Expected compute seconds of each run: its variant's measured mean, else
-  its architecture's (in another setting), else the mean of all measured
-  runs; None if nothing is measured."""
+  its architecture's (in another setting), else, for an architecture the cost
+  table times, the baseline of its setting scaled by the architecture's
+  training-step ratio (`ratios`, see cost_ratios) and by how far that ratio
+  over-predicts the measured architectures (the median of measured / predicted:
+  acting and evaluation cost less than training steps), else the mean of all
+  measured runs; None if nothing is measured."""
+  ratios = ratios or {}
   by_architecture = collections.defaultdict(list)
   for variant, seconds in measured.items():
     by_architecture[_architecture(variant)].append(seconds)
+  calibration = []
+  for variant, seconds in measured.items():
+    baseline = measured.get(f'{_setting(variant)}_{BASELINE}')
+    if (baseline and _architecture(variant) in ratios and '__' not in variant
+        and _architecture(variant) != BASELINE):
+      calibration.append(seconds / (baseline * ratios[_architecture(variant)]))
+  scale = statistics.median(calibration) if calibration else 1.0
   fallback = sum(measured.values()) / len(measured) if measured else None
   out = []
   for run in runs:
+    architecture = _architecture(run.point)
+    baseline = measured.get(f'{_setting(run.point)}_{BASELINE}')
     if run.point in measured:
       out.append(measured[run.point])
-    elif by_architecture.get(_architecture(run.point)):
-      values = by_architecture[_architecture(run.point)]
+    elif by_architecture.get(architecture):
+      values = by_architecture[architecture]
       out.append(sum(values) / len(values))
+    elif baseline and architecture in ratios:
+      out.append(baseline * ratios[architecture] * scale)
     else:
       out.append(fallback)
   return out
@@ -140,21 +191,25 @@ def _load_scores(results_dir):
   return scores
 
 
-def describe(planned, done, measured, workers):
+def describe(planned, done, measured, workers, ratios=None):
   """Lines: per part, runs, done, to do, expected compute; and the total
-  with the expected wall time."""
-  lines, total_seconds, total_todo, unmeasured = [], 0.0, 0, 0
+  with the expected wall time (see estimate_seconds)."""
+  lines, total_seconds, total_todo, unmeasured, scaled = [], 0.0, 0, 0, 0
+  ratios = ratios or {}
   for part, runs in planned.items():
     todo = [r for r in runs if run_key(r) not in done]
-    estimates = estimate_seconds(todo, measured)
+    estimates = estimate_seconds(todo, measured, ratios)
     known = [e for e in estimates if e is not None]
     seconds = sum(known)
     total_seconds += seconds
     total_todo += len(todo)
     measured_architectures = {_architecture(v) for v in measured}
-    unmeasured += sum(run.point not in measured
-                      and _architecture(run.point) not in measured_architectures
-                      for run in todo)
+    new = [run for run in todo if run.point not in measured
+           and _architecture(run.point) not in measured_architectures]
+    with_cost = [run for run in new if _architecture(run.point) in ratios
+                 and f'{_setting(run.point)}_{BASELINE}' in measured]
+    scaled += len(with_cost)
+    unmeasured += len(new) - len(with_cost)
     text = f'  {part}: {len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to run'
     if known:
       text += f', ~{seconds / 3600:.1f} h of compute'
@@ -167,9 +222,10 @@ def describe(planned, done, measured, workers):
     lines.append(f'total: {total_todo} runs to run; expected wall time ~{wall:.1f} h with '
                  f'{workers} worker(s), from the measured time of each variant (or of its '
                  'architecture in the other setting)'
-                 + (f'; {unmeasured} run(s) of variants not measured yet are counted at the '
-                    'mean of the measured runs, and MoE variants cost up to 16 baselines per '
-                    'training step (docs/cost.md)' if unmeasured else ''))
+                 + (f'; {scaled} run(s) of architectures not run yet are scaled from the '
+                    "baseline's by the cost table's training-step ratio" if scaled else '')
+                 + (f'; {unmeasured} run(s) of variants neither run nor in the cost table are '
+                    'counted at the mean of the measured runs' if unmeasured else ''))
   return lines
 
 
@@ -225,6 +281,9 @@ def main(argv=None):
                       help='bindings for every run (e.g. smaller budgets for a try-out)')
   parser.add_argument('--workers', type=int, default=os.cpu_count())
   parser.add_argument('--ray_address', default=None)
+  parser.add_argument('--cost_table', default=DEFAULT_COST_TABLE,
+                      help="measured cost table: its ratios estimate the time of runs whose "
+                      "architecture has not run yet")
   args = parser.parse_args(argv)
   if args.command == 'report':
     from moe_dopamine import study_report  # pylint: disable=g-import-not-at-top
@@ -242,7 +301,8 @@ def main(argv=None):
   done = set(scores['run'].unique()) if len(scores) else set()
   workers = args.workers if not args.ray_address else args.workers
   print(f'study: results in {args.results}, run folders in {args.runs_dir}')
-  print('\n'.join(describe(planned, done, measured_seconds(scores), workers)), flush=True)
+  print('\n'.join(describe(planned, done, measured_seconds(scores), workers,
+                           cost_ratios(args.cost_table))), flush=True)
   if args.command == 'plan':
     return 0
   return run(planned, done, args.results, args.workers, args.ray_address, argv)

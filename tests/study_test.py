@@ -65,6 +65,38 @@ def test_times_come_from_the_variant_then_its_architecture_then_all_runs(tmp_pat
   assert lines[-1].startswith('total: 9 runs to run; expected wall time')
 
 
+def cost_table(path, ratios):
+  lines = ['| variant | n | parameters | active | acting MFLOP | training-step GFLOP | train ms '
+           '| x baseline | act ms | x baseline | RSS MiB |', '|' + '---|' * 11]
+  for name, n, ratio in ratios:
+    lines.append(f'| cartpole_{name} | {n} | 1 | 1 | 1.00 | 1.000 | {4 * ratio:.2f} | '
+                 f'{ratio:.2f} | 0.1 | 9.00 | 1000 |')
+  lines += ['', '## MinAtar', '', '| variant | n | parameters |', '|---|---|---|',
+            '| minatar_breakout_all_softmoe | 4 | 5 |']
+  path.write_text('\n'.join(lines) + '\n')
+  return str(path)
+
+
+def test_the_cost_table_scales_the_baseline_for_architectures_not_run_yet(tmp_path):
+  path = cost_table(tmp_path / 'cost.md', [('baseline', '-', 1.0), ('big_softmoe', 4, 4.0),
+                                           ('big_topk', 4, 2.0), ('big_topk', 8, 3.0),
+                                           ('all_softmoe', 8, 30.0)])
+  ratios = study.cost_ratios(path)
+  # The n = 4 rows (and the baseline's), the act-time column not the train one.
+  assert ratios == {'baseline': 1.0, 'big_softmoe': 4.0, 'big_topk': 2.0}
+  assert study.cost_ratios(str(tmp_path / 'missing.md')) == {}
+  measured = study.measured_seconds(measured_table())  # baseline 8 s, Big SoftMoE 42 s.
+  planned = study.plan(['crl_headline', 'mtrl_headline', 'crl_placements'], [0], str(tmp_path))
+  runs = [r for part in planned.values() for r in part]
+  by_point = dict(zip([r.point for r in runs], study.estimate_seconds(runs, measured, ratios)))
+  # Big SoftMoE took 42 s where its ratio predicts 8 x 4 = 32: the scale is 42 / 32.
+  assert by_point['crl_big_topk'] == pytest.approx(8 * 2 * 42 / 32)
+  assert by_point['mtrl_big_topk'] == pytest.approx(25.0)  # No MTRL baseline: the mean.
+  assert by_point['crl_all_softmoe'] == pytest.approx(25.0)  # Not in the table at n = 4.
+  lines = study.describe(planned, set(), measured, 2, ratios)
+  assert '1 run(s) of architectures not run yet are scaled' in lines[-1]
+
+
 def test_with_nothing_measured_the_time_is_said_to_be_unknown(tmp_path):
   planned = study.plan(['protocol'], [0], str(tmp_path))
   assert 'known once the first runs have finished' in study.describe(planned, set(), {}, 2)[-1]
