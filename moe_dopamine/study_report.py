@@ -147,10 +147,19 @@ def _figure_path(out_dir, kind, group, suffix=''):
   return os.path.join(out_dir, '_'.join(parts) + '.png')
 
 
+def panel_baseline(variant, variants, baseline_variant):
+  """The baseline drawn beside `variant`: the baseline of its setting with the
+  same grid tags (the same task order, the same replay) when the figure has
+  it, else `baseline_variant`."""
+  setting = variant.split('_', 1)[0]
+  same = f'{setting}_{BASELINE}' + (f'__{tags(variant)}' if tags(variant) else '')
+  return same if same in variants else baseline_variant
+
+
 def plot_curves(group_frame, group, out_dir, baseline_variant=None, value='eval_return'):
   """One figure per task: a panel per variant that evaluates the task, the
-  baseline's mean dashed in every other panel, each variant's training
-  stretches shaded."""
+  mean of the baseline with the same tags (panel_baseline) dashed in every
+  other panel, each variant's training stretches shaded."""
   paths = []
   for task, task_frame in group_frame.groupby('task', sort=False):
     variants = list(dict.fromkeys(task_frame['variant']))
@@ -158,10 +167,11 @@ def plot_curves(group_frame, group, out_dir, baseline_variant=None, value='eval_
     rows = int(np.ceil(len(variants) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.6 * rows + 0.6),
                                 sharex=True, sharey=True, squeeze=False)
-    base = None
-    if baseline_variant in variants:
-      base = _band(task_frame[task_frame['variant'] == baseline_variant], value)
+    references = {v: panel_baseline(v, variants, baseline_variant) for v in variants}
+    bands = {b: _band(task_frame[task_frame['variant'] == b], value)
+             for b in set(references.values()) if b in variants}
     for axis, variant in zip(axes.flat, variants):
+      base = bands.get(references[variant])
       frame = task_frame[task_frame['variant'] == variant]
       first_run = group_frame[group_frame['run'] == frame['run'].iloc[0]]
       _, _, trained = run_curves(first_run)
@@ -170,7 +180,7 @@ def plot_curves(group_frame, group, out_dir, baseline_variant=None, value='eval_
           axis.axvspan(start - 0.5, stop - 0.5, color=('0.86', '0.95')[index % 2], lw=0)
           axis.text((start + stop - 1) / 2, 0.02, name, ha='center', va='bottom', fontsize=6,
                     color='0.35', transform=axis.get_xaxis_transform())
-      if base is not None and variant != baseline_variant:
+      if base is not None and variant != references[variant]:
         axis.plot(base[0], base[1], color='0.35', lw=1, ls='--')
       x, mean, low, high = _band(frame, value)
       axis.plot(x, mean, color='C0', lw=1.4)
@@ -182,8 +192,10 @@ def plot_curves(group_frame, group, out_dir, baseline_variant=None, value='eval_
       axis.set_visible(False)
     title = f"{group + ', ' if group else ''}{task}: evaluation return per iteration"
     subtitle = 'mean and 95% bootstrap band over seeds'
-    if base is not None and len(variants) > 1:
-      subtitle += f'; dashed: {baseline_variant}'
+    if len(bands) > 1:
+      subtitle += '; dashed: the baseline with the same bindings (task order, replay)'
+    elif bands and len(variants) > 1:
+      subtitle += f'; dashed: {next(iter(bands))}'
     width = 55 * columns
     figure.suptitle(textwrap.fill(title, width) + '\n' + textwrap.fill(subtitle, width),
                     fontsize=8)

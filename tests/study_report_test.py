@@ -222,3 +222,15 @@ def test_retention_counts_runs_that_keep_each_task_and_every_task():
   assert lines[2] == '| v | 3 | 3 | 2 | 2 |'
   runs.loc[0, 'p/MountainCar'] = 0.49
   assert study_report.retention_lines(runs, TASKS)[2] == '| v | 3 | 3 | 1 | 1 |'
+
+
+def test_each_panel_is_drawn_beside_the_baseline_with_its_own_bindings():
+  reversed_ = 'crl_baseline__task_names-MountainCarCartPole'
+  variants = ['crl_baseline', 'crl_big_softmoe', reversed_,
+              'crl_big_softmoe__task_names-MountainCarCartPole', 'crl_big_topk__replay-clear']
+  assert study_report.panel_baseline('crl_big_softmoe', variants, reversed_) == 'crl_baseline'
+  assert study_report.panel_baseline(
+      'crl_big_softmoe__task_names-MountainCarCartPole', variants, 'crl_baseline') == reversed_
+  # No baseline with those bindings in the figure: the figure's baseline.
+  assert study_report.panel_baseline(
+      'crl_big_topk__replay-clear', variants, reversed_) == reversed_
