@@ -399,12 +399,31 @@ def _majority_verdict(for_claim, against, total):
   return 'inconclusive'
 
 
-def judge_claims(groups):
+def _ablation_lines(ablations):
+  """Claim 1's headline comparison (Big SoftMoE against the baseline) in each
+  ablation: both variants with the ablation's bindings."""
+  lines = []
+  for label, (runs, tasks) in (ablations or {}).items():
+    a = score_arrays(runs, tasks)
+    for variant in a:
+      if architecture(variant) == HEADLINE and tags(variant):
+        base = f'crl_{BASELINE}__{tags(variant)}'
+        poi = _poi(a, variant, base)
+        if poi is not None:
+          lines.append(f'{label}, beside the verdict (which is on the default protocol): '
+                       + _fmt_poi(variant, base, poi)
+                       + f'; P {a[variant].mean():.2f} (n={len(a[variant])}) against '
+                       f'{a[base].mean():.2f} (n={len(a[base])}).')
+  return lines
+
+
+def judge_claims(groups, ablations=None):
   """[(claim, verdict, evidence lines)] from the per-group run tables.
 
-  groups: {'crl': (runs, tasks), 'mtrl': (runs, tasks)}. A comparison is
-  "clear" when the 95% CI of the probability of improvement excludes 0.5
-  (or the CI of a difference excludes 0).
+  groups: {'crl': (runs, tasks), 'mtrl': (runs, tasks)}; ablations: {label:
+  (runs, tasks)} of the CRL ablations, whose headline comparison claim 1 also
+  lists. A comparison is "clear" when the 95% CI of the probability of
+  improvement excludes 0.5 (or the CI of a difference excludes 0).
   """
   out = []
   arrays = {g: score_arrays(r, t) for g, (r, t) in groups.items()}
@@ -439,7 +458,8 @@ def judge_claims(groups):
       verdict += _untested_placements(a)
     out.append(('1. In CRL, Big beats the other placements and the baseline.', verdict,
                 [f'best Big variant by mean P: {best_big}; it clearly beats '
-                 f'{wins} of {len(evidence)} others, clearly loses to {losses}.'] + evidence))
+                 f'{wins} of {len(evidence)} others, clearly loses to {losses}.'] + evidence
+                + _ablation_lines(ablations)))
 
   # Claim 2: in MTRL, only Big clearly beats the baseline.
   if 'mtrl' in arrays:
@@ -649,6 +669,7 @@ def main(argv=None):
                              figures, f'{setting}_{BASELINE}')
 
   # Ablations of the headline comparison.
+  ablations = {}
   for title, keep, group in (
       ('CRL, replay buffer emptied at the task switch', lambda v: 'replay_at_task_switch-clear' in v,
        'crl_replay_clear'),
@@ -662,7 +683,8 @@ def main(argv=None):
     if not len(group_runs) or (group == 'crl_adaptive' and not group_runs['variant'].str.contains(
         'soft_to_sparse').any()):
       continue
-    if group == 'crl_replay_clear' or group == 'crl_reversed':
+    if group in ('crl_replay_clear', 'crl_reversed'):
+      ablations[title[len('CRL, '):]] = (group_runs, tasks)
       # Beside the default protocol's headline runs, for comparison.
       default, _ = _group_runs(runs, scores_table, 'crl', lambda v: v in (
           f'crl_{BASELINE}', f'crl_{HEADLINE}'))
@@ -673,7 +695,7 @@ def main(argv=None):
                              figures, baseline, heatmaps=False)
 
   report += ['## The claims', '']
-  for claim, verdict, evidence in judge_claims(groups):
+  for claim, verdict, evidence in judge_claims(groups, ablations):
     report += [f'### {claim}', '', f'**Verdict: {verdict}.**', '']
     report += [f'- {line}' for line in evidence] + ['']
   report += ['A comparison is called clear when its 95% CI excludes no difference (0.5 for a '

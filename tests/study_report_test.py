@@ -234,3 +234,16 @@ def test_each_panel_is_drawn_beside_the_baseline_with_its_own_bindings():
   # No baseline with those bindings in the figure: the figure's baseline.
   assert study_report.panel_baseline(
       'crl_big_topk__replay-clear', variants, reversed_) == reversed_
+
+
+def test_claim_1_lists_the_headline_comparison_of_each_ablation_beside_its_verdict():
+  crl = table({'crl_baseline': 0.3, 'crl_big_softmoe': 0.9})
+  reversed_ = table({'crl_baseline__order-BA': 0.8, 'crl_big_softmoe__order-BA': 0.2},
+                    seeds=range(3))
+  ablation = {'reversed order': (study_report.run_table(reversed_, {}), TASKS)}
+  (claim, verdict, evidence), = [
+      c for c in study_report.judge_claims(groups_of(crl), ablation) if c[0].startswith('1.')]
+  assert verdict.startswith('supported')  # The ablation does not change it.
+  line, = [e for e in evidence if e.startswith('reversed order')]
+  assert 'P(crl_big_softmoe__order-BA > crl_baseline__order-BA) = 0.00' in line
+  assert '(n=3) against' in line
