@@ -98,8 +98,9 @@ def run_key(run):
   return f'{run.point}/{os.path.basename(run.base_dir)}'
 
 
-def _architecture(variant):
-  """'big_softmoe' of 'crl_big_softmoe__replay_at_task_switch-clear'."""
+def architecture(variant):
+  """'big_softmoe' of 'crl_big_softmoe__replay_at_task_switch-clear' (setting
+  prefix and grid tags dropped)."""
   return re.sub(r'^(crl|mtrl|reference)_', '', variant.split('__')[0])
 
 
@@ -160,26 +161,26 @@ def estimate_seconds(runs, measured, ratios=None):
   ratios = ratios or {}
   by_architecture = collections.defaultdict(list)
   for variant, seconds in measured.items():
-    by_architecture[_architecture(variant)].append(seconds)
+    by_architecture[architecture(variant)].append(seconds)
   calibration = []
   for variant, seconds in measured.items():
     baseline = measured.get(f'{_setting(variant)}_{BASELINE}')
-    if (baseline and _architecture(variant) in ratios and '__' not in variant
-        and _architecture(variant) != BASELINE):
-      calibration.append(seconds / (baseline * ratios[_architecture(variant)]))
+    if (baseline and architecture(variant) in ratios and '__' not in variant
+        and architecture(variant) != BASELINE):
+      calibration.append(seconds / (baseline * ratios[architecture(variant)]))
   scale = statistics.median(calibration) if calibration else 1.0
   fallback = sum(measured.values()) / len(measured) if measured else None
   out = []
   for run in runs:
-    architecture = _architecture(run.point)
+    arch = architecture(run.point)
     baseline = measured.get(f'{_setting(run.point)}_{BASELINE}')
     if run.point in measured:
       out.append(measured[run.point])
-    elif by_architecture.get(architecture):
-      values = by_architecture[architecture]
+    elif by_architecture.get(arch):
+      values = by_architecture[arch]
       out.append(sum(values) / len(values))
-    elif baseline and architecture in ratios:
-      out.append(baseline * ratios[architecture] * scale)
+    elif baseline and arch in ratios:
+      out.append(baseline * ratios[arch] * scale)
     else:
       out.append(fallback)
   return out
@@ -203,10 +204,10 @@ def describe(planned, done, measured, workers, ratios=None):
     seconds = sum(known)
     total_seconds += seconds
     total_todo += len(todo)
-    measured_architectures = {_architecture(v) for v in measured}
+    measured_architectures = {architecture(v) for v in measured}
     new = [run for run in todo if run.point not in measured
-           and _architecture(run.point) not in measured_architectures]
-    with_cost = [run for run in new if _architecture(run.point) in ratios
+           and architecture(run.point) not in measured_architectures]
+    with_cost = [run for run in new if architecture(run.point) in ratios
                  and f'{_setting(run.point)}_{BASELINE}' in measured]
     scaled += len(with_cost)
     unmeasured += len(new) - len(with_cost)

@@ -36,6 +36,9 @@ import seaborn as sns
 from matplotlib import ticker  # pylint: disable=g-import-not-at-top
 
 from moe_dopamine import results
+from moe_dopamine.study import architecture
+from moe_dopamine.study import BASELINE
+from moe_dopamine.study import HEADLINE_VARIANTS
 from moe_dopamine.metrics import aggregate
 from moe_dopamine.metrics import continual
 
@@ -44,15 +47,8 @@ BAND_RESAMPLES = 2000
 # rliable's stratified-bootstrap repetitions for every IQM and probability of
 # improvement.
 BOOTSTRAP_REPS = 2000
-# The groups of runs the report compares: name -> (setting, variant filter).
-BASELINE = 'baseline'
 HEADLINE = 'big_softmoe'
 LEARNED = 0.5  # A task counts as learned (or kept) at a final normalized score >= LEARNED.
-
-
-def architecture(variant):
-  """'big_softmoe' of 'crl_big_softmoe' (setting prefix and grid tags dropped)."""
-  return re.sub(r'^(crl|mtrl|reference)_', '', variant.split('__')[0])
 
 
 def tags(variant):
@@ -515,7 +511,7 @@ def judge_claims(groups, ablations=None):
     if not len(base):
       continue
     for variant, frame in runs.groupby('variant', sort=False):
-      if architecture(variant).startswith('baseline'):
+      if architecture(variant).startswith(BASELINE):
         continue
       diff = _difference_ci(frame['dormant_tau0.1/mean'], base)
       if diff is None:
@@ -676,7 +672,7 @@ def main(argv=None):
       ('CRL, reversed task order (MountainCar, then CartPole)', lambda v: 'task_names-' in v,
        'crl_reversed'),
       ('CRL, adaptive routers (soft-to-sparse)', lambda v: v.startswith('crl_') and (
-          'soft_to_sparse' in v or architecture(v) in ('baseline', 'big_softmoe', 'big_topk'))
+          'soft_to_sparse' in v or architecture(v) in HEADLINE_VARIANTS)
        and not tags(v), 'crl_adaptive'),
   ):
     group_runs, tasks = _group_runs(runs, scores_table, 'crl', keep)

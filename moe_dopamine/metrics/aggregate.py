@@ -10,9 +10,21 @@ tasks and seeds hides how uncertain it is, so the field reports
   with its stratified bootstrap interval.
 """
 
+import warnings
+
 import numpy as np
 from rliable import library as rly_library
 from rliable import metrics as rly_metrics
+
+
+def _interval_estimates(*args, **kwargs):
+  """rliable's get_interval_estimates, seeded through a RandomState as it
+  expects, without the deprecation warning `arch` raises for that once per
+  variant."""
+  with warnings.catch_warnings():
+    warnings.filterwarnings('ignore', message='random_state is deprecated',
+                            category=FutureWarning)
+    return rly_library.get_interval_estimates(*args, **kwargs)
 
 
 def _check(scores):
@@ -28,7 +40,7 @@ def iqm(scores, reps=2000, seed=0, confidence=0.95):
   """{variant: (IQM, low, high)} with stratified bootstrap intervals."""
   _check(scores)
   scores = {k: np.asarray(v, float) for k, v in scores.items()}
-  point, intervals = rly_library.get_interval_estimates(
+  point, intervals = _interval_estimates(
       scores,
       lambda x: np.array([rly_metrics.aggregate_iqm(x)]),
       reps=reps,
@@ -53,7 +65,7 @@ def probability_of_improvement(scores, baseline, reps=2000, seed=0, confidence=0
   }
   if not pairs:
     return {}
-  point, intervals = rly_library.get_interval_estimates(
+  point, intervals = _interval_estimates(
       pairs,
       rly_metrics.probability_of_improvement,
       reps=reps,
