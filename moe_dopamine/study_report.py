@@ -371,15 +371,23 @@ def _difference_ci(a, b, num_resamples=10000, seed=0):
   return float(a.mean() - b.mean()), float(low), float(high)
 
 
-def _untested_placements(arrays):
-  """The qualifier of a placement claim whose grid lacks some placements."""
-  missing = [p.capitalize() for p in ('middle', 'final', 'all')
-             if not any(architecture(v).startswith(f'{p}_') for v in arrays)]
+def _untested_placements(arrays, routers=('softmoe', 'topk'), min_seeds=5):
+  """The qualifier of a placement claim whose grid lacks some placements, or
+  has a placement only in part (a router missing, or fewer than `min_seeds`
+  seeds)."""
+  missing, partial = [], []
+  for placement in ('middle', 'final', 'all'):
+    runs = {architecture(v): len(a) for v, a in arrays.items()
+            if architecture(v).startswith(f'{placement}_')}
+    if not runs:
+      missing.append(placement.capitalize())
+    elif any(runs.get(f'{placement}_{r}', 0) < min_seeds for r in routers):
+      partial.append(placement.capitalize())
   if len(missing) == 3:
     return ' against the baselines only (Middle, Final and All not yet run)'
-  if missing:
-    return f" ({' and '.join(missing)} not yet run)"
-  return ''
+  words = ([f"{' and '.join(missing)} not yet run"] if missing else []) + (
+      [f"{' and '.join(partial)} only in part"] if partial else [])
+  return f" ({'; '.join(words)})" if words else ''
 
 
 def _majority_verdict(for_claim, against, total):

@@ -200,8 +200,19 @@ def test_claims_1_and_2_name_the_placements_not_run_yet():
   mtrl = table({'mtrl_baseline': 0.3, 'mtrl_final_softmoe': 0.3, 'mtrl_big_softmoe': 0.8},
                setting='mtrl')
   got = verdicts(groups_of(crl, mtrl))
-  assert got['1'] == 'supported (Final and All not yet run)'
-  assert got['2'] == 'supported (Middle and All not yet run)'
+  # Middle (CRL) and Final (MTRL) are run with one router of two.
+  assert got['1'] == 'supported (Final and All not yet run; Middle only in part)'
+  assert got['2'] == 'supported (Middle and All not yet run; Final only in part)'
+
+
+def test_a_placement_with_too_few_seeds_is_only_in_part():
+  levels = {'crl_baseline': 0.3, 'crl_big_softmoe': 0.9}
+  levels.update({f'crl_{p}_{r}': 0.35 for p in ('middle', 'final') for r in ('softmoe', 'topk')})
+  full = table(levels)
+  assert verdicts(groups_of(full))['1'] == 'supported (All not yet run)'
+  some = table({'crl_all_topk': 0.35, 'crl_all_softmoe': 0.35}, seeds=range(2))
+  both = pd.concat([full, some])
+  assert verdicts(groups_of(both))['1'] == 'supported (All only in part)'
 
 
 def test_claim_5_needs_a_clear_win_of_hardcoded_routing():
