@@ -38,6 +38,7 @@ from matplotlib import ticker  # pylint: disable=g-import-not-at-top
 from moe_dopamine import results
 from moe_dopamine.study import architecture
 from moe_dopamine.study import BASELINE
+from moe_dopamine.study import DEFAULT_SEEDS
 from moe_dopamine.study import HEADLINE_VARIANTS
 from moe_dopamine.metrics import aggregate
 from moe_dopamine.metrics import continual
@@ -143,12 +144,17 @@ def _figure_path(out_dir, kind, group, suffix=''):
   return os.path.join(out_dir, '_'.join(parts) + '.png')
 
 
-def panel_baseline(variant, variants, baseline_variant):
-  """The baseline drawn beside `variant`: the baseline of its setting with the
-  same grid tags (the same task order, the same replay) when the figure has
-  it, else `baseline_variant`."""
+def baseline_of(variant):
+  """The baseline of `variant`'s setting with the same grid tags (the same
+  task order, the same replay)."""
   setting = variant.split('_', 1)[0]
-  same = f'{setting}_{BASELINE}' + (f'__{tags(variant)}' if tags(variant) else '')
+  return f'{setting}_{BASELINE}' + (f'__{tags(variant)}' if tags(variant) else '')
+
+
+def panel_baseline(variant, variants, baseline_variant):
+  """The baseline drawn beside `variant`: baseline_of(variant) when the figure
+  has it, else `baseline_variant`."""
+  same = baseline_of(variant)
   return same if same in variants else baseline_variant
 
 
@@ -371,7 +377,7 @@ def _difference_ci(a, b, num_resamples=10000, seed=0):
   return float(a.mean() - b.mean()), float(low), float(high)
 
 
-def _untested_placements(arrays, routers=('softmoe', 'topk'), min_seeds=5):
+def _untested_placements(arrays, routers=('softmoe', 'topk'), min_seeds=len(DEFAULT_SEEDS)):
   """The qualifier of a placement claim whose grid lacks some placements, or
   has a placement only in part (a router missing, or fewer than `min_seeds`
   seeds)."""
@@ -411,7 +417,7 @@ def _ablation_lines(ablations):
     a = score_arrays(runs, tasks)
     for variant in a:
       if architecture(variant) == HEADLINE and tags(variant):
-        base = f'crl_{BASELINE}__{tags(variant)}'
+        base = baseline_of(variant)
         poi = _poi(a, variant, base)
         if poi is not None:
           lines.append(f'{label}, beside the verdict (which is on the default protocol): '
