@@ -17,14 +17,22 @@ from rliable import library as rly_library
 from rliable import metrics as rly_metrics
 
 
-def _interval_estimates(*args, **kwargs):
-  """rliable's get_interval_estimates, seeded through a RandomState as it
-  expects, without the deprecation warning `arch` raises for that once per
-  variant."""
-  with warnings.catch_warnings():
-    warnings.filterwarnings('ignore', message='random_state is deprecated',
-                            category=FutureWarning)
-    return rly_library.get_interval_estimates(*args, **kwargs)
+def _interval_estimates(scores, func, seed, **kwargs):
+  """rliable's get_interval_estimates, reproducible for a seed. rliable's
+  StratifiedBootstrap draws its indices from NumPy's global generator (not
+  from the RandomState it is given), so that generator is seeded for the call
+  and restored after it; `arch`'s deprecation warning for the RandomState is
+  silenced."""
+  state = np.random.get_state()
+  np.random.seed(seed)
+  try:
+    with warnings.catch_warnings():
+      warnings.filterwarnings('ignore', message='random_state is deprecated',
+                              category=FutureWarning)
+      return rly_library.get_interval_estimates(
+          scores, func, random_state=np.random.RandomState(seed), **kwargs)
+  finally:
+    np.random.set_state(state)
 
 
 def _check(scores):
@@ -45,7 +53,7 @@ def iqm(scores, reps=2000, seed=0, confidence=0.95):
       lambda x: np.array([rly_metrics.aggregate_iqm(x)]),
       reps=reps,
       confidence_interval_size=confidence,
-      random_state=np.random.RandomState(seed),
+      seed=seed,
   )
   return {
       k: (float(point[k][0]), float(intervals[k][0, 0]), float(intervals[k][1, 0]))
@@ -70,7 +78,7 @@ def probability_of_improvement(scores, baseline, reps=2000, seed=0, confidence=0
       rly_metrics.probability_of_improvement,
       reps=reps,
       confidence_interval_size=confidence,
-      random_state=np.random.RandomState(seed),
+      seed=seed,
   )
   return {
       k: (float(np.squeeze(point[k])), float(np.squeeze(intervals[k][0])),

@@ -34,3 +34,15 @@ def test_probability_of_improvement_is_the_mann_whitney_statistic_per_task():
 def test_a_missing_baseline_is_named():
   with pytest.raises(ValueError, match="baseline 'dqn' is not among"):
     aggregate.probability_of_improvement(scores(), 'dqn')
+
+
+def test_intervals_are_the_same_for_the_same_seed_and_leave_numpy_alone():
+  rng = np.random.default_rng(3)
+  scores = {'a': rng.random((5, 2)), 'b': rng.random((5, 2))}
+  state = np.random.get_state()[1].copy()
+  first = aggregate.iqm(scores, reps=300, seed=7)
+  assert aggregate.iqm(scores, reps=300, seed=7) == first
+  assert (aggregate.probability_of_improvement(scores, 'b', reps=300, seed=7)
+          == aggregate.probability_of_improvement(scores, 'b', reps=300, seed=7))
+  assert aggregate.iqm(scores, reps=300, seed=8) != first
+  np.testing.assert_array_equal(np.random.get_state()[1], state)
