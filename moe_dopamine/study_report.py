@@ -311,6 +311,28 @@ def retention_lines(runs, tasks):
   return lines
 
 
+def per_task_lines(runs, tasks):
+  """Markdown: per variant and task, the score at the end of the task's
+  training (did it learn the task in its stretch?), its forgetting F and its
+  forward transfer FT, each as mean [95% CI] over seeds. The last-trained
+  task's F is 0 by definition and is left out."""
+  last_trained = {t for t in tasks
+                  if f'F/{t}' in runs and np.allclose(runs[f'F/{t}'].dropna(), 0.0)}
+  columns = ([(f'end/{t}', f'{t} at the end of its training') for t in tasks]
+             + [(f'F/{t}', f'F {t}') for t in tasks if t not in last_trained]
+             + [(f'FT/{t}', f'FT {t}') for t in tasks])
+  columns = [(key, title) for key, title in columns if key in runs and runs[key].notna().any()]
+  if not columns:
+    return []
+  lines = ['| variant | ' + ' | '.join(title for _, title in columns) + ' |',
+           '|---|' + '---|' * len(columns)]
+  for variant, frame in runs.groupby('variant', sort=False):
+    cells = [cell(frame[key]) if key in frame and frame[key].notna().any() else 'n/a'
+             for key, _ in columns]
+    lines.append(f'| {variant} | ' + ' | '.join(cells) + ' |')
+  return lines
+
+
 def score_arrays(runs, tasks):
   """{variant: [runs, tasks] final normalized scores}."""
   out = {}
@@ -749,6 +771,11 @@ def _group_section(title, group, group_runs, tasks, scores_table, expert_table, 
   if group.startswith('crl'):
     lines += [f'Runs that end with each task learned (final normalized score >= {LEARNED}):',
               ''] + retention_lines(group_runs, tasks) + ['']
+    per_task = per_task_lines(group_runs, tasks)
+    if per_task:
+      lines += ['Per task: the normalized score at the end of its training (the last '
+                f'{LAST} evaluations of its stretch), its forgetting and its forward '
+                'transfer (F and FT above are their means over tasks):', ''] + per_task + ['']
   lines += ['Dormant neurons (ReDo score, every expert on the whole batch) and unused experts:',
             ''] + dormant_lines(group_runs) + ['']
   frame = scores_table[scores_table['run'].isin(group_runs['run'])]

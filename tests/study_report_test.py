@@ -90,6 +90,8 @@ def test_run_metrics_are_the_continual_formulas_on_the_table():
   assert row['FT/MountainCar'] == pytest.approx((auc - auc_ref) / (1 - auc_ref))
   assert row['FT/CartPole'] == pytest.approx((np.mean(cartpole[:4]) - auc_ref) / (1 - auc_ref))
   assert row['return/CartPole'] == pytest.approx(40.0)
+  assert row['end/CartPole'] == pytest.approx(np.mean([0.4, 0.6, 0.8]))
+  assert row['end/MountainCar'] == pytest.approx(np.mean([0.4, 0.6, 0.8]))
 
 
 def verdicts(groups):
@@ -233,6 +235,24 @@ def test_retention_counts_runs_that_keep_each_task_and_every_task():
   assert lines[2] == '| v | 3 | 3 | 2 | 2 |'
   runs.loc[0, 'p/MountainCar'] = 0.49
   assert study_report.retention_lines(runs, TASKS)[2] == '| v | 3 | 3 | 1 | 1 |'
+
+
+def test_per_task_table_leaves_out_the_last_trained_task_s_forgetting():
+  frame = pd.DataFrame(
+      [r for seed in range(5) for r in crl_rows('crl_big_softmoe', seed, 0.8 + 0.02 * seed)]
+      + [r for seed in range(5) for r in reference_rows(seed)],
+      columns=results.SCORE_COLUMNS)
+  runs = study_report.run_table(frame, study_report.reference_curves(frame))
+  runs = runs[runs['setting'] == 'crl']
+  lines = study_report.per_task_lines(runs, TASKS)
+  assert lines[0] == ('| variant | CartPole at the end of its training | MountainCar at the end of '
+                      'its training | F CartPole | FT CartPole | FT MountainCar |')
+  cells = lines[2].split(' | ')
+  assert cells[0] == '| crl_big_softmoe'
+  expected_f = study_report.cell(runs['F/CartPole'])
+  assert cells[3] == expected_f
+  assert float(expected_f.split(' ')[0]) == pytest.approx(runs['F/CartPole'].mean(), abs=0.005)
+  assert study_report.per_task_lines(runs[['variant', 'P']], TASKS) == []
 
 
 def test_each_panel_is_drawn_beside_the_baseline_with_its_own_bindings():

@@ -52,16 +52,25 @@ def average_performance(scores, last=1):
   return float(np.mean([final_score(c, last) for c in scores.values()]))
 
 
+def end_of_training(curve, train_tasks, task, last=1):
+  """(score, window): the mean of the last `window` evaluations inside the
+  task's last training stretch, window = min(last, stretch length); None if
+  the task was never trained alone."""
+  spans = stretches(train_tasks, task)
+  if not spans:
+    return None
+  start, stop = spans[-1]
+  window = min(last, stop - start)
+  return float(np.mean(np.asarray(curve, float)[stop - window : stop])), window
+
+
 def forgetting(scores, train_tasks, last=1):
   """{task: F_i} for every task trained at least once (see the module doc)."""
   out = {}
   for task, curve in scores.items():
-    spans = stretches(train_tasks, task)
-    if spans:
-      start, stop = spans[-1]
-      window = min(last, stop - start)
-      curve = np.asarray(curve, float)
-      at_end = np.mean(curve[stop - window : stop])
+    trained = end_of_training(curve, train_tasks, task, last)
+    if trained:
+      at_end, window = trained
       out[task] = float(at_end - final_score(curve, window))
   return out
 
@@ -96,10 +105,15 @@ def run_metrics(scores, train_tasks, references=None, last=3):
 
   Returns:
     {'P', 'p/<task>', and when tasks were trained one at a time 'F',
-     'F/<task>', and with references 'FT', 'FT/<task>'}.
+     'F/<task>', 'end/<task>' (the score at the end of its training, see
+     `end_of_training`), and with references 'FT', 'FT/<task>'}.
   """
   out = {'P': average_performance(scores, last)}
   out.update({f'p/{task}': final_score(curve, last) for task, curve in scores.items()})
+  for task, curve in scores.items():
+    trained = end_of_training(curve, train_tasks, task, last)
+    if trained:
+      out[f'end/{task}'] = trained[0]
   forgotten = forgetting(scores, train_tasks, last)
   if forgotten:
     out['F'] = float(np.mean(list(forgotten.values())))

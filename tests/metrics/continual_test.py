@@ -46,6 +46,17 @@ def test_forgetting_is_the_drop_since_the_end_of_training():
   assert forgetting['B'] == pytest.approx(0.0)
 
 
+def test_end_of_training_is_the_last_evaluations_of_the_last_stretch():
+  assert continual.end_of_training(SCORES['A'], TRAIN, 'A', last=2) == (
+      pytest.approx(0.8), 2)
+  assert continual.end_of_training(SCORES['B'], TRAIN, 'B', last=5) == (
+      pytest.approx(0.6), 3)
+  assert continual.end_of_training(SCORES['A'], [None] * 6, 'A') is None
+  metrics = continual.run_metrics(SCORES, TRAIN, last=2)
+  assert metrics['end/A'] == pytest.approx(0.8)
+  assert metrics['end/A'] - metrics['p/A'] == pytest.approx(metrics['F/A'])
+
+
 def test_forgetting_of_the_last_trained_task_is_zero_with_last_three():
   # B still improves at the end (0.3, 0.6, 0.9): comparing its last
   # evaluation with the mean of the last three would call that forgetting.
