@@ -18,21 +18,28 @@ from rliable import metrics as rly_metrics
 
 
 def _interval_estimates(scores, func, seed, **kwargs):
-  """rliable's get_interval_estimates, reproducible for a seed. rliable's
-  StratifiedBootstrap draws its indices from NumPy's global generator (not
-  from the RandomState it is given), so that generator is seeded for the call
-  and restored after it; `arch`'s deprecation warning for the RandomState is
-  silenced."""
+  """rliable's get_interval_estimates, reproducible for a seed, one variant at
+  a time. rliable's StratifiedBootstrap draws its indices from NumPy's global
+  generator (not from the RandomState it is given), so that generator is
+  seeded before each variant and restored afterwards: a variant's interval
+  then depends only on its own scores and the seed, not on which variants
+  were estimated before it in the same call (the same comparison gets the
+  same interval in every table). `arch`'s deprecation warning for the
+  RandomState is silenced."""
+  points, intervals = {}, {}
   state = np.random.get_state()
-  np.random.seed(seed)
   try:
     with warnings.catch_warnings():
       warnings.filterwarnings('ignore', message='random_state is deprecated',
                               category=FutureWarning)
-      return rly_library.get_interval_estimates(
-          scores, func, random_state=np.random.RandomState(seed), **kwargs)
+      for key, value in scores.items():
+        np.random.seed(seed)
+        point, interval = rly_library.get_interval_estimates(
+            {key: value}, func, random_state=np.random.RandomState(seed), **kwargs)
+        points[key], intervals[key] = point[key], interval[key]
   finally:
     np.random.set_state(state)
+  return points, intervals
 
 
 def _check(scores):

@@ -46,3 +46,13 @@ def test_intervals_are_the_same_for_the_same_seed_and_leave_numpy_alone():
           == aggregate.probability_of_improvement(scores, 'b', reps=300, seed=7))
   assert aggregate.iqm(scores, reps=300, seed=8) != first
   np.testing.assert_array_equal(np.random.get_state()[1], state)
+
+
+def test_an_interval_does_not_depend_on_the_other_variants_of_the_call():
+  rng = np.random.default_rng(4)
+  scores = {'a': rng.random((5, 2)), 'b': rng.random((5, 2)), 'c': rng.random((5, 2))}
+  alone = aggregate.probability_of_improvement({'c': scores['c'], 'b': scores['b']}, 'b',
+                                               reps=300)
+  together = aggregate.probability_of_improvement(scores, 'b', reps=300)
+  assert together['c'] == alone['c']
+  assert aggregate.iqm(scores, reps=300)['c'] == aggregate.iqm({'c': scores['c']}, reps=300)['c']
