@@ -300,10 +300,12 @@ def main(argv=None):
   planned = plan(parts, seeds, args.runs_dir, args.gin_bindings)
   scores = _load_scores(args.results)
   done = set(scores['run'].unique()) if len(scores) else set()
-  workers = args.workers if not args.ray_address else args.workers
   print(f'study: results in {args.results}, run folders in {args.runs_dir}')
-  print('\n'.join(describe(planned, done, measured_seconds(scores), workers,
+  print('\n'.join(describe(planned, done, measured_seconds(scores), args.workers,
                            cost_ratios(args.cost_table))), flush=True)
+  if args.ray_address:
+    print(f'(on Ray the wall time above assumes {args.workers} runs at a time: pass '
+          '--workers=<runs the cluster holds at once> for the cluster\'s estimate)', flush=True)
   if args.command == 'plan':
     return 0
   return run(planned, done, args.results, args.workers, args.ray_address, argv)

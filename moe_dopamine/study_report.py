@@ -449,13 +449,27 @@ def _ablation_lines(ablations):
   return lines
 
 
+MIN_SEEDS = len(DEFAULT_SEEDS)  # Fewer seeds: listed, not counted in a verdict.
+NOT_COUNTED = f'not counted: fewer than {MIN_SEEDS} seeds'
+
+
+def _seeds_note(*counts):
+  """'' if every side has MIN_SEEDS seeds, else the note of a comparison the
+  verdicts leave out."""
+  return '' if min(counts) >= MIN_SEEDS else f" (n={min(counts)}, {NOT_COUNTED})"
+
+
 def judge_claims(groups, ablations=None):
   """[(claim, verdict, evidence lines)] from the per-group run tables.
 
   groups: {'crl': (runs, tasks), 'mtrl': (runs, tasks)}; ablations: {label:
   (runs, tasks)} of the CRL ablations, whose headline comparison claim 1 also
   lists. A comparison is "clear" when the 95% CI of the probability of
-  improvement excludes 0.5 (or the CI of a difference excludes 0).
+  improvement excludes 0.5 (or the CI of a difference excludes 0). Only
+  comparisons with at least MIN_SEEDS seeds on both sides count; the others
+  are listed with their seed count. Claims 1 and 2 judge the Big placement
+  with learned routing, Big SoftMoE (the study's headline) first; hardcoded
+  routing is the task-id control of claim 5.
   """
   out = []
   arrays = {g: score_arrays(r, t) for g, (r, t) in groups.items()}
@@ -463,58 +477,80 @@ def judge_claims(groups, ablations=None):
   def name(group, arch):
     return f'{group}_{arch}'
 
+  def learned_big(variant):
+    return architecture(variant) in ('big_softmoe', 'big_topk')
+
   # Claim 1: in CRL, Big beats the other placements and the baseline.
   if 'crl' in arrays:
     a = arrays['crl']
-    bigs = [v for v in (name('crl', 'big_softmoe'), name('crl', 'big_topk')) if v in a]
-    best_big = max(bigs, key=lambda v: a[v].mean()) if bigs else None
-    evidence, wins, losses = [], 0, 0
+    bigs = [v for v in (name('crl', HEADLINE), name('crl', 'big_topk')) if v in a]
+    big = bigs[0] if bigs else None
+    evidence, wins, losses, counted = [], 0, 0, 0
     others = [v for v in a if not architecture(v).startswith('big')]
     for other in others:
-      poi = _poi(a, best_big, other) if best_big else None
+      poi = _poi(a, big, other) if big else None
       if poi is None:
         continue
-      evidence.append(_fmt_poi(best_big, other, poi))
-      wins += poi[1] > 0.5
-      losses += poi[2] < 0.5
-    if best_big is None or not evidence:
+      note = _seeds_note(len(a[big]), len(a[other]))
+      evidence.append(_fmt_poi(big, other, poi) + note)
+      if not note:
+        counted += 1
+        wins += poi[1] > 0.5
+        losses += poi[2] < 0.5
+    base = name('crl', BASELINE)
+    if big is None or not evidence:
       verdict = 'not yet run'
-    elif wins == len(evidence):
+    elif not counted:
+      verdict = f'not yet run at {MIN_SEEDS} seeds'
+    elif wins == counted:
       verdict = 'supported'
-    elif losses or (name('crl', BASELINE) in a
-                    and _poi(a, best_big, name('crl', BASELINE))[2] < 0.5):
+    elif losses or (base in a and not _seeds_note(len(a[big]), len(a[base]))
+                    and _poi(a, big, base)[2] < 0.5):
       verdict = 'not supported'
     else:
       verdict = 'inconclusive'
     if evidence:
       verdict += _untested_placements(a)
+    summary = [f'Big with learned routing: {big}; it clearly beats {wins} of {counted} other '
+               f'variants counted, clearly loses to {losses}.'] if big else []
+    for other_big in bigs[1:]:
+      results_of = [_poi(a, other_big, o) for o in others
+                    if not _seeds_note(len(a[other_big]), len(a[o]))]
+      results_of = [r for r in results_of if r is not None]
+      summary.append(f'{other_big}, beside it: clearly beats '
+                     f'{sum(r[1] > 0.5 for r in results_of)} of {len(results_of)}, clearly '
+                     f'loses to {sum(r[2] < 0.5 for r in results_of)}.')
     out.append(('1. In CRL, Big beats the other placements and the baseline.', verdict,
-                [f'best Big variant by mean P: {best_big}; it clearly beats '
-                 f'{wins} of {len(evidence)} others, clearly loses to {losses}.'] + evidence
-                + _ablation_lines(ablations)))
+                summary + evidence + _ablation_lines(ablations)))
 
   # Claim 2: in MTRL, only Big clearly beats the baseline.
   if 'mtrl' in arrays:
     a = arrays['mtrl']
     base = name('mtrl', BASELINE)
-    evidence, clear = [], []
+    evidence, clear, big_upper = [], [], []
     for variant in a:
       if variant == base or architecture(variant) == 'baseline_matched':
         continue
       poi = _poi(a, variant, base)
       if poi is None:
         continue
-      evidence.append(_fmt_poi(variant, base, poi))
+      note = _seeds_note(len(a[variant]), len(a[base]))
+      if architecture(variant) == 'big_hardcoded':
+        note = ' (task-id control, not counted)'
+      evidence.append(_fmt_poi(variant, base, poi) + note)
+      if note:
+        continue
       if poi[1] > 0.5:
         clear.append(variant)
-    big_clear = [v for v in clear if architecture(v).startswith('big')]
-    other_clear = [v for v in clear if not architecture(v).startswith('big')]
+      if learned_big(variant):
+        big_upper.append(poi[2])
+    big_clear = [v for v in clear if learned_big(v)]
+    other_clear = [v for v in clear if not learned_big(v)]
     if not evidence:
       verdict = 'not yet run'
     elif big_clear and not other_clear:
       verdict = 'supported'
-    elif other_clear or not big_clear and all(
-        _poi(a, v, base)[2] < 0.5 for v in a if architecture(v).startswith('big') and v != base):
+    elif other_clear or (big_upper and all(u < 0.5 for u in big_upper)):
       verdict = 'not supported'
     else:
       verdict = 'inconclusive'
@@ -525,42 +561,60 @@ def judge_claims(groups, ablations=None):
 
   # Claim 3: SoftMoE copes with non-stationarity better than TopK.
   evidence, better, worse, total = [], 0, 0, 0
+  placements = ('middle', 'final', 'all', 'big')
   for group, a in arrays.items():
-    for placement in ('middle', 'final', 'all', 'big'):
+    for placement in placements:
       soft, topk = name(group, f'{placement}_softmoe'), name(group, f'{placement}_topk')
       poi = _poi(a, soft, topk)
       if poi is None:
         continue
+      note = _seeds_note(len(a[soft]), len(a[topk]))
+      evidence.append(f'{group} {placement}: ' + _fmt_poi('SoftMoE', 'TopK', poi) + note)
+      if note:
+        continue
       total += 1
       better += poi[1] > 0.5
       worse += poi[2] < 0.5
-      evidence.append(f'{group} {placement}: ' + _fmt_poi('SoftMoE', 'TopK', poi))
   verdict = _majority_verdict(better, worse, total)
+  expected = len(arrays) * len(placements)
+  if total and total < expected:
+    verdict += (f' ({total} of {expected} placement x setting comparisons have both routers '
+                f'at {MIN_SEEDS} seeds)')
   out.append(('3. SoftMoE copes with non-stationarity better than TopK.', verdict,
               [f'SoftMoE clearly better in {better}, clearly worse in {worse} of {total} '
-               'placement x setting comparisons.'] + evidence))
+               'placement x setting comparisons counted.'] + evidence))
 
   # Claim 4: MoE networks keep fewer dormant neurons than the baseline.
   evidence, lower, higher, total = [], 0, 0, 0
+  column = 'dormant_tau0.1/mean'
   for group, (runs, _) in groups.items():
-    base = runs[runs['variant'] == name(group, BASELINE)]['dormant_tau0.1/mean']
+    base = runs[runs['variant'] == name(group, BASELINE)][column]
+    matched = runs[runs['variant'] == name(group, 'baseline_matched')][column]
     if not len(base):
       continue
     for variant, frame in runs.groupby('variant', sort=False):
       if architecture(variant).startswith(BASELINE):
         continue
-      diff = _difference_ci(frame['dormant_tau0.1/mean'], base)
+      diff = _difference_ci(frame[column], base)
       if diff is None:
+        continue
+      note = _seeds_note(frame[column].notna().sum(), base.notna().sum())
+      evidence.append(f'{variant} - baseline, dormant tau=0.1 (mean over training): '
+                      f'{diff[0]:+.3f} [{diff[1]:+.3f}, {diff[2]:+.3f}]{note}')
+      if learned_big(variant) and len(matched):
+        width = _difference_ci(frame[column], matched)
+        evidence.append(f'{variant} - matched baseline (the same parameter count; width '
+                        f'control, not counted): {width[0]:+.3f} [{width[1]:+.3f}, '
+                        f'{width[2]:+.3f}]')
+      if note:
         continue
       total += 1
       lower += diff[2] < 0
       higher += diff[1] > 0
-      evidence.append(f'{variant} - baseline, dormant tau=0.1 (mean over training): '
-                      f'{diff[0]:+.3f} [{diff[1]:+.3f}, {diff[2]:+.3f}]')
   verdict = _majority_verdict(lower, higher, total)
   out.append(('4. MoE networks keep fewer dormant neurons than the baseline.', verdict,
               [f'clearly fewer in {lower}, clearly more in {higher} of {total} MoE variants '
-               '(95% bootstrap CI of the difference of means over seeds).'] + evidence))
+               'counted (95% bootstrap CI of the difference of means over seeds).'] + evidence))
 
   # Claim 5: learned routing does not always beat hardcoded routing.
   evidence, learned_wins, hardcoded_wins, total = [], 0, 0, 0
@@ -571,10 +625,13 @@ def judge_claims(groups, ablations=None):
       poi = _poi(a, learned, hard)
       if poi is None:
         continue
+      note = _seeds_note(len(a[learned]), len(a[hard]))
+      evidence.append(f'{group}: ' + _fmt_poi(f'Big {router}', 'Big hardcoded', poi) + note)
+      if note:
+        continue
       total += 1
       learned_wins += poi[1] > 0.5
       hardcoded_wins += poi[2] < 0.5
-      evidence.append(f'{group}: ' + _fmt_poi(f'Big {router}', 'Big hardcoded', poi))
   if not total:
     verdict = 'not yet run'
   elif hardcoded_wins:
@@ -585,7 +642,7 @@ def judge_claims(groups, ablations=None):
     verdict = 'inconclusive'
   out.append(('5. Learned routing does not always beat hardcoded (task-id) routing.', verdict,
               [f'learned routing clearly beats hardcoded in {learned_wins} of {total} '
-               f'comparisons; hardcoded clearly beats learned in {hardcoded_wins}.']
+               f'comparisons counted; hardcoded clearly beats learned in {hardcoded_wins}.']
               + evidence))
   return out
 
@@ -627,6 +684,27 @@ def screening_lines(screening, stretch):
       lines.append(f"| {variant} | {len(finals)} | {', '.join(f'{v:.2f}' for v in finals)} | "
                    f'{sum(v >= LEARNED for v in finals)} of {len(finals)} |')
   return lines
+
+
+WRITTEN_FOR = re.compile(r'<!--\s*written for (\d+) runs\s*-->')
+
+
+def conclusions_lines(text, num_runs):
+  """The hand-written discussion, included verbatim, behind a warning when
+  the tables no longer hold the runs it was written for. It names that number
+  in a first-line comment, `<!-- written for N runs -->`."""
+  match = WRITTEN_FOR.search(text)
+  body = WRITTEN_FOR.sub('', text).strip()
+  if match is None:
+    warning = ('> This discussion does not say how many runs it was written for (a first line '
+               '`<!-- written for N runs -->`): check its numbers against the tables above.')
+  elif int(match.group(1)) != num_runs:
+    warning = (f'> This discussion was written for {match.group(1)} runs and the tables above '
+               f'now hold {num_runs}: where its numbers differ from the tables, the tables are '
+               'current.')
+  else:
+    return [body, '']
+  return [warning, '', body, '']
 
 
 def main(argv=None):
@@ -724,7 +802,8 @@ def main(argv=None):
     baseline = next((v for v in group_runs['variant'] if architecture(v) == BASELINE
                      and tags(v)), f'crl_{BASELINE}')
     report += _group_section(title, group, group_runs, tasks, scores_table, expert_table,
-                             figures, baseline, heatmaps=False)
+                             figures, baseline,
+                             heatmaps=lambda v: bool(tags(v)) or 'soft_to_sparse' in v)
 
   report += ['## The claims', '']
   for claim, verdict, evidence in judge_claims(groups, ablations):
@@ -735,7 +814,7 @@ def main(argv=None):
              'score of every task (for CRL, averaged over tasks this is P).', '']
   if os.path.exists(args.conclusions):
     with open(args.conclusions) as f:
-      report += [f.read().strip(), '']
+      report += conclusions_lines(f.read(), num_runs)
   if os.path.exists(args.cost_table):
     with open(args.cost_table) as f:
       cost = f.read().strip().splitlines()
@@ -785,7 +864,11 @@ def _group_section(title, group, group_runs, tasks, scores_table, expert_table, 
   if dormant_path:
     lines.append(f'![dormant](figures/{os.path.basename(dormant_path)})')
   if heatmaps:
-    experts = expert_table[expert_table['run'].isin(group_runs['run'])]
+    # heatmaps: True for every MoE variant of the group, or a predicate that
+    # leaves out the variants another section already draws.
+    shown = group_runs['run'] if heatmaps is True else group_runs[
+        group_runs['variant'].map(heatmaps)]['run']
+    experts = expert_table[expert_table['run'].isin(shown)]
     for variant, path in plot_usage(experts, figures):
       lines.append(f'![expert usage: {variant}](figures/{os.path.basename(path)})')
   return lines + ['']

@@ -99,6 +99,11 @@ def verdicts(groups):
   return {claim.split('.')[0]: verdict for claim, verdict, _ in study_report.judge_claims(groups)}
 
 
+def claims_of(groups):
+  """{claim number: (claim, verdict, evidence)}."""
+  return {c[0].split('.')[0]: c for c in study_report.judge_claims(groups)}
+
+
 def words(groups):
   """{claim number: the verdict without the untested placements' qualifier}."""
   return {claim: verdict.split(' (')[0] for claim, verdict in verdicts(groups).items()}
@@ -163,7 +168,7 @@ def test_the_report_is_written_from_the_tables_alone(tmp_path):
                             '--cost_table', str(tmp_path / 'none.md')]) == 0
   page = (out / 'README.md').read_text()
   for heading in ('## Single-task runs', '## CRL: the grid', '## MTRL: the grid',
-                  '## The claims', '**Verdict: supported.**'):
+                  '## The claims', '**Verdict: supported'):
     assert heading in page
   # The protocol table: the mean of the last 3 of 12.5, 25, 37.5, 50.
   assert '| reference_cartpole | CartPole | 5 | 37.5 [' in page
@@ -278,3 +283,60 @@ def test_claim_1_lists_the_headline_comparison_of_each_ablation_beside_its_verdi
   line, = [e for e in evidence if e.startswith('reversed order')]
   assert 'P(crl_big_softmoe__order-BA > crl_baseline__order-BA) = 0.00' in line
   assert '(n=3) against' in line
+
+
+def test_comparisons_with_too_few_seeds_are_listed_but_not_counted():
+  crl = table({'crl_baseline': 0.3, 'crl_big_softmoe': 0.9, 'crl_middle_topk': 0.2,
+               'crl_middle_softmoe': 0.2})
+  # Two seeds of Final TopK, far above Big SoftMoE and far more dormant.
+  few = table({'crl_final_topk': 1.0}, dormant={'crl_final_topk': 0.9}, seeds=range(2))
+  claims = claims_of(groups_of(pd.concat([crl, few])))
+  _, verdict, evidence = claims['1']
+  assert verdict.startswith('supported')
+  assert 'Final only in part' in verdict
+  assert any(line.startswith('P(crl_big_softmoe > crl_final_topk)')
+             and line.endswith(f'(n=2, {study_report.NOT_COUNTED})') for line in evidence)
+  assert 'clearly beats 3 of 3 other variants counted' in evidence[0]
+  _, verdict, evidence = claims['4']
+  assert 'of 3 MoE variants counted' in evidence[0]
+  assert any('crl_final_topk - baseline' in line and 'n=2' in line for line in evidence)
+
+
+def test_claims_1_and_2_judge_big_with_learned_routing():
+  # Big TopK has the higher mean but claim 1 judges the headline, Big
+  # SoftMoE, which only ties the baseline.
+  crl = table({'crl_baseline': 0.5, 'crl_big_softmoe': 0.5, 'crl_big_topk': 0.95})
+  _, verdict, evidence = claims_of(groups_of(crl))['1']
+  assert verdict.startswith('inconclusive')
+  assert evidence[0].startswith('Big with learned routing: crl_big_softmoe;')
+  assert evidence[1].startswith('crl_big_topk, beside it: clearly beats 1 of 1')
+  # In MTRL hardcoded routing alone clearly above the baseline is not "only Big".
+  mtrl = table({'mtrl_baseline': 0.3, 'mtrl_big_softmoe': 0.3, 'mtrl_big_topk': 0.3,
+                'mtrl_big_hardcoded': 0.9}, setting='mtrl')
+  _, verdict, evidence = claims_of(groups_of(mtrl))['2']
+  assert verdict.startswith('inconclusive')
+  assert any(line.endswith('(task-id control, not counted)') for line in evidence)
+
+
+def test_claim_4_lists_big_against_the_matched_baseline_as_a_width_control():
+  crl = table({'crl_baseline': 0.5, 'crl_baseline_matched': 0.5, 'crl_big_softmoe': 0.5},
+              dormant={'crl_baseline': 0.2, 'crl_baseline_matched': 0.3, 'crl_big_softmoe': 0.25})
+  _, verdict, evidence = claims_of(groups_of(crl))['4']
+  assert verdict == 'not supported'  # More dormant than the small baseline...
+  width = [line for line in evidence if 'matched baseline' in line]
+  assert len(width) == 1 and width[0].split(': ')[1].startswith('-0.050 [')  # ...fewer than its width.
+
+
+def test_claim_3_says_how_many_comparisons_it_counts():
+  crl = table({'crl_big_softmoe': 0.9, 'crl_big_topk': 0.2})
+  verdict = verdicts(groups_of(crl))['3']
+  assert verdict == 'supported (1 of 4 placement x setting comparisons have both routers at 5 seeds)'
+
+
+def test_conclusions_warn_when_the_tables_hold_other_runs():
+  text = '<!-- written for 12 runs -->\n## What the runs say\n\nBig wins.\n'
+  assert study_report.conclusions_lines(text, 12) == ['## What the runs say\n\nBig wins.', '']
+  stale = study_report.conclusions_lines(text, 14)
+  assert 'written for 12 runs' in stale[0] and 'now hold 14' in stale[0]
+  assert stale[2] == '## What the runs say\n\nBig wins.'
+  assert 'does not say how many runs' in study_report.conclusions_lines('Big wins.', 3)[0]
