@@ -821,8 +821,13 @@ def main(argv=None):
     report += ['## What each variant costs', '',
                f'From `{args.cost_table}` (regenerate: `.venv/bin/python -m moe_dopamine.cost '
                f'--measure --repeats=50 --out={args.cost_table}`), beside the measured training '
-               'steps/s of the study runs above.', '']
-    report += [line for line in cost if not line.startswith('# ')] + ['']
+               'steps/s of the study runs above. Its classic-control networks are CartPole\'s (2 '
+               'actions); the study\'s CRL and MTRL networks have one output per action of '
+               'the union of the tasks (3), so 513 parameters more per output layer (and per '
+               'expert of an MoE output layer).', '']
+    # The cost file's own headings sit one level below this section.
+    report += [('#' + line) if line.startswith('## ') else line
+               for line in cost if not line.startswith('# ')] + ['']
   with open(os.path.join(args.out, 'README.md'), 'w') as f:
     f.write('\n'.join(report) + '\n')
   print(f'wrote {os.path.join(args.out, "README.md")} ({num_runs} runs)')

@@ -164,9 +164,16 @@ def test_the_report_is_written_from_the_tables_alone(tmp_path):
   results_dir = str(tmp_path / 'results')
   results.add(results_dir, [(pd.concat([crl, mtrl, references]), experts)])
   out = tmp_path / 'report'
+  cost = tmp_path / 'cost.md'
+  cost.write_text('# Cost\n\n| variant | x baseline |\n|---|---|\n| big | 4.35 |\n\n'
+                  '## MinAtar\n\n| variant |\n|---|\n| breakout |\n')
   assert study_report.main(['--results', results_dir, '--out', str(out),
-                            '--cost_table', str(tmp_path / 'none.md')]) == 0
+                            '--cost_table', str(cost),
+                            '--conclusions', str(tmp_path / 'none.md')]) == 0
   page = (out / 'README.md').read_text()
+  # The cost file sits under the report's own section, its headings one level down.
+  assert '## What each variant costs' in page and '| big | 4.35 |' in page
+  assert '\n### MinAtar\n' in page and '\n## MinAtar' not in page and '# Cost' not in page
   for heading in ('## Single-task runs', '## CRL: the grid', '## MTRL: the grid',
                   '## The claims', '**Verdict: supported'):
     assert heading in page
