@@ -668,6 +668,29 @@ def protocol_lines(runs, tasks_frame):
   return lines
 
 
+def first_stretch_lines(runs, scores_table):
+  """The criterion again on the first stretch of every CRL baseline run, which
+  is a single-task run from scratch too (the CRL network, the same settings).
+  Emptying the replay at the switch leaves that stretch unchanged, so those
+  variants are left out."""
+  crl = runs[(runs['setting'] == 'crl') & (runs['variant'].map(architecture) == BASELINE)
+             & ~runs['variant'].str.contains('replay_at_task_switch')]
+  if not len(crl):
+    return []
+  first = scores_table.sort_values('iteration').drop_duplicates('run').set_index('run')[
+      'train_task']
+  lines = ['| variant | first task | seeds | score at the end of its stretch | '
+           f'seeds with score >= {LEARNED} |', '|---|---|---|---|---|']
+  for variant, frame in crl.groupby('variant', sort=False):
+    task = first.get(frame['run'].iloc[0])
+    if f'end/{task}' not in frame:
+      continue
+    scores = frame[f'end/{task}']
+    lines.append(f'| {variant} | {task} | {len(frame)} | {cell(scores)} | '
+                 f'{int((scores >= LEARNED).sum())} of {len(frame)} |')
+  return lines if len(lines) > 2 else []
+
+
 def screening_lines(screening, stretch):
   """Markdown: per screened setting, each seed's normalized score at the end
   of a `stretch`-iteration stretch (mean of its last LAST evaluations), and
@@ -758,6 +781,11 @@ def main(argv=None):
   if len(single):
     report += ['## Single-task runs (the protocol check and the forward-transfer references)',
                ''] + protocol_lines(single, scores_table) + ['']
+    first = first_stretch_lines(runs, scores_table)
+    if first:
+      report += ['The first stretch of every CRL baseline run is a single-task run from scratch '
+                 'too, with the CRL network (one output per action of either task, the ones '
+                 'a task lacks masked) and the same settings:', ''] + first + ['']
     frame = scores_table[scores_table['setting'] == 'single']
     for path in plot_curves(frame, 'single-task', figures, None):
       report.append(f'![{os.path.basename(path)}](figures/{os.path.basename(path)})')

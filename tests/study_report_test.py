@@ -347,3 +347,15 @@ def test_conclusions_warn_when_the_tables_hold_other_runs():
   assert 'written for 12 runs' in stale[0] and 'now hold 14' in stale[0]
   assert stale[2] == '## What the runs say\n\nBig wins.'
   assert 'does not say how many runs' in study_report.conclusions_lines('Big wins.', 3)[0]
+
+
+def test_first_stretches_of_the_crl_baselines_are_checked_like_single_task_runs():
+  crl = table({'crl_baseline': 0.64, 'crl_baseline__replay_at_task_switch-clear': 0.64,
+               'crl_big_softmoe': 0.9})
+  runs = study_report.run_table(crl, {})
+  lines = study_report.first_stretch_lines(runs, crl)
+  # CartPole ramps to 0.5, 0.75, 1.0 of the level over the last 3 iterations of
+  # its stretch: 0.75 x (0.64 + 0.02 seed) >= 0.5 from seed 2 on.
+  ends = runs[runs['variant'] == 'crl_baseline']['end/CartPole']
+  assert lines[2:] == [f'| crl_baseline | CartPole | 5 | {study_report.cell(ends)} | 3 of 5 |']
+  assert study_report.first_stretch_lines(runs[runs['variant'] == 'crl_big_softmoe'], crl) == []
