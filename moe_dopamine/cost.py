@@ -3,6 +3,7 @@ r"""The cost of every network variant, as a Markdown table.
   python -m moe_dopamine.cost [--family=classic_control|minatar] \
       [--gin_files=gin_configs/cartpole_big_softmoe.gin ...] \
       [--num_experts=4,8] [--measure] [--out=cost.md]
+  python -m moe_dopamine.cost --family=study [--measure] [--out=study_cost.md]
 
 One row per variant and number of experts: trainable parameters, parameters
 active in one forward pass, FLOPs of an acting forward pass and of a training
@@ -28,12 +29,19 @@ uses), or else the default set of --family:
   its network reads Breakout's 10 x 10 x 4 screens (plus the game id) with
   MinAtar's six actions and a batch of 32, as the Breakout baseline does.
   (The MTRL configs build the same networks; only their schedules differ.)
+- study: the networks of the study's grid as it trains them, one row per
+  CRL config (crl_*.gin), each at the number of experts its file sets (not
+  rebound unless --num_experts is given): CartPole and MountainCar with the
+  union's 3 actions and a batch of 128, with the parameter-matched baseline,
+  hardcoded routing and the soft-to-sparse routers among them. The MTRL
+  configs build the same networks.
 A baseline's row does not depend on n and is printed once (n '-'); a
 parameter-matched baseline's does.
 """
 
 import argparse
 import collections
+import csv
 import glob
 import os
 import statistics
@@ -53,7 +61,7 @@ from moe_dopamine.networks import cost
 from moe_dopamine.networks import q_networks
 
 
-FAMILIES = ('classic_control', 'minatar')
+FAMILIES = ('classic_control', 'minatar', 'study')
 MINATAR_PLACEMENTS = ('middle', 'final', 'all', 'big')
 ROUTERS = ('softmoe', 'topk')
 # The Q-networks whose number of experts a row binds.
@@ -95,6 +103,8 @@ def default_variants(family):
   """The default set of a family (see the module docstring)."""
   if family == 'minatar':
     return minatar_variants()
+  if family == 'study':
+    return [file_variant(f) for f in sorted(glob.glob(gin_path('crl_*.gin')))]
   return [file_variant(f) for f in default_gin_files()]
 
 
@@ -114,13 +124,16 @@ def network_name():
 
 def build_agent(variant, num_experts, threads=1):
   """The agent of `variant` (a Variant, or one gin file's path), as a run
-  builds it, in a fresh graph and session."""
+  builds it, in a fresh graph and session; with `num_experts` experts, or
+  as many as its files set if None."""
   if isinstance(variant, str):
     variant = file_variant(variant)
   gin.clear_config()
   config.load_gin_configs(variant.gin_files, variant.bindings)
-  with gin.unlock_config():
-    gin.bind_parameter(f'{network_name()}.num_experts', num_experts)
+  network = network_name()
+  if num_experts is not None:
+    with gin.unlock_config():
+      gin.bind_parameter(f'{network}.num_experts', num_experts)
   graph = tf.Graph()
   with graph.as_default():
     session = tf.compat.v1.Session(config=tf.compat.v1.ConfigProto(
@@ -196,11 +209,41 @@ def rows(variants, experts, measured, repeats):
   return out
 
 
-def table(result):
+INTEGER_COLUMNS = ('parameters', 'active')
+FLOAT_COLUMNS = ('acting MFLOP', 'training-step GFLOP', 'train ms', 'act ms', 'RSS MiB')
+
+
+def write_csv(result, path):
+  """The rows as a CSV file, one line per variant and n."""
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, fieldnames=list(result[0]))
+    writer.writeheader()
+    writer.writerows(result)
+
+
+def read_csv(path):
+  """The rows write_csv wrote, with their numbers as numbers."""
+  with open(path, newline='') as f:
+    result = list(csv.DictReader(f))
+  for row in result:
+    row['n'] = row['n'] if row['n'] == '-' else int(row['n'])
+    for column in INTEGER_COLUMNS:
+      row[column] = int(row[column])
+    for column in FLOAT_COLUMNS:
+      if column in row:
+        row[column] = float(row[column])
+  return result
+
+
+def table(result, extra=None):
+  """Markdown, one line per row; `extra`: {column title: {variant: cell}},
+  columns appended after the cost's ('n/a' where a variant has no cell)."""
+  extra = extra or {}
   baseline = next((r for r in result if r['n'] == '-'), None)
   header = ['variant', 'n', 'parameters', 'active', 'acting MFLOP', 'training-step GFLOP']
   if 'train ms' in result[0]:
     header += ['train ms', 'x baseline', 'act ms', 'x baseline ', 'RSS MiB']
+  header += list(extra)
   lines = ['| ' + ' | '.join(h.strip() for h in header) + ' |',
            '|' + '---|' * len(header)]
   for r in result:
@@ -212,6 +255,7 @@ def table(result):
                 f"{r['act ms']:.3f}",
                 f"{r['act ms'] / baseline['act ms']:.2f}" if baseline else '-',
                 f"{r['RSS MiB']:.0f}"]
+    cells += [column.get(r['variant'], 'n/a') for column in extra.values()]
     lines.append('| ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
 
@@ -224,17 +268,27 @@ def main(argv=None):
       'CartPole placement x router) or minatar (the Breakout baseline and every '
       'placement x router on Breakout: the minatar_crl_<placement>_<router>.gin '
       "configs with MultiTaskEnvironment.task_names = ['Breakout']); "
-      '--gin_files replaces it')
+      'study (the CRL configs of the study, as they train); --gin_files replaces it')
   parser.add_argument('--gin_files', action='append', default=None,
                       help='a variant (classic-control or MinAtar gin file); repeatable')
-  parser.add_argument('--num_experts', default='4,8')
+  parser.add_argument('--num_experts', default=None,
+                      help='comma-separated numbers of experts (default: 4,8; for '
+                      '--family=study, as each file sets)')
   parser.add_argument('--measure', action='store_true')
   parser.add_argument('--repeats', type=int, default=100)
   parser.add_argument('--out', default=None, help='also write the table to this file')
+  parser.add_argument('--csv', default=None,
+                      help='also write the rows to this CSV file (the study report reads '
+                      'docs/study/cost.csv)')
   args = parser.parse_args(argv)
   tf.compat.v1.disable_v2_behavior()
   try:
-    experts = [int(n) for n in args.num_experts.split(',')]
+    if args.num_experts is not None:
+      experts = [int(n) for n in args.num_experts.split(',')]
+    elif args.family == 'study' and not args.gin_files:
+      experts = [None]
+    else:
+      experts = [4, 8]
     if args.gin_files:
       variants = [file_variant(f) for f in args.gin_files]
     else:
@@ -245,12 +299,16 @@ def main(argv=None):
     return 2
   text = table(result)
   if args.measure:
-    text = (f'Measured with `python -m moe_dopamine.cost --measure --repeats={args.repeats}` '
+    family = '' if args.gin_files else f' --family={args.family}'
+    text = (f'Measured with `python -m moe_dopamine.cost{family} --measure '
+            f'--repeats={args.repeats}` '
             f'on {os.cpu_count()} cores, 1 thread per variant.\n\n' + text)
   print(text)
   if args.out:
     with open(args.out, 'w') as f:
       f.write(text + '\n')
+  if args.csv:
+    write_csv(result, args.csv)
   return 0
 
 

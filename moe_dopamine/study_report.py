@@ -35,6 +35,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import ticker  # pylint: disable=g-import-not-at-top
 
+from moe_dopamine import cost
 from moe_dopamine import results
 from moe_dopamine.study import architecture
 from moe_dopamine.study import BASELINE
@@ -650,6 +651,29 @@ def judge_claims(groups, ablations=None):
 # ---------------------------------------------------------------- report
 
 
+def compute_lines(cost_rows, groups):
+  """Markdown: the cost of each of the study's networks (rows of
+  `python -m moe_dopamine.cost --family=study`, named after their CRL
+  configs) beside its score in each setting: P in CRL, the mean over tasks of
+  the final normalized scores in MTRL, as mean [95% CI] over seeds."""
+  extra = {}
+  for setting, title in (('crl', 'CRL P'), ('mtrl', 'MTRL mean score')):
+    if setting not in groups:
+      continue
+    group_runs, tasks = groups[setting]
+    column = {}
+    for row in cost_rows:
+      frame = group_runs[group_runs['variant'] == f'{setting}_{architecture(row["variant"])}']
+      if not len(frame):
+        continue
+      if setting == 'crl':
+        column[row['variant']] = cell(frame['P'])
+      else:
+        column[row['variant']] = cell(frame[[f'p/{t}' for t in tasks]].mean(axis=1))
+    extra[title] = column
+  return cost.table(cost_rows, extra).splitlines()
+
+
 def _group_runs(runs, scores_table, setting, variant_filter):
   keep = runs[(runs['setting'] == setting) & runs['variant'].map(variant_filter)]
   tasks = list(dict.fromkeys(scores_table[scores_table['run'].isin(keep['run'])]['task']))
@@ -735,6 +759,8 @@ def main(argv=None):
   parser.add_argument('--results', default=os.path.join('docs', 'study', 'results'))
   parser.add_argument('--out', default=os.path.join('docs', 'study'))
   parser.add_argument('--cost_table', default=os.path.join('docs', 'cost.md'))
+  parser.add_argument('--study_cost', default=os.path.join('docs', 'study', 'cost.csv'),
+                      help='rows of python -m moe_dopamine.cost --family=study --csv=...')
   parser.add_argument('--protocol', default=os.path.join('docs', 'study', 'protocol.md'),
                       help='Markdown describing the protocol, included verbatim')
   parser.add_argument('--screening', default=os.path.join('docs', 'study', 'screening'),
@@ -843,19 +869,38 @@ def main(argv=None):
   if os.path.exists(args.conclusions):
     with open(args.conclusions) as f:
       report += conclusions_lines(f.read(), num_runs)
+  if os.path.exists(args.study_cost) or os.path.exists(args.cost_table):
+    report += ['## What each variant costs', '']
+  if os.path.exists(args.study_cost):
+    rows = cost.read_csv(args.study_cost)
+    measured = 'train ms' in rows[0]
+    report += ['### The study\'s networks, beside their scores', '',
+               f'From `{args.study_cost}` (regenerate on an otherwise idle machine: '
+               '`.venv/bin/python -m moe_dopamine.cost --family=study'
+               + (' --measure --repeats=50' if measured else '')
+               + f' --csv={args.study_cost}`): each CRL config\'s network as the study trains it '
+               '(the MTRL configs build the same ones), at its own number of experts. '
+               'Parameters, active parameters and FLOPs are analytic, from the layer shapes'
+               + ('; train ms is the median time of one training step (batch of 128: sampling, '
+                  'forward, backward, Adam) and act ms of one greedy action, on one thread, '
+                  'each with its ratio to the baseline\'s measured in the same process; RSS '
+                  'is the process\'s resident memory after building and training the variant '
+                  '(variants are built one after the other, so it includes what earlier ones '
+                  'left).' if measured else '.'), '']
+    report += compute_lines(rows, groups) + ['']
   if os.path.exists(args.cost_table):
     with open(args.cost_table) as f:
-      cost = f.read().strip().splitlines()
-    report += ['## What each variant costs', '',
+      cost_text = f.read().strip().splitlines()
+    report += ['### Single-task variants at 4 and 8 experts', '',
                f'From `{args.cost_table}` (regenerate: `.venv/bin/python -m moe_dopamine.cost '
                f'--measure --repeats=50 --out={args.cost_table}`), beside the measured training '
                'steps/s of the study runs above. Its classic-control networks are CartPole\'s (2 '
                'actions); the study\'s CRL and MTRL networks have one output per action of '
                'the union of the tasks (3), so 513 parameters more per output layer (and per '
                'expert of an MoE output layer).', '']
-    # The cost file's own headings sit one level below this section.
-    report += [('#' + line) if line.startswith('## ') else line
-               for line in cost if not line.startswith('# ')] + ['']
+    # The cost file's own headings sit two levels below this section.
+    report += [('##' + line) if line.startswith('## ') else line
+               for line in cost_text if not line.startswith('# ')] + ['']
   with open(os.path.join(args.out, 'README.md'), 'w') as f:
     f.write('\n'.join(report) + '\n')
   print(f'wrote {os.path.join(args.out, "README.md")} ({num_runs} runs)')

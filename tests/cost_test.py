@@ -46,3 +46,33 @@ def test_the_minatar_family_is_every_placement_and_router_on_breakout():
   [variant] = [v for v in variants if v.name == 'minatar_breakout_middle_topk']
   row = cost.table(cost.rows([variant], [4], False, 0)).splitlines()[-1]
   assert row == '| minatar_breakout_middle_topk | 4 | 27,222 | 27,222 | 0.97 | 0.124 |'
+
+
+def test_the_study_family_is_every_crl_config_at_its_own_expert_count():
+  variants = cost.default_variants('study')
+  names = [v.name for v in variants]
+  assert names == sorted(names) and 'crl_baseline_matched' in names
+  assert {'crl_big_hardcoded', 'crl_big_soft_to_sparse', 'crl_baseline'} <= set(names)
+  chosen = [v for v in variants if v.name in ('crl_baseline', 'crl_big_hardcoded')]
+  lines = cost.table(cost.rows(chosen, [None], False, 0)).splitlines()[2:]
+  # The study's baseline: 4 inputs (MountainCar's 2 padded), 512, 512, the
+  # union's 3 actions; 2 * 265,728 multiply-adds, a batch of 128.
+  assert lines[0] == '| crl_baseline | - | 266,755 | 266,755 | 0.53 | 0.272 |'
+  # Hardcoded routing: one baseline-sized network per task (n = 2, not the
+  # file's 4), of which a sample runs one, with no router.
+  assert lines[1] == '| crl_big_hardcoded | 2 | 533,510 | 266,755 | 0.53 | 0.272 |'
+
+
+def test_rows_survive_the_csv_file(tmp_path):
+  rows = [dict(variant='crl_baseline', n='-', parameters=266755, active=266755,
+               **{'acting MFLOP': 0.531456, 'training-step GFLOP': 0.272105472,
+                  'train ms': 4.03, 'act ms': 0.148, 'RSS MiB': 1470.5}),
+          dict(variant='crl_big_topk', n=4, parameters=1067036, active=266771,
+               **{'acting MFLOP': 0.531488, 'training-step GFLOP': 0.272121856,
+                  'train ms': 6.91, 'act ms': 0.265, 'RSS MiB': 1476.0})]
+  cost.write_csv(rows, tmp_path / 'cost.csv')
+  back = cost.read_csv(tmp_path / 'cost.csv')
+  assert back == rows
+  # The ratios are to the baseline's row.
+  assert '| crl_big_topk | 4 | 1,067,036 | 266,771 | 0.53 | 0.272 | 6.91 | 1.71 | 0.265 | 1.79 |' \
+      in cost.table(back)
