@@ -8,7 +8,8 @@ same active hidden width as TopK (k * 512). Each configuration runs in its own
 graph; the figure is the median over `repeats` timed steps of the forward pass
 and the gradients of sum(output^2) with respect to every weight, after warm-up
 (the optimizer's update, which touches every expert whatever the routing, is
-not included).
+not included). Soft-to-sparse is timed at sparsity 0 (every expert on every
+token) and 1 (TopK's k chosen experts).
 """
 
 import argparse
@@ -23,6 +24,7 @@ import tensorflow as tf
 from moe_dopamine.networks import moe
 
 BATCH, WIDTH = 128, 512
+SETUP = 'benchmark_setup'  # Ops run once after the variables' initialization.
 
 
 def time_step(make_output, repeats, threads):
@@ -38,6 +40,7 @@ def time_step(make_output, repeats, threads):
     )
     with tf.compat.v1.Session(config=config) as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
+      sess.run(tf.compat.v1.get_collection(SETUP))
       for _ in range(20):
         sess.run(train)
       times = []
@@ -68,10 +71,13 @@ def split_experts(num_experts):
   return make
 
 
-def moe_layer(router, num_experts, k):
+def moe_layer(router, num_experts, k, sparsity=None):
   def make(x):
     layer = moe.MoE(num_experts, WIDTH, (WIDTH,), router=router, k=k)
-    return layer(x, training=True)[0]
+    out = layer(x, training=True)[0]
+    if sparsity is not None:
+      tf.compat.v1.add_to_collection(SETUP, layer.sparsity.assign(sparsity))
+    return out
 
   return make
 
@@ -97,6 +103,10 @@ def main():
     rows.append(('softmoe', n, '-', ms))
     ms = 1e3 * time_step(split_experts(n), args.repeats, args.threads)
     rows.append(('experts only (floor)', n, 1, ms))
+    for sparsity in (0.0, 1.0):
+      ms = 1e3 * time_step(moe_layer('soft_to_sparse', n, 1, sparsity), args.repeats,
+                           args.threads)
+      rows.append((f'soft_to_sparse s={sparsity:g}', n, 1, ms))
 
   print(f'batch {BATCH}, token width {WIDTH}, expert hidden {WIDTH}, '
         f'{args.threads} thread(s), median of {args.repeats} steps')
@@ -111,6 +121,11 @@ def main():
         f'the same ratio for the bare expert matmuls: {floor[8] / floor[1]:.2f}')
   for n in (1, 2, 4, 8):
     print(f'TopK k=1 routing overhead at n={n}: {topk[(n, 1)] / floor[n]:.2f} x experts only')
+  mixed = {(n, name): ms for name, n, k, ms in rows if name.startswith('soft_to_sparse')}
+  for n in (2, 4, 8):
+    print(f'soft_to_sparse k=1 at n={n}: s=1 / TopK = '
+          f"{mixed[(n, 'soft_to_sparse s=1')] / topk[(n, 1)]:.2f}, s=1 / s=0 = "
+          f"{mixed[(n, 'soft_to_sparse s=1')] / mixed[(n, 'soft_to_sparse s=0')]:.2f}")
 
 
 if __name__ == '__main__':

@@ -11,8 +11,9 @@ f with widths d -> h... -> o:
 - SoftMoE: router 2 m d (n p); slot inputs 2 (n p) m d; experts n p flops(f);
   combine 2 m (n p) o; p = slots per expert.
 - TopK / random: router 2 m d n; experts m k flops(f) (only the chosen ones).
-- Soft-to-sparse: router 2 m d n; experts m n flops(f) (it runs every expert
-  on every token, whatever its sparsity).
+- Soft-to-sparse: router 2 m d n; experts m n flops(f) while its sparsity
+  s < 1 (every expert on every token); at s = 1 it computes TopK's k, and
+  costs TopK's row. The rows here are the annealing phase's.
 - Hardcoded: experts m flops(f).
 A MinAtar MoE that reads the conv output [h, w, C] sees the tokens of its
 tokenization (minatar_q_networks.tokens_of): per_pixel, m = h w tokens of

@@ -403,6 +403,11 @@ class MoE(tf.keras.layers.Layer):
       expert_idx = tf.boolean_mask(expert_idx, keep)
       gates = tf.boolean_mask(gates, keep)
       token_idx = tf.boolean_mask(token_idx, keep)
+    if self.routing.drops_zero_gates:
+      keep = gates > 0
+      expert_idx = tf.boolean_mask(expert_idx, keep)
+      gates = tf.boolean_mask(gates, keep)
+      token_idx = tf.boolean_mask(token_idx, keep)
 
     rows = tf.range(tf.shape(expert_idx)[0])
     groups = tf.dynamic_partition(

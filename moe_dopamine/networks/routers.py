@@ -31,6 +31,9 @@ class Router:
   frozen = False  # Weights never trained (a control).
   # Whether the load loss applies: it is the expected load under router noise.
   has_load_loss = False
+  # Sparse dispatch: whether (token, expert) pairs of gate 0 are left out
+  # (for a router that names every expert but gives some of them nothing).
+  drops_zero_gates = False
 
   def __init__(self, layer):
     self.layer = layer
@@ -161,12 +164,16 @@ class SoftToSparseRouter(TopKRouter):
     w = (1 - s) g + s (g * M_k(g)),   s in [0, 1] the layer's `sparsity`.
   s = 0 is dense softmax gating: SoftMoE's combine weights for one token per
   sample (one slot per expert, Phi = W); s = 1 is TopK's selection (the kept
-  gates, not renormalized). Every expert is computed while s < 1. The agent
-  sets s on a schedule (MoEDQNAgent.sparsity_anneal_steps), and can make the
-  routing soft again after each task switch.
+  gates, not renormalized). Every expert is computed while s < 1; at s = 1
+  the pairs of gate 0 are left out, so only the k chosen experts of each
+  token are computed and routed (the outputs and gradients are the same:
+  a left-out pair's gate and its derivative are 0), as TopK computes them.
+  The agent sets s on a schedule (MoEDQNAgent.sparsity_anneal_steps), and
+  can make the routing soft again after each task switch.
   """
 
   has_load_loss = False
+  drops_zero_gates = True
 
   def check(self):
     if self.layer.topk_capacity_factor is not None:

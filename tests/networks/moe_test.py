@@ -418,3 +418,34 @@ def test_soft_to_sparse_at_zero_is_soft_moe_with_one_token():
     for mine, theirs in zip(mixed.experts.weights, soft.experts.weights):
       sess.run(mine.assign(theirs))
     np.testing.assert_allclose(*sess.run([mixed_out, soft_out]), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('sparsity', [0.5, 1.0])
+def test_soft_to_sparse_computes_only_the_chosen_experts_once_fully_sparse(sparsity):
+  # At s = 1 it is TopK with the kept gates as they are: the same outputs,
+  # the same gradients, and only each token's k chosen experts computed.
+  mixed = moe.MoE(4, OUT, (8,), router='soft_to_sparse', k=2)
+  top_k = moe.MoE(4, OUT, (8,), router='topk', k=2, renormalize_gates=False)
+  x = tf.constant(np.random.RandomState(4).normal(size=(BATCH, TOKENS, DIM)), tf.float32)
+  (mixed_out, mixed_info), (top_out, top_info) = mixed(x), top_k(x)
+  mixed_grads = tf.gradients(tf.reduce_sum(tf.square(mixed_out)), mixed.trainable_weights)
+  top_grads = tf.gradients(tf.reduce_sum(tf.square(top_out)), top_k.trainable_weights)
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    sess.run(mixed.sparsity.assign(sparsity))
+    for mine, theirs in zip(mixed.trainable_weights, top_k.trainable_weights):
+      sess.run(mine.assign(theirs))
+    got, want = sess.run([(mixed_out, mixed_info, mixed_grads),
+                          (top_out, top_info, top_grads)])
+  counts = got[1].routed_counts
+  hidden = [got[1].expert_activations[f'{mixed.name}/expert_{e}/hidden_0'] for e in range(4)]
+  assert [len(h) for h in hidden] == list(counts)
+  if sparsity < 1:
+    np.testing.assert_array_equal(counts, [BATCH * TOKENS] * 4)  # Every expert, every token.
+    assert not np.allclose(got[0], want[0], atol=1e-3)
+    return
+  np.testing.assert_array_equal(counts, want[1].routed_counts)
+  assert counts.sum() == 2 * BATCH * TOKENS
+  np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+  for mine, theirs in zip(got[2], want[2]):
+    np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-6)
