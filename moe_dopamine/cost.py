@@ -3,16 +3,22 @@ r"""The cost of every network variant, as a Markdown table.
   python -m moe_dopamine.cost [--family=classic_control|minatar] \
       [--gin_files=gin_configs/cartpole_big_softmoe.gin ...] \
       [--num_experts=4,8] [--measure] [--out=cost.md]
-  python -m moe_dopamine.cost --family=study [--measure] [--out=study_cost.md]
+  python -m moe_dopamine.cost --family=study [--measure] \
+      [--csv=docs/study/cost.csv]
 
 One row per variant and number of experts: trainable parameters, parameters
 active in one forward pass, FLOPs of an acting forward pass and of a training
 step (moe_dopamine.networks.cost: analytic, from the layer shapes). With
 --measure, also the median time of a training step (sampling, forward,
 backward, Adam) and of choosing an action, on one thread, each with its ratio
-to the baseline's, and the process's resident memory once the variant is built
-and trained (variants are built one after the other in one process, so it
-includes what earlier ones left behind).
+to the baseline's, and the peak resident memory of that short run (build,
+fill the replay with 1,000 transitions, time; each variant in a fresh
+process, so the figure includes Python and TensorFlow themselves). A
+variant with a soft-to-sparse router has a second row, its name ending in
+' (s = 1)': the router at full sparsity, where it computes only the chosen
+experts (the first row is its annealing phase, s < 1, every expert). --out
+writes the Markdown, --csv the rows (the study report reads the study
+family's from docs/study/cost.csv).
 
 The variants are the --gin_files given (classic-control or MinAtar files, one
 variant each; `<Network>.num_experts` is bound for the network the file
@@ -41,8 +47,10 @@ parameter-matched baseline's does.
 
 import argparse
 import collections
+from concurrent import futures
 import csv
 import glob
+import multiprocessing
 import os
 import statistics
 import sys
@@ -58,6 +66,7 @@ from moe_dopamine import config
 from moe_dopamine.agents import factory
 from moe_dopamine.environments import multitask
 from moe_dopamine.networks import cost
+from moe_dopamine.networks import moe
 from moe_dopamine.networks import q_networks
 
 
@@ -144,13 +153,26 @@ def build_agent(variant, num_experts, threads=1):
   return agent, environment
 
 
-def resident_mib():
-  """This process's resident memory now (Linux), in MiB."""
-  with open('/proc/self/status') as f:
-    for line in f:
-      if line.startswith('VmRSS:'):
-        return int(line.split()[1]) / 1024
+def _status_mib(field):
+  """A memory field of /proc/self/status (Linux), in MiB; NaN elsewhere."""
+  try:
+    with open('/proc/self/status') as f:
+      for line in f:
+        if line.startswith(field + ':'):
+          return int(line.split()[1]) / 1024
+  except OSError:
+    pass
   return float('nan')
+
+
+def resident_mib():
+  """This process's resident memory now, in MiB."""
+  return _status_mib('VmRSS')
+
+
+def peak_mib():
+  """This process's peak resident memory so far, in MiB."""
+  return _status_mib('VmHWM')
 
 
 def median_ms(fn, repeats):
@@ -179,11 +201,41 @@ def measure(agent, environment, repeats):
   return train_ms, act_ms
 
 
+def measured_run(variant, num_experts, repeats, fully_sparse=False):
+  """(train ms, act ms, peak MiB) of a short run of one variant in this
+  process: build, fill the replay, time training steps and actions."""
+  tf.compat.v1.disable_v2_behavior()
+  agent, environment = build_agent(variant, num_experts)
+  if fully_sparse:
+    agent._set_sparsity(1.0)  # pylint: disable=protected-access
+    agent._run_sync()  # pylint: disable=protected-access  # The target network's s too.
+  train_ms, act_ms = measure(agent, environment, repeats)
+  return train_ms, act_ms, peak_mib()
+
+
+def measured_apart(variant, num_experts, repeats, fully_sparse=False):
+  """measured_run in a fresh process, so its peak memory is its own."""
+  context = multiprocessing.get_context('spawn')
+  with futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+    return pool.submit(measured_run, variant, num_experts, repeats, fully_sparse).result()
+
+
+FULLY_SPARSE = ' (s = 1)'  # Suffix of a soft-to-sparse variant's row at full sparsity.
+
+
+def has_soft_to_sparse(network):
+  layers = getattr(network, 'moe_layers', lambda: [])()
+  return any(layer.router == moe.Router.SOFT_TO_SPARSE for layer in layers)
+
+
 def rows(variants, experts, measured, repeats):
+  """One row per variant and number of experts (None: as its files set); a
+  soft-to-sparse variant gets a second row at full sparsity, named with
+  FULLY_SPARSE."""
   out, seen = [], set()
   for variant in variants:
     for num_experts in experts:
-      agent, environment = build_agent(variant, num_experts)
+      agent, _ = build_agent(variant, num_experts)
       network = agent.online_convnet
       plain_baseline = (network.placement == q_networks.Placement.BASELINE
                         and network.parameter_matched_to is None)
@@ -192,25 +244,26 @@ def rows(variants, experts, measured, repeats):
       if (variant.name, n) in seen:
         continue
       seen.add((variant.name, n))
-      flops, active = cost.forward_cost(network)
-      row = {
-          'variant': variant.name,
-          'n': n,
-          'parameters': q_networks.count_parameters(network),
-          'active': active,
-          'acting MFLOP': flops / 1e6,
-          'training-step GFLOP': cost.training_step_flops(
-              network, agent._replay.batch_size) / 1e9,  # pylint: disable=protected-access
-      }
-      if measured:
-        row['train ms'], row['act ms'] = measure(agent, environment, repeats)
-        row['RSS MiB'] = resident_mib()
-      out.append(row)
+      for fully_sparse in (False, True) if has_soft_to_sparse(network) else (False,):
+        flops, active = cost.forward_cost(network, fully_sparse)
+        row = {
+            'variant': variant.name + (FULLY_SPARSE if fully_sparse else ''),
+            'n': n,
+            'parameters': q_networks.count_parameters(network),
+            'active': active,
+            'acting MFLOP': flops / 1e6,
+            'training-step GFLOP': cost.training_step_flops(
+                network, agent._replay.batch_size, fully_sparse) / 1e9,  # pylint: disable=protected-access
+        }
+        if measured:
+          row['train ms'], row['act ms'], row['peak RSS MiB'] = measured_apart(
+              variant, num_experts, repeats, fully_sparse)
+        out.append(row)
   return out
 
 
 INTEGER_COLUMNS = ('parameters', 'active')
-FLOAT_COLUMNS = ('acting MFLOP', 'training-step GFLOP', 'train ms', 'act ms', 'RSS MiB')
+FLOAT_COLUMNS = ('acting MFLOP', 'training-step GFLOP', 'train ms', 'act ms', 'peak RSS MiB')
 
 
 def write_csv(result, path):
@@ -242,7 +295,7 @@ def table(result, extra=None):
   baseline = next((r for r in result if r['n'] == '-'), None)
   header = ['variant', 'n', 'parameters', 'active', 'acting MFLOP', 'training-step GFLOP']
   if 'train ms' in result[0]:
-    header += ['train ms', 'x baseline', 'act ms', 'x baseline ', 'RSS MiB']
+    header += ['train ms', 'x baseline', 'act ms', 'x baseline ', 'peak RSS MiB']
   header += list(extra)
   lines = ['| ' + ' | '.join(h.strip() for h in header) + ' |',
            '|' + '---|' * len(header)]
@@ -254,7 +307,7 @@ def table(result, extra=None):
                 f"{r['train ms'] / baseline['train ms']:.2f}" if baseline else '-',
                 f"{r['act ms']:.3f}",
                 f"{r['act ms'] / baseline['act ms']:.2f}" if baseline else '-',
-                f"{r['RSS MiB']:.0f}"]
+                f"{r['peak RSS MiB']:.0f}"]
     cells += [column.get(r['variant'], 'n/a') for column in extra.values()]
     lines.append('| ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)

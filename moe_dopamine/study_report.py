@@ -9,8 +9,10 @@ writes into --out:
   task, P / F / FT for CRL, each mean [95% CI] over seeds), the aggregate
   interquartile mean and probability of improvement over the baseline
   (rliable), dormant and unused-expert fractions, the replay and task-order
-  comparisons, the adaptive routers, the cost table (docs/cost.md) and, per
-  claim of the paper, a verdict with the comparison that decides it;
+  comparisons, the adaptive routers, per claim of the paper a verdict with
+  the comparison that decides it, and the cost tables: the study's networks
+  beside their scores (docs/study/cost.csv, from python -m moe_dopamine.cost
+  --family=study --csv=...) and the single-task variants (docs/cost.md);
 - figures/: curves_<group>_<task>.png (per variant, mean and 95% bootstrap
   band over seeds, the baseline in every panel, CRL stretches shaded),
   dormant_<group>.png (tau 0.025 and 0.1 over training), and
@@ -651,25 +653,28 @@ def judge_claims(groups, ablations=None):
 # ---------------------------------------------------------------- report
 
 
-def compute_lines(cost_rows, groups):
+def compute_lines(cost_rows, runs, tasks):
   """Markdown: the cost of each of the study's networks (rows of
   `python -m moe_dopamine.cost --family=study`, named after their CRL
-  configs) beside its score in each setting: P in CRL, the mean over tasks of
-  the final normalized scores in MTRL, as mean [95% CI] over seeds."""
+  configs) beside its score in each setting of `tasks` ({setting: tasks}):
+  P in CRL, the mean over tasks of the final normalized scores in MTRL, as
+  mean [95% CI] over seeds (the default protocol's runs, no grid tags).
+  A soft-to-sparse row at full sparsity shows its variant's scores too."""
   extra = {}
   for setting, title in (('crl', 'CRL P'), ('mtrl', 'MTRL mean score')):
-    if setting not in groups:
+    if setting not in tasks:
       continue
-    group_runs, tasks = groups[setting]
     column = {}
     for row in cost_rows:
-      frame = group_runs[group_runs['variant'] == f'{setting}_{architecture(row["variant"])}']
+      name = row['variant'].removesuffix(cost.FULLY_SPARSE)
+      frame = runs[(runs['setting'] == setting)
+                   & (runs['variant'] == f'{setting}_{architecture(name)}')]
       if not len(frame):
         continue
       if setting == 'crl':
         column[row['variant']] = cell(frame['P'])
       else:
-        column[row['variant']] = cell(frame[[f'p/{t}' for t in tasks]].mean(axis=1))
+        column[row['variant']] = cell(frame[[f'p/{t}' for t in tasks[setting]]].mean(axis=1))
     extra[title] = column
   return cost.table(cost_rows, extra).splitlines()
 
@@ -883,11 +888,14 @@ def main(argv=None):
                'Parameters, active parameters and FLOPs are analytic, from the layer shapes'
                + ('; train ms is the median time of one training step (batch of 128: sampling, '
                   'forward, backward, Adam) and act ms of one greedy action, on one thread, '
-                  'each with its ratio to the baseline\'s measured in the same process; RSS '
-                  'is the process\'s resident memory after building and training the variant '
-                  '(variants are built one after the other, so it includes what earlier ones '
-                  'left).' if measured else '.'), '']
-    report += compute_lines(rows, groups) + ['']
+                  'each with its ratio to the baseline\'s; peak RSS is the peak resident '
+                  'memory of that short run (each variant in a fresh process, Python and '
+                  'TensorFlow included)' if measured else '')
+               + '. A soft-to-sparse router has two rows: its annealing phase (s < 1, every '
+               'expert computed) and, ending in "(s = 1)", full sparsity, where it computes '
+               'only the chosen experts (the study\'s runs anneal over 10,000 of their 80,000 '
+               'training steps).', '']
+    report += compute_lines(rows, runs, {k: v[1] for k, v in groups.items()}) + ['']
   if os.path.exists(args.cost_table):
     with open(args.cost_table) as f:
       cost_text = f.read().strip().splitlines()

@@ -51,8 +51,9 @@ def test_the_minatar_family_is_every_placement_and_router_on_breakout():
 def test_the_study_family_is_every_crl_config_at_its_own_expert_count():
   variants = cost.default_variants('study')
   names = [v.name for v in variants]
-  assert names == sorted(names) and 'crl_baseline_matched' in names
-  assert {'crl_big_hardcoded', 'crl_big_soft_to_sparse', 'crl_baseline'} <= set(names)
+  assert len(names) >= 13 and all(n.startswith('crl_') for n in names)
+  assert {'crl_big_hardcoded', 'crl_big_soft_to_sparse', 'crl_baseline',
+          'crl_baseline_matched'} <= set(names)
   chosen = [v for v in variants if v.name in ('crl_baseline', 'crl_big_hardcoded')]
   lines = cost.table(cost.rows(chosen, [None], False, 0)).splitlines()[2:]
   # The study's baseline: 4 inputs (MountainCar's 2 padded), 512, 512, the
@@ -66,13 +67,38 @@ def test_the_study_family_is_every_crl_config_at_its_own_expert_count():
 def test_rows_survive_the_csv_file(tmp_path):
   rows = [dict(variant='crl_baseline', n='-', parameters=266755, active=266755,
                **{'acting MFLOP': 0.531456, 'training-step GFLOP': 0.272105472,
-                  'train ms': 4.03, 'act ms': 0.148, 'RSS MiB': 1470.5}),
+                  'train ms': 4.03, 'act ms': 0.148, 'peak RSS MiB': 1470.5}),
           dict(variant='crl_big_topk', n=4, parameters=1067036, active=266771,
                **{'acting MFLOP': 0.531488, 'training-step GFLOP': 0.272121856,
-                  'train ms': 6.91, 'act ms': 0.265, 'RSS MiB': 1476.0})]
+                  'train ms': 6.91, 'act ms': 0.265, 'peak RSS MiB': 1476.0})]
   cost.write_csv(rows, tmp_path / 'cost.csv')
   back = cost.read_csv(tmp_path / 'cost.csv')
   assert back == rows
   # The ratios are to the baseline's row.
   assert '| crl_big_topk | 4 | 1,067,036 | 266,771 | 0.53 | 0.272 | 6.91 | 1.71 | 0.265 | 1.79 |' \
       in cost.table(back)
+
+
+def test_the_study_family_keeps_each_files_experts_and_adds_full_sparsity(
+    monkeypatch, capsys):
+  chosen = [cost.file_variant(runs.gin_path(f'crl_big_{r}.gin'))
+            for r in ('topk', 'soft_to_sparse')]
+  monkeypatch.setattr(cost, 'default_variants', lambda family: chosen)
+  assert cost.main(['--family=study']) == 0
+  lines = capsys.readouterr().out.splitlines()
+  # 4 experts, as base/moe.gin sets them; a router on the 4 inputs; TopK
+  # runs 1 baseline-sized expert, soft-to-sparse all 4 until s = 1.
+  expert = 2 * 265728
+  assert '| crl_big_topk | 4 | 1,067,036 | 266,771 | 0.53 | 0.272 |' in lines
+  assert (f'| crl_big_soft_to_sparse | 4 | 1,067,036 | 1,067,036 | '
+          f'{(32 + 4 * expert) / 1e6:.2f} | {128 * 4 * (32 + 4 * expert) / 1e9:.3f} |') in lines
+  assert '| crl_big_soft_to_sparse (s = 1) | 4 | 1,067,036 | 266,771 | 0.53 | 0.272 |' in lines
+
+
+def test_a_short_run_is_measured_in_its_own_process():
+  before = cost.peak_mib()
+  train_ms, act_ms, peak = cost.measured_apart(
+      cost.file_variant(runs.gin_path('crl_big_soft_to_sparse.gin')), None, 2, True)
+  assert 0 < act_ms < train_ms
+  # The child's own peak: TensorFlow and one agent, not this process's.
+  assert 100 < peak and peak != before

@@ -12,8 +12,8 @@ f with widths d -> h... -> o:
   combine 2 m (n p) o; p = slots per expert.
 - TopK / random: router 2 m d n; experts m k flops(f) (only the chosen ones).
 - Soft-to-sparse: router 2 m d n; experts m n flops(f) while its sparsity
-  s < 1 (every expert on every token); at s = 1 it computes TopK's k, and
-  costs TopK's row. The rows here are the annealing phase's.
+  s < 1 (every expert on every token); at s = 1 (`fully_sparse`) TopK's
+  m k flops(f).
 - Hardcoded: experts m flops(f).
 A MinAtar MoE that reads the conv output [h, w, C] sees the tokens of its
 tokenization (minatar_q_networks.tokens_of): per_pixel, m = h w tokens of
@@ -100,17 +100,18 @@ def expert_parameters(experts):
   return parameters
 
 
-def _experts_per_token(layer):
+def _experts_per_token(layer, fully_sparse=False):
   """Experts each token runs through: sparse routers' k, or n for
-  soft-to-sparse (hardcoded: 1; SoftMoE has slots instead)."""
+  soft-to-sparse unless `fully_sparse` (s = 1: its k) (hardcoded: 1;
+  SoftMoE has slots instead)."""
   if layer.router == moe.Router.HARDCODED:
     return 1
-  if layer.router == moe.Router.SOFT_TO_SPARSE:
+  if layer.router == moe.Router.SOFT_TO_SPARSE and not fully_sparse:
     return layer.num_experts
   return layer.k
 
 
-def moe_flops(layer, num_tokens):
+def moe_flops(layer, num_tokens, fully_sparse=False):
   """FLOPs per sample of an MoE layer on `num_tokens` tokens."""
   d, o, n = token_width(layer.experts), layer.experts.output_units, layer.num_experts
   expert = expert_flops(layer.experts)
@@ -119,10 +120,10 @@ def moe_flops(layer, num_tokens):
     return 2 * num_tokens * d * slots * 2 + slots * expert + 2 * num_tokens * slots * o
   if layer.router == moe.Router.HARDCODED:
     return num_tokens * expert
-  return 2 * num_tokens * d * n + num_tokens * _experts_per_token(layer) * expert
+  return 2 * num_tokens * d * n + num_tokens * _experts_per_token(layer, fully_sparse) * expert
 
 
-def moe_active_parameters(layer, num_tokens):
+def moe_active_parameters(layer, num_tokens, fully_sparse=False):
   """Parameters one sample's forward pass uses in an MoE layer."""
   router = sum(int(np.prod(w.shape.as_list())) for w in layer.router_weights())
   if layer.router == moe.Router.SOFTMOE:
@@ -130,13 +131,15 @@ def moe_active_parameters(layer, num_tokens):
   elif layer.router == moe.Router.HARDCODED:
     used = 1  # Every token of a sample goes to its task's expert.
   else:
-    used = min(layer.num_experts, num_tokens * _experts_per_token(layer))
+    used = min(layer.num_experts, num_tokens * _experts_per_token(layer, fully_sparse))
   return router + used * expert_parameters(layer.experts)
 
 
-def moe_cost(layer, num_tokens):
-  """(FLOPs, active parameters) per sample of an MoE layer."""
-  return moe_flops(layer, num_tokens), moe_active_parameters(layer, num_tokens)
+def moe_cost(layer, num_tokens, fully_sparse=False):
+  """(FLOPs, active parameters) per sample of an MoE layer; soft-to-sparse
+  at s = 1 if `fully_sparse`, else while s < 1."""
+  return (moe_flops(layer, num_tokens, fully_sparse),
+          moe_active_parameters(layer, num_tokens, fully_sparse))
 
 
 def dense_cost(layer):
@@ -166,36 +169,36 @@ def conv_output_tokens(network):
   return int(tokens.shape[1])
 
 
-def layer_costs(network):
+def layer_costs(network, fully_sparse=False):
   """(FLOPs, active parameters) per sample of each layer of a built network,
-  in order."""
+  in order (soft-to-sparse layers at s = 1 if `fully_sparse`)."""
   if isinstance(network, minatar_q_networks.MinAtarQNetwork):
     if network.big_moe is not None:
-      return [moe_cost(network.big_moe, 1)]
+      return [moe_cost(network.big_moe, 1, fully_sparse)]
     costs = [conv_cost(network.conv, network.screen_shape)]
     if network.hidden_is_moe:
-      costs.append(moe_cost(network.hidden, conv_output_tokens(network)))
+      costs.append(moe_cost(network.hidden, conv_output_tokens(network), fully_sparse))
     else:
       costs.append(dense_cost(network.hidden))
     if network.output_is_moe:
-      costs.append(moe_cost(network.output_layer, 1))
+      costs.append(moe_cost(network.output_layer, 1, fully_sparse))
     else:
       costs.append(dense_cost(network.output_layer))
     return costs
   if network.big_moe is not None:
-    return [moe_cost(network.big_moe, network.num_tokens)]
-  return [moe_cost(layer, network.num_tokens) if is_moe else dense_cost(layer)
+    return [moe_cost(network.big_moe, network.num_tokens, fully_sparse)]
+  return [moe_cost(layer, network.num_tokens, fully_sparse) if is_moe else dense_cost(layer)
           for _, layer, is_moe in network.stack]
 
 
-def forward_cost(network):
+def forward_cost(network, fully_sparse=False):
   """(FLOPs, active parameters) per sample of a built ClassicControlQNetwork
-  or MinAtarQNetwork."""
-  costs = layer_costs(network)
+  or MinAtarQNetwork (soft-to-sparse layers at s = 1 if `fully_sparse`)."""
+  costs = layer_costs(network, fully_sparse)
   return sum(f for f, _ in costs), sum(a for _, a in costs)
 
 
-def training_step_flops(network, batch_size):
+def training_step_flops(network, batch_size, fully_sparse=False):
   """About batch_size * (3 forward passes of the online network + one of the
   target network): forward, backward (2x) and the bootstrap target."""
-  return batch_size * 4 * forward_cost(network)[0]
+  return batch_size * 4 * forward_cost(network, fully_sparse)[0]

@@ -404,7 +404,7 @@ class MoE(tf.keras.layers.Layer):
       gates = tf.boolean_mask(gates, keep)
       token_idx = tf.boolean_mask(token_idx, keep)
     if self.routing.drops_zero_gates:
-      keep = gates > 0
+      keep = tf.not_equal(gates, 0.0)  # A NaN gate stays, to be seen.
       expert_idx = tf.boolean_mask(expert_idx, keep)
       gates = tf.boolean_mask(gates, keep)
       token_idx = tf.boolean_mask(token_idx, keep)

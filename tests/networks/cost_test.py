@@ -48,11 +48,18 @@ def test_middle_topk_with_two_tokens():
   assert cost.forward_cost(network)[0] == 2 * D * 512 + moe_layer + 2 * 512 * A
 
 
-def test_soft_to_sparse_runs_every_expert_whatever_its_k():
-  gin.bind_parameter('MoE.k', 1)
-  flops, active = cost.forward_cost(built('big', 'soft_to_sparse'))
+@pytest.mark.parametrize('k', [1, 2])
+def test_soft_to_sparse_runs_every_expert_until_fully_sparse(k):
+  gin.bind_parameter('MoE.k', k)
+  network = built('big', 'soft_to_sparse')
+  flops, active = cost.forward_cost(network)
   assert flops == 2 * D * 4 + 4 * BASELINE
   assert active == D * 4 + 4 * 266242
+  # At s = 1, TopK's k experts.
+  assert cost.forward_cost(network, fully_sparse=True) == (2 * D * 4 + k * BASELINE,
+                                                          D * 4 + k * 266242)
+  assert cost.training_step_flops(network, 8, fully_sparse=True) == 8 * 4 * (
+      2 * D * 4 + k * BASELINE)
 
 
 # A small MinAtar network: 10 x 10 screens (MinAtar's, the only size the

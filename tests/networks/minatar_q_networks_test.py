@@ -181,7 +181,7 @@ def test_big_conv_experts_start_as_keras_initialises_a_conv():
 
 
 @pytest.mark.parametrize('placement', [p.value for p in q_networks.Placement])
-@pytest.mark.parametrize('router', ['softmoe', 'topk'])
+@pytest.mark.parametrize('router', ['softmoe', 'topk', 'soft_to_sparse'])
 def test_every_placement_gives_finite_q_values_for_every_action(placement, router):
   gin.bind_parameter('MoE.router', router)
   states, _ = minatar_states(4)

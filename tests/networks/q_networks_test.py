@@ -46,7 +46,7 @@ def test_parameter_count_matches_the_architecture(placement):
 
 
 @pytest.mark.parametrize('placement', [p.value for p in q_networks.Placement])
-@pytest.mark.parametrize('router', ['softmoe', 'topk'])
+@pytest.mark.parametrize('router', ['softmoe', 'topk', 'soft_to_sparse'])
 def test_every_placement_gives_q_values_for_every_action(placement, router):
   gin.bind_parameter('MoE.router', router)
   network = make(placement, num_tasks=1)
