@@ -14,6 +14,9 @@ expert's neurons do on the state distribution. `routed_dormant_fraction_tau*`
 is the same score on the tokens actually routed to each expert. An expert
 that received no token in the batch is not made of dormant neurons: it is
 counted in `unused_expert_fraction` and left out of both dormant fractions.
+A soft-to-sparse router routes every token to every expert while its
+sparsity s < 1 and, at s = 1, only to the chosen ones, as TopK does: its
+routed fraction and unused experts mean TopK's from then on.
 """
 
 import numpy as np
