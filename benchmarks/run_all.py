@@ -12,6 +12,7 @@ import argparse
 import datetime
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -106,10 +107,15 @@ def main():
   args = parser.parse_args()
   readme = os.path.join(HERE, 'README.md')
   previous = {}
+  measured_on = f'measured on {datetime.date.today()}, {machine()}.'
   if args.only and os.path.exists(readme):
     with open(readme) as f:
-      for section in f.read().split('\n## ')[1:]:
-        previous[section.split('\n', 1)[0]] = '## ' + section.rstrip('\n') + '\n'
+      text = f.read()
+    for section in text.split('\n## ')[1:]:
+      previous[section.split('\n', 1)[0]] = '## ' + section.rstrip('\n') + '\n'
+    kept = re.search(r'measured on [^\n]*?\.(?= |\n)', text)
+    if kept:  # The kept sections' day and machine; a rerun section names its own.
+      measured_on = kept.group(0)
   sections = []
   for title, what, script, full, quick in BENCHMARKS:
     if args.only and script not in args.only and title in previous:
@@ -126,14 +132,17 @@ def main():
       output += ['', f'FAILED (exit code {result.returncode}):'] + result.stderr.splitlines()[-15:]
     print('\n'.join(output), flush=True)
     sections.append(
-        f'## {title}\n\n{what}\n\n`{shown}` ({time.time() - start:.0f} s)\n\n'
+        f'## {title}\n\n{what}\n\n`{shown}` ({time.time() - start:.0f} s'
+        + (f'; {datetime.date.today()}, {machine()}' if args.only else '') + ')\n\n'
         + '\n'.join(markdown(output)) + '\n'
     )
   header = (
       '# Benchmarks\n\n'
       f'Regenerate with `.venv/bin/python benchmarks/run_all.py`'
       f'{" --quick" if args.quick else ""}; '
-      f'measured on {datetime.date.today()}, {machine()}.\n'
+      f'{measured_on}'
+      + (' A section whose command names a day was measured then.' if args.only else '')
+      + '\n'
       'Compared runs alternate inside each benchmark; absolute times on a shared '
       'machine are noisy, ratios less so.\n\n'
   ) + summary(sections) + '\n'
