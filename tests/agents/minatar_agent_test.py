@@ -27,6 +27,7 @@ def small_agent():
 
 
 def make(seed=0):
+  tf.compat.v1.set_random_seed(seed)  # The initial weights.
   env = multitask.MultiTaskEnvironment(task_names=GAMES, setting='mtrl', seed=seed)
   sess = tf.compat.v1.Session()
   agent = factory.create_agent(sess, env)
@@ -105,8 +106,16 @@ def test_every_placement_and_tokenization_trains(placement, tokenization, router
   play(env, agent, 100)
   after = agent._sess.run(agent.online_convnet.trainable_weights)
   assert agent.gradient_steps > 0
-  changed = [not np.array_equal(b, a) for b, a in zip(before, after)]
-  assert sum(changed) >= len(changed) // 2  # Most variables learned something.
+  weights = agent.online_convnet.trainable_weights
+  changed = {w.name: not np.array_equal(b, a) for w, b, a in zip(weights, before, after)}
+  experts = [name for name in changed if '/expert_' in name]
+  # Every shared variable (conv, dense layers, router) learns; of the
+  # experts, the ones routed to (every one under SoftMoE).
+  assert all(changed[name] for name in changed if name not in experts), changed
+  if experts:
+    assert any(changed[name] for name in experts), changed
+    if router == 'softmoe':
+      assert all(changed[name] for name in experts), changed
   stats = agent.measure()
   assert np.isfinite(stats[names.loss('TotalLoss')])
   assert 0.0 <= stats[names.dormant_fraction(0.0)] <= 1.0
