@@ -398,16 +398,17 @@ class MoE(tf.keras.layers.Layer):
     gates = tf.reshape(tf.transpose(top_gates), [-1])
     choices = int(top_idx.shape[1])  # k, or n for a router that mixes all.
     token_idx = tf.tile(tf.range(tf.shape(flat)[0]), [choices])
+    # The (rank, token) rows to compute: within their expert's capacity, and
+    # of a non-zero gate for a router that names every expert (a NaN stays).
+    keeps = []
     if self.topk_capacity_factor is not None:
-      keep = self._within_capacity(expert_idx, batch, num_tokens)
-      expert_idx = tf.boolean_mask(expert_idx, keep)
-      gates = tf.boolean_mask(gates, keep)
-      token_idx = tf.boolean_mask(token_idx, keep)
+      keeps.append(self._within_capacity(expert_idx, batch, num_tokens))
     if self.routing.drops_zero_gates:
-      keep = tf.not_equal(gates, 0.0)  # A NaN gate stays, to be seen.
-      expert_idx = tf.boolean_mask(expert_idx, keep)
-      gates = tf.boolean_mask(gates, keep)
-      token_idx = tf.boolean_mask(token_idx, keep)
+      keeps.append(tf.not_equal(gates, 0.0))
+    if keeps:
+      keep = tf.reduce_all(tf.stack(keeps), axis=0)
+      expert_idx, gates, token_idx = (
+          tf.boolean_mask(t, keep) for t in (expert_idx, gates, token_idx))
 
     rows = tf.range(tf.shape(expert_idx)[0])
     groups = tf.dynamic_partition(
