@@ -53,7 +53,7 @@ def load(paths):
   )
   scores, experts = [], []
   for run in runs:
-    run_scores, run_experts = results.run_frames(run, labels[run.run_dir])
+    run_scores, run_experts, _ = results.run_frames(run, labels[run.run_dir])
     # Two sweeps may both hold <variant>/seed_0: the folder names the run.
     run_scores['run'] = run.run_dir
     run_experts['run'] = run.run_dir

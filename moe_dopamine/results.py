@@ -21,7 +21,14 @@ holds two gzip-compressed CSV tables:
 - `experts.csv.gz`, one row per run x iteration x task x MoE layer x expert,
   at the iterations that measured expert usage: `run`, `variant`, `seed`,
   `setting`, `iteration`, `task`, `layer`, `expert`, `usage` (mean routing
-  probability), `top1` (fraction of the task's states whose top expert it is).
+  probability), `top1` (fraction of the task's states whose top expert it is);
+- `dormant.csv.gz`, one row per run x iteration x layer scored for dormant
+  neurons (units behind a ReLU only, metrics.dormant): `run`, `variant`,
+  `seed`, `setting`, `iteration`, `layer`, `units` (the layer's neurons),
+  `dormant_tau0.025`, `dormant_tau0.1`. Any pooling of layers (all of them,
+  experts only, dense only) is the units-weighted mean of these rows. Runs
+  logged before the per-layer units existed have no rows here: their pooled
+  fractions in `scores.csv.gz` counted a hidden MoE's linear outputs too.
 
 Adding a run replaces its earlier rows (a run is added once it finished), under
 a file lock, so concurrent adders do not lose each other's rows. Only
@@ -44,6 +51,7 @@ from moe_dopamine.metrics import names
 
 SCORES = 'scores.csv.gz'
 EXPERTS = 'experts.csv.gz'
+DORMANT = 'dormant.csv.gz'
 _LOCK = '.results.lock'
 MTRL_TASK = 'all'
 DORMANT_TAUS = (0.025, 0.1)
@@ -57,6 +65,12 @@ EXPERT_COLUMNS = [
     'run', 'variant', 'seed', 'setting', 'iteration', 'task', 'layer', 'expert',
     'usage', 'top1',
 ]
+DORMANT_COLUMNS = [
+    'run', 'variant', 'seed', 'setting', 'iteration', 'layer', 'units',
+] + [f'dormant_tau{tau}' for tau in DORMANT_TAUS]
+TABLES = ((SCORES, SCORE_COLUMNS, ['run', 'iteration', 'task']),
+          (EXPERTS, EXPERT_COLUMNS, ['run', 'iteration', 'task', 'layer', 'expert']),
+          (DORMANT, DORMANT_COLUMNS, ['run', 'iteration', 'layer']))
 _EXECUTION_BINDINGS = ('MoERunner.seed', 'MoERunner.intra_op_threads')
 
 
@@ -75,7 +89,7 @@ def _scalar(iteration, key):
 
 
 def run_frames(run, variant=None):
-  """(scores, experts) DataFrames of one loaded run_logs.Run.
+  """(scores, experts, dormant) DataFrames of one loaded run_logs.Run.
 
   Args:
     run: the run.
@@ -99,8 +113,17 @@ def run_frames(run, variant=None):
   common = dict(run=key, variant=variant, seed=seed, setting=setting,
                 task_order='>'.join(task_names), bindings=bindings,
                 num_parameters=info.get('num_parameters'))
-  rows, expert_rows = [], []
+  rows, expert_rows, dormant_rows = [], [], []
+  units_prefix = names.dormant_units('')
   for i, it in enumerate(run.iterations):
+    for stat_key in it:
+      if stat_key.startswith(units_prefix):
+        layer = stat_key[len(units_prefix):]
+        dormant_rows.append(dict(
+            run=key, variant=variant, seed=seed, setting=setting, iteration=i,
+            layer=layer, units=_scalar(it, stat_key),
+            **{f'dormant_tau{tau}': _scalar(it, names.dormant_fraction(tau, layer))
+               for tau in DORMANT_TAUS}))
     diagnostics = {f'dormant_tau{tau}': _scalar(it, names.dormant_fraction(tau))
                    for tau in DORMANT_TAUS}
     diagnostics['unused_experts'] = _scalar(it, names.unused_experts())
@@ -134,13 +157,14 @@ def run_frames(run, variant=None):
               task=task, layer=layer, expert=expert, usage=float(u), top1=float(t),
           ))
   return (pd.DataFrame(rows, columns=SCORE_COLUMNS),
-          pd.DataFrame(expert_rows, columns=EXPERT_COLUMNS))
+          pd.DataFrame(expert_rows, columns=EXPERT_COLUMNS),
+          pd.DataFrame(dormant_rows, columns=DORMANT_COLUMNS))
 
 
 def read(results_dir):
-  """(scores, experts) of a results folder (empty frames if absent)."""
+  """(scores, experts, dormant) of a results folder (empty frames if absent)."""
   out = []
-  for name, columns in ((SCORES, SCORE_COLUMNS), (EXPERTS, EXPERT_COLUMNS)):
+  for name, columns, _ in TABLES:
     path = os.path.join(results_dir, name)
     out.append(pd.read_csv(path) if os.path.exists(path) else pd.DataFrame(columns=columns))
   return tuple(out)
@@ -148,7 +172,7 @@ def read(results_dir):
 
 def finished_runs(results_dir):
   """Keys of the runs the results folder holds."""
-  scores, _ = read(results_dir)
+  scores = read(results_dir)[0]
   return set(scores['run'].unique())
 
 
@@ -170,13 +194,15 @@ def _write(frame, path):
 
 
 def add(results_dir, frames):
-  """Merges [(scores, experts)] into the tables, replacing the same runs' rows."""
+  """Merges [(scores, experts, dormant)] into the tables, replacing the same
+  runs' rows in every table."""
+  frames = [tuple(f) + tuple(pd.DataFrame(columns=c) for _, c, _ in TABLES[len(f):])
+            for f in frames]
   os.makedirs(results_dir, exist_ok=True)
   with filelock.FileLock(os.path.join(results_dir, _LOCK)):
     tables = read(results_dir)
     merged = []
-    for index, (table, sort) in enumerate(zip(tables, (
-        ['run', 'iteration', 'task'], ['run', 'iteration', 'task', 'layer', 'expert']))):
+    for index, (table, (_, _, sort)) in enumerate(zip(tables, TABLES)):
       new = [f[index] for f in frames if len(f[index])]
       keys = set().union(*(set(f[0]['run']) for f in frames)) if frames else set()
       kept = table[~table['run'].isin(keys)]
@@ -184,7 +210,7 @@ def add(results_dir, frames):
       frame = pd.concat(parts, ignore_index=True) if parts else kept
       frame = frame.sort_values(sort, kind='stable').reset_index(drop=True)
       merged.append(frame)
-    for frame, name in zip(merged, (SCORES, EXPERTS)):
+    for frame, (name, _, _) in zip(merged, TABLES):
       _write(frame, os.path.join(results_dir, name))
   return merged
 
@@ -234,7 +260,7 @@ def main(argv=None):
     print(f'added {len(added)} finished run(s) to {args.results}'
           + (f'; {len(skipped)} not finished, left out' if skipped else ''))
     return 0
-  scores, _ = read(args.results)
+  scores = read(args.results)[0]
   counts = scores.drop_duplicates('run').groupby('variant')['seed'].count()
   for variant, count in counts.items():
     print(f'{variant}: {count} run(s)')

@@ -30,6 +30,11 @@ def iteration_stats(i, train_task, usage=None, dormant=None):
     stats[names.dormant_fraction(0.025)] = [dormant]
     stats[names.dormant_fraction(0.1)] = [2 * dormant]
     stats[names.unused_experts()] = [0.25]
+    stats[names.dormant_units()] = [48]
+    for layer, units, scale in (('big/expert_0/hidden_0', 32, 1.0), ('big/expert_0/hidden_1', 16, 3.0)):
+      stats[names.dormant_units(layer)] = [units]
+      stats[names.dormant_fraction(0.025, layer)] = [scale * dormant]
+      stats[names.dormant_fraction(0.1, layer)] = [2 * scale * dormant]
   return stats
 
 
@@ -48,7 +53,7 @@ def synthetic_run(run_dir, train_tasks, with_diagnostics=True, seed=3):
 
 def test_a_crl_run_gives_one_row_per_iteration_and_task():
   run = synthetic_run('/s/crl_big_softmoe/seed_3', [0, 0, 1, 1])
-  scores, experts = results.run_frames(run)
+  scores, experts, _ = results.run_frames(run)
   assert list(scores.columns) == results.SCORE_COLUMNS
   assert len(scores) == 4 * 2
   assert set(scores['run']) == {'crl_big_softmoe/seed_3'}
@@ -71,11 +76,11 @@ def test_a_crl_run_gives_one_row_per_iteration_and_task():
 
 
 def test_mtrl_and_single_task_runs_are_named_so():
-  mtrl, _ = results.run_frames(synthetic_run('/s/mtrl_x/seed_0', [-1, -1]))
+  mtrl = results.run_frames(synthetic_run('/s/mtrl_x/seed_0', [-1, -1]))[0]
   assert set(mtrl['setting']) == {'mtrl'} and set(mtrl['train_task']) == {results.MTRL_TASK}
   single = synthetic_run('/s/reference_cartpole/seed_0', [0, 0])
   single.info['task_names'] = ['CartPole']
-  frame, _ = results.run_frames(single)
+  frame = results.run_frames(single)[0]
   assert set(frame['setting']) == {'single'} and set(frame['task']) == {'CartPole'}
 
 
@@ -86,7 +91,7 @@ def test_adding_a_run_again_replaces_its_rows_and_keeps_the_others(tmp_path):
   results.add(str(tmp_path), [b])
   longer = results.run_frames(synthetic_run('/s/crl_big_softmoe/seed_0', [0, 0, 1]))
   results.add(str(tmp_path), [longer])
-  scores, experts = results.read(str(tmp_path))
+  scores, experts, _ = results.read(str(tmp_path))
   assert scores.groupby('run').size().to_dict() == {
       'crl_big_softmoe/seed_0': 6, 'crl_big_softmoe/seed_1': 4}
   assert results.finished_runs(str(tmp_path)) == {
@@ -123,7 +128,7 @@ def test_only_finished_run_folders_are_added(tmp_path, capsys):
   out = str(tmp_path / 'results')
   assert results.main(['add', str(sweep_dir), '--results', out]) == 0
   assert 'added 1 finished run(s)' in capsys.readouterr().out
-  scores, _ = results.read(out)
+  scores = results.read(out)[0]
   assert set(scores['run']) == {'crl_big_softmoe/seed_0'}
   assert isinstance(scores, pd.DataFrame) and len(scores) == 3 * 2
 
@@ -133,6 +138,23 @@ def test_runs_can_be_added_under_another_variant_name(tmp_path):
   write_run_folder(run_dir, synthetic_run(run_dir, [0, 0]))
   out = str(tmp_path / 'results')
   assert results.main(['add', run_dir, '--results', out, '--variant', 'MountainCar lr=5e-4']) == 0
-  scores, _ = results.read(out)
+  scores = results.read(out)[0]
   assert set(scores['run']) == {'MountainCar lr=5e-4/seed_2'}
   assert set(scores['variant']) == {'MountainCar lr=5e-4'}
+
+
+def test_the_dormant_table_keeps_each_layer_with_its_units(tmp_path):
+  # Fails if per-layer fractions or unit counts are dropped (pooling could
+  # not be recomputed) or if the layer name is cut wrongly.
+  frames = results.run_frames(synthetic_run('/s/crl_big_softmoe/seed_0', [0, 0, 1, 1]))
+  results.add(str(tmp_path), [frames])
+  table = results.read(str(tmp_path))[2]
+  assert list(table.columns) == results.DORMANT_COLUMNS
+  assert set(table['layer']) == {'big/expert_0/hidden_0', 'big/expert_0/hidden_1'}
+  assert sorted(table['iteration'].unique()) == [1, 3]  # Measured at odd iterations.
+  row = table[(table['iteration'] == 3) & (table['layer'] == 'big/expert_0/hidden_1')].iloc[0]
+  assert row['units'] == 16
+  assert row['dormant_tau0.1'] == pytest.approx(2 * 3.0 * 0.05 * 3)
+  # A run added again replaces its dormant rows too.
+  results.add(str(tmp_path), [frames])
+  assert len(results.read(str(tmp_path))[2]) == len(table)

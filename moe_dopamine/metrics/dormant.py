@@ -4,7 +4,11 @@ For a hidden layer with H neurons and a batch B of states:
   s_i = mean_{x in B} |h_i(x)| / ((1/H) sum_k mean_{x in B} |h_k(x)|)
 and neuron i is tau-dormant iff s_i <= tau (Dopamine's labs/redo
 `estimate_neuron_score`). Activations are post-activation; all axes but the
-last are averaged, so a conv feature map counts as one neuron.
+last are averaged, so a conv feature map counts as one neuron. Only units
+that pass through a ReLU are neurons in this sense: the networks leave a
+hidden MoE's linear output out of the layers they report (as Dopamine's
+labs/moes scores only the experts' hidden activations), so a Middle MoE is
+measured by its experts' hidden layers.
 
 Experts. The reported `dormant_fraction_tau*` measures every expert's hidden
 layers on the whole batch, whatever the router (SoftMoE experts see their
@@ -58,13 +62,18 @@ def unused_experts(routed_counts):
   }
 
 
-def _fractions(layer_activations, taus, unused, key_fn):
+def _fractions(layer_activations, taus, unused, key_fn, units_fn=None):
   out = {}
   kept = {
       name: values
       for name, values in layer_activations.items()
       if names.parse_expert_hidden(name) not in unused
   }
+  if units_fn is not None:
+    for name, activations in kept.items():
+      out[units_fn(name)] = int(np.shape(activations)[-1])
+    if kept:
+      out[units_fn(None)] = int(sum(np.shape(a)[-1] for a in kept.values()))
   for tau in taus:
     dormant, total = 0, 0
     for name, activations in kept.items():
@@ -88,9 +97,13 @@ def dormant_fractions(layer_activations, taus=DEFAULT_TAUS, unused=frozenset()):
 
   Returns:
     {names.dormant_fraction(tau): overall fraction,
-     names.dormant_fraction(tau, layer): fraction of the layer}.
+     names.dormant_fraction(tau, layer): fraction of the layer,
+     names.dormant_units(layer): the layer's neurons, names.dormant_units():
+     all of them}; the overall fraction is the unit-weighted mean of the
+    layers', so any other pooling can be recomputed from these.
   """
-  return _fractions(layer_activations, taus, unused, names.dormant_fraction)
+  return _fractions(layer_activations, taus, unused, names.dormant_fraction,
+                    names.dormant_units)
 
 
 def routed_dormant_fractions(layer_activations, taus=DEFAULT_TAUS, unused=frozenset()):

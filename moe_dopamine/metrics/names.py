@@ -10,7 +10,8 @@ Per-iteration statistics of a multi-task run, for each task T:
   train_average_return_T (when T was trained), and train_task: the id of the
   task trained (its index in the run's task list; MTRL_TRAIN_TASK in MTRL).
 Diagnostics (see metrics.dormant and metrics.experts):
-  dormant_fraction_tau<tau>[/<layer>], routed_dormant_fraction_tau<tau>[/<layer>],
+  dormant_fraction_tau<tau>[/<layer>], dormant_units[/<layer>],
+  routed_dormant_fraction_tau<tau>[/<layer>],
   unused_expert_fraction[/<moe layer>], expert_usage_T/<moe layer>,
   expert_top1_T/<moe layer>, routing_entropy_T/<moe layer>,
   router_grad/<moe layer>, <moe layer>/<loss>, loss/<part>, redo_recycled.
@@ -31,6 +32,7 @@ EVAL_SECONDS = 'eval_seconds'
 MTRL_TRAIN_TASK = -1
 
 DORMANT_PREFIX = 'dormant_fraction_tau'
+DORMANT_UNITS = 'dormant_units'
 ROUTED_DORMANT_PREFIX = 'routed_dormant_fraction_tau'
 UNUSED_EXPERTS = 'unused_expert_fraction'
 EXPERT_USAGE_PREFIX = 'expert_usage_'
@@ -63,6 +65,11 @@ def train_return(task):
 def dormant_fraction(tau, layer=None):
   """The tau-dormant fraction, overall or of one layer."""
   return _per(f'{DORMANT_PREFIX}{tau}', layer)
+
+
+def dormant_units(layer=None):
+  """How many neurons the dormant fraction of a layer (or of all) counts."""
+  return _per(DORMANT_UNITS, layer)
 
 
 def routed_dormant_fraction(tau, layer=None):

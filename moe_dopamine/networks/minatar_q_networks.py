@@ -348,13 +348,14 @@ class MinAtarQNetwork(q_networks.PlacementQNetwork):
     The conv's feature maps (each filter one neuron; see the module
     docstring), every expert's hidden layers, the Dense hidden layer after
     the torso, and a hidden MoE's output when it is one token per sample
-    ('per_sample'). Call after the network is built.
+    ('per_sample') and a ReLU follows it (`relu_after_moe`). Call after the
+    network is built.
     """
     layers = self._conv_recyclable_layers() + self._expert_recyclable_layers()
     if self.big_moe is not None:
       return layers
     if self.hidden_is_moe:
-      if self.tokenization != Tokenization.PER_SAMPLE:
+      if self.tokenization != Tokenization.PER_SAMPLE or not self.relu_after_moe:
         return layers
       units = int(self.hidden.experts.kernels[-1][0].shape[1])
     else:
@@ -380,7 +381,9 @@ class MinAtarQNetwork(q_networks.PlacementQNetwork):
         x = tf.nn.relu(x)
     else:
       x = self.hidden(tf.reshape(maps, [-1, int(np.prod(maps.shape[1:]))]))
-    activations['hidden_0'] = x
+    # A hidden MoE's linear output is not a neuron (see q_networks).
+    if not self.hidden_is_moe or self.relu_after_moe:
+      activations['hidden_0'] = x
     if self.output_is_moe:
       return tf.reduce_mean(run_moe(self.output_layer, x[:, None, :]), axis=1)
     return self.output_layer(x)

@@ -404,14 +404,16 @@ class ClassicControlQNetwork(PlacementQNetwork):
     """The hidden layers ReDo can recycle, as `types.RecyclableLayer`s.
 
     Dense hidden layers and every expert's hidden layers; a hidden MoE's
-    output (e.g. Middle's 'hidden_1') too, when there is one token per sample.
-    Call after the network is built.
+    output (e.g. Middle's 'hidden_1') too when a ReLU follows it
+    (`relu_after_moe`) and there is one token per sample: a linear output is
+    not a neuron. Call after the network is built.
     """
     layers = self._expert_recyclable_layers()
     if self.big_moe is not None or self.num_tokens != 1:
       return layers
-    for (name, layer, _), (_, reader, _) in zip(self.stack[:-1], self.stack[1:]):
-      layers.append(recyclable_output(name, self.hidden_units, layer, reader))
+    for (name, layer, is_moe), (_, reader, _) in zip(self.stack[:-1], self.stack[1:]):
+      if not is_moe or self.relu_after_moe:
+        layers.append(recyclable_output(name, self.hidden_units, layer, reader))
     return layers
 
   def _tokens(self, x):
@@ -438,7 +440,10 @@ class ClassicControlQNetwork(PlacementQNetwork):
           x = tf.nn.relu(x)
       else:
         x = layer(x)
-      activations[layer_name] = x
+      # Only units behind a ReLU are neurons in ReDo's sense: a hidden MoE's
+      # linear output is not scored (its experts' hidden layers are).
+      if not is_moe or self.relu_after_moe:
+        activations[layer_name] = x
     _, output_layer, is_moe = self.stack[-1]
     if is_moe:
       return tf.reduce_mean(run_moe(output_layer, self._tokens(x)), axis=1)

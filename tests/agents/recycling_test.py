@@ -100,9 +100,9 @@ def test_expert_hidden_layers_are_recyclable_too():
   with tf.compat.v1.Session() as sess:
     agent = make_agent(sess)
     layer_names = [layer.name for layer in agent._diagnostics.recycler.layers]
+    # Middle's hidden_1 is the MoE's linear output: not a neuron, not recycled.
     assert layer_names == [
-        'hidden_1/expert_0/hidden_0', 'hidden_1/expert_1/hidden_0',
-        'hidden_0', 'hidden_1',
+        'hidden_1/expert_0/hidden_0', 'hidden_1/expert_1/hidden_0', 'hidden_0',
     ]
     # Kill two neurons of expert 1's hidden layer: exactly those are recycled.
     kernel = agent.online_convnet.stack[1][1].experts.kernels[0][1]
@@ -164,8 +164,13 @@ def test_measure_reports_every_hidden_layer_and_the_router():
   with tf.compat.v1.Session() as sess:
     agent = make_agent(sess)
     stats = agent.measure()
-    for layer in ('hidden_0', 'hidden_1', 'hidden_1/expert_0/hidden_0'):
+    for layer in ('hidden_0', 'hidden_1/expert_0/hidden_0'):
       assert f'dormant_fraction_tau0.025/{layer}' in stats
+    # The MoE's linear output is not scored; the units say what was.
+    assert 'dormant_fraction_tau0.025/hidden_1' not in stats
+    assert stats['dormant_units/hidden_0'] == 32
+    assert stats['dormant_units/hidden_1/expert_0/hidden_0'] == 16
+    assert stats['dormant_units'] == 32 + 2 * 16
     assert len(stats['expert_usage_task/hidden_1']) == 2
     assert sum(stats['expert_usage_task/hidden_1']) == pytest.approx(1.0)
     assert stats['router_grad/hidden_1'] > 0

@@ -77,3 +77,23 @@ def test_routed_fractions_have_their_own_names():
 def test_a_layer_without_activations_has_no_score():
   with pytest.raises(ValueError, match='no activations'):
     dormant.neuron_scores(np.zeros((0, 3)))
+
+
+def test_the_overall_fraction_is_the_units_weighted_mean_of_the_layers():
+  # Fails for an overall fraction that averages layer fractions unweighted, or
+  # for missing unit counts (a pooling could not be recomputed).
+  rng = np.random.default_rng(0)
+  wide = np.abs(rng.normal(size=(8, 30)))
+  wide[:, :3] = 0.0  # 3 of 30 dead.
+  narrow = np.abs(rng.normal(size=(8, 4)))
+  narrow[:, :2] = 0.0  # 2 of 4 dead.
+  stats = dormant.dormant_fractions({'a': wide, 'b/expert_0/hidden_0': narrow}, taus=(0.0,))
+  assert stats['dormant_units/a'] == 30 and stats['dormant_units/b/expert_0/hidden_0'] == 4
+  assert stats['dormant_units'] == 34
+  assert stats['dormant_fraction_tau0.0'] == pytest.approx(5 / 34)
+  layer_mean = (stats['dormant_fraction_tau0.0/a'] * 30
+                + stats['dormant_fraction_tau0.0/b/expert_0/hidden_0'] * 4) / 34
+  assert stats['dormant_fraction_tau0.0'] == pytest.approx(layer_mean)
+  unused = dormant.dormant_fractions(
+      {'a': wide, 'b/expert_0/hidden_0': narrow}, taus=(0.0,), unused={('b', 0)})
+  assert unused['dormant_units'] == 30 and 'dormant_units/b/expert_0/hidden_0' not in unused

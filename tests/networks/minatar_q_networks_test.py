@@ -218,7 +218,11 @@ def test_recyclable_layers_are_the_filters_and_the_dense_hidden_layers():
   assert 'conv_0' not in [l.name for l in per_map.recyclable_layers()]  # A filter is a token.
   sample = make('middle', 'per_sample')
   sample(tf.zeros([1, WIDTH, 1]))
-  assert [l.units for l in sample.recyclable_layers() if l.name == 'hidden_0'] == [1600]
+  # The MoE's linear output is not a neuron; behind a ReLU it is.
+  assert 'hidden_0' not in [l.name for l in sample.recyclable_layers()]
+  sample_relu = make('middle', 'per_sample', relu_after_moe=True)
+  sample_relu(tf.zeros([1, WIDTH, 1]))
+  assert [l.units for l in sample_relu.recyclable_layers() if l.name == 'hidden_0'] == [1600]
 
 
 def test_a_parameter_matched_baseline_has_the_closest_width():

@@ -65,8 +65,10 @@ def test_middle_moe_replaces_the_penultimate_layer():
   network = make('middle')
   output = network(tf.zeros([2, D, 1]))
   assert list(output.router_probs) == ['hidden_1']
-  assert 'hidden_0' in output.activations and 'hidden_1' in output.activations
   assert 'hidden_1/expert_3/hidden_0' in output.activations
+  # Dormant neurons: hidden_0 is behind a ReLU; the MoE's linear output is
+  # not a neuron (its experts' hidden layers are what is scored).
+  assert 'hidden_0' in output.activations and 'hidden_1' not in output.activations
 
 
 def test_big_experts_are_whole_networks():
@@ -154,11 +156,20 @@ def run_network(network, states, **call_kwargs):
 def test_a_hidden_moe_output_has_no_relu_unless_asked():
   states = np.random.default_rng(0).uniform(-1, 1, (64, D, 1))
   plain = run_network(make('middle'), states)
-  # Dopamine's MoE networks use the MoE output as it is: negative values stay.
-  assert plain.activations['hidden_1'].min() < 0.0
+  # Dopamine's MoE networks use the MoE output as it is: negative values
+  # reach the output layer, and the linear units are not scored as neurons.
+  assert 'hidden_1' not in plain.activations
   with tf.Graph().as_default():
     relu = run_network(make('middle', relu_after_moe=True), states)
   assert relu.activations['hidden_1'].min() >= 0.0
+  with tf.Graph().as_default():
+    network = make('middle')
+    network(tf.zeros([2, D, 1]))
+    assert 'hidden_1' not in [l.name for l in network.recyclable_layers()]
+  with tf.Graph().as_default():
+    network = make('middle', relu_after_moe=True)
+    network(tf.zeros([2, D, 1]))
+    assert 'hidden_1' in [l.name for l in network.recyclable_layers()]
 
 
 def test_the_network_rescales_features_with_its_bounds():

@@ -1,0 +1,396 @@
+"""Deciding a comparison: each result against SciPy run here or a hand count."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from moe_dopamine.metrics import inference
+
+SEPARATED_A = [6., 7., 8., 9., 10.]
+SEPARATED_B = [1., 2., 3., 4., 5.]
+# 5 vs 6 with no ties: C(11, 5) = 462 relabellings, all enumerated.
+HAND_A = [3.1, 4.7, 2.2, 5.0, 6.3]
+HAND_B = [1.0, 2.9, 3.3, 0.4, 2.5, 1.8]
+
+
+def _scipy_mean_difference_p(a, b, alternative):
+  return stats.permutation_test(
+      (np.asarray(a), np.asarray(b)),
+      lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+      permutation_type='independent', vectorized=True, n_resamples=np.inf,
+      alternative=alternative).pvalue
+
+
+# Permutation test.
+
+
+@pytest.mark.parametrize('alternative', ['two-sided', 'greater', 'less'])
+def test_permutation_p_is_scipys_exact_mean_difference_p_not_a_t_test_or_swapped_side(
+    alternative):
+  result = inference.permutation_test(HAND_A, HAND_B, alternative)
+  assert result.pvalue == pytest.approx(
+      _scipy_mean_difference_p(HAND_A, HAND_B, alternative), rel=1e-12)
+  assert result.statistic == pytest.approx(np.mean(HAND_A) - np.mean(HAND_B))
+  assert result.exact and result.relabellings == math.comb(11, 5)
+
+
+def test_separated_five_vs_five_is_2_of_252_two_sided_and_1_of_252_one_sided():
+  """Catches a p that counts the observed labelling wrong (0 or +1 in an exact
+  test) or a two-sided p not doubled."""
+  two = inference.permutation_test(SEPARATED_A, SEPARATED_B, 'two-sided')
+  greater = inference.permutation_test(SEPARATED_A, SEPARATED_B, 'greater')
+  less = inference.permutation_test(SEPARATED_A, SEPARATED_B, 'less')
+  assert two.relabellings == 252
+  assert two.pvalue == pytest.approx(2 / 252, rel=1e-12)
+  assert greater.pvalue == pytest.approx(1 / 252, rel=1e-12)
+  assert less.pvalue == pytest.approx(1.0)
+  assert inference.permutation_test(SEPARATED_B, SEPARATED_A, 'less').pvalue == (
+      pytest.approx(1 / 252, rel=1e-12))
+
+
+@pytest.mark.parametrize('alternative', ['two-sided', 'greater', 'less'])
+def test_permutation_on_ranks_is_the_exact_mann_whitney_p(alternative):
+  """On tie-free data the relabelling test of the rank mean difference is the
+  exact Mann-Whitney test: catches a relabelling scheme that is not the
+  independent-samples one (e.g. paired sign flips) or a wrong alternative."""
+  ranks = stats.rankdata(HAND_A + HAND_B)
+  result = inference.permutation_test(ranks[:5], ranks[5:], alternative)
+  expected = stats.mannwhitneyu(HAND_A, HAND_B, alternative=alternative,
+                                method='exact').pvalue
+  assert result.pvalue == pytest.approx(expected, rel=1e-12)
+
+
+def test_random_relabellings_above_max_exact_with_the_requested_count_and_seed():
+  """Catches max_exact ignored (always exact or never), the requested count
+  not used, and an unseeded generator."""
+  exact = inference.permutation_test(HAND_A, HAND_B, max_exact=462)
+  assert exact.exact and exact.relabellings == 462
+  first = inference.permutation_test(HAND_A, HAND_B, max_exact=461,
+                                     resamples=99, seed=1)
+  again = inference.permutation_test(HAND_A, HAND_B, max_exact=461,
+                                     resamples=99, seed=1)
+  other = [inference.permutation_test(HAND_A, HAND_B, max_exact=461,
+                                      resamples=99, seed=seed).pvalue
+           for seed in (2, 3, 4)]
+  assert not first.exact and first.relabellings == 99
+  assert first == again
+  assert any(p != first.pvalue for p in other)
+  # Two-sided: 2 (count + 1) / (99 + 1), a multiple of 1/50.
+  assert first.pvalue * 50 == pytest.approx(round(first.pvalue * 50))
+
+
+def test_a_random_count_that_covers_every_relabelling_is_reported_exact():
+  """SciPy enumerates when resamples >= C(n, n_a); the result must not claim a
+  random test then."""
+  result = inference.permutation_test(SEPARATED_A, SEPARATED_B, max_exact=10,
+                                      resamples=1000)
+  assert result.exact and result.relabellings == 252
+  assert result.pvalue == pytest.approx(2 / 252)
+
+
+def test_nans_are_dropped_and_an_empty_side_is_refused():
+  with_nans = inference.permutation_test(SEPARATED_A + [np.nan],
+                                         [np.nan] + SEPARATED_B)
+  assert with_nans.relabellings == 252
+  assert with_nans.pvalue == pytest.approx(2 / 252)
+  with pytest.raises(ValueError, match='b has 0 value'):
+    inference.permutation_test([1., 2.], [np.nan, np.nan])
+  with pytest.raises(ValueError, match='alternative'):
+    inference.permutation_test([1., 2.], [3., 4.], 'two_sided')
+
+
+def test_no_clear_difference_between_arms_from_one_distribution_beyond_alpha():
+  """200 seeded 5 vs 5 comparisons of one distribution: at most 18 'clear'
+  (binomial upper bound for 5%) unadjusted, Holm-adjusted no more. Catches a
+  one-sided p reported as two-sided (about 10% clear) or a variance-blind
+  null (e.g. a z approximation, anti-conservative at n = 5)."""
+  rng = np.random.default_rng(12)
+  p = np.array([
+      inference.permutation_test(rng.normal(size=5), rng.normal(size=5)).pvalue
+      for _ in range(200)])
+  assert np.sum(p < 0.05) <= 18
+  assert np.sum(inference.holm(p) < 0.05) <= np.sum(p < 0.05)
+  # The smallest exact p is 2/252: the test cannot be clear by chance alone
+  # more often than 12/252 of the time.
+  assert p.min() >= 2 / 252 - 1e-12
+
+
+def test_a_three_sd_shift_is_clear_in_most_repetitions_at_ten_a_side():
+  """Catches a test without power (e.g. p always 1, or the statistic computed
+  on the pooled data)."""
+  rng = np.random.default_rng(5)
+  clear = sum(
+      inference.permutation_test(rng.normal(3., 1., size=10),
+                                 rng.normal(size=10), resamples=2000,
+                                 seed=i).pvalue < 0.05
+      for i in range(200))
+  assert clear > 160
+
+
+# Holm.
+
+
+def test_holm_matches_the_hand_worked_step_down():
+  """0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04; the
+  running maximum makes the last 0.06. Catches Bonferroni (0.04, 0.16, ...),
+  the missing running maximum (0.04) and results left in sorted order."""
+  adjusted = inference.holm([0.01, 0.04, 0.03, 0.005])
+  np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02])
+
+
+def test_holm_leaves_nan_out_of_the_family_and_takes_empty_input():
+  """Catches NaN counted in the family size (x3 instead of x2) or spreading."""
+  adjusted = inference.holm([0.02, np.nan, 0.01])
+  np.testing.assert_allclose(adjusted, [0.02, np.nan, 0.02])
+  assert inference.holm([]).shape == (0,)
+  assert np.isnan(inference.holm([np.nan])).all()
+  np.testing.assert_allclose(inference.holm([0.6, 0.7]), [1.0, 1.0])
+
+
+# Probability of improvement.
+
+
+def test_probability_of_improvement_counts_ties_as_half():
+  """a = 1 beats 0 (1); a = 2 ties 2, 2 and beats 0 (0.5 + 0.5 + 1); a = 3
+  beats all 3: 6 of 9 pairs. Catches ties counted as 0 (5/9) or 1 (7/9) and
+  the U of b instead of a (3/9)."""
+  assert inference.probability_of_improvement([1., 2., 3.], [2., 2., 0.]) == (
+      pytest.approx(6 / 9))
+  assert inference.probability_of_improvement([2., 2., 0.], [1., 2., 3.]) == (
+      pytest.approx(3 / 9))
+  assert inference.probability_of_improvement(SEPARATED_A, SEPARATED_B) == 1.0
+
+
+# Hodges-Lehmann.
+
+# Differences a_i - b_j of a = [1, 4, 9], b = [0, 2, 3], sorted:
+# -2, -1, 1, 1, 2, 4, 6, 7, 9 (median 2). The null counts of U for 3 vs 3 are
+# 1, 1, 2, 3, 3, 3, 3, 2, 1, 1 (20 relabellings).
+HL_A = [1., 4., 9.]
+HL_B = [0., 2., 3.]
+
+
+def test_hodges_lehmann_shift_and_interval_of_a_hand_enumerated_three_vs_three():
+  """At 80%: P(U <= 1) = 2/20 = 0.1, so k = 2 and [d_(2), d_(7+1)] = [-1, 7]
+  with coverage exactly 0.8. Catches the mean of differences (3) for the
+  median, k off by one ([1, 6] or [-2, 9]) and a coverage refused over
+  floating-point rounding of (1 - 0.8) / 2."""
+  shift, low, high, achieved = inference.hodges_lehmann(HL_A, HL_B, 0.8)
+  assert shift == 2.0
+  assert (low, high) == (-1.0, 7.0)
+  assert achieved == pytest.approx(0.8)
+
+
+def test_hodges_lehmann_returns_the_full_range_when_no_interval_is_wide_enough():
+  """At 95% even the full range covers only 1 - 2/20 = 0.9 for 3 vs 3: it is
+  returned with that coverage, not a claimed 95%."""
+  shift, low, high, achieved = inference.hodges_lehmann(HL_A, HL_B, 0.95)
+  assert (shift, low, high) == (2.0, -2.0, 9.0)
+  assert achieved == pytest.approx(0.9)
+
+
+def test_hodges_lehmann_coverage_for_five_vs_five_is_the_exact_mann_whitney_one():
+  """k = 3 at 95%: coverage 1 - 2 P(U <= 2) = 1 - 8/252 = 0.968, P read from
+  SciPy's exact Mann-Whitney test on data whose U is 2. Catches a normal
+  approximation at small n or a k chosen for one tail of 5%."""
+  a, b = [0., 1., 2., 3., 5.5], [4., 5., 6., 7., 8.]
+  u_at_most_2 = stats.mannwhitneyu(a, b, alternative='less', method='exact').pvalue
+  assert u_at_most_2 == pytest.approx(4 / 252)
+  rng = np.random.default_rng(0)
+  x, y = rng.normal(size=5), rng.normal(size=5)
+  shift, low, high, achieved = inference.hodges_lehmann(x, y)
+  assert achieved == pytest.approx(1 - 2 * u_at_most_2)
+  assert achieved == pytest.approx(0.968, abs=5e-4)
+  differences = np.sort(np.subtract.outer(x, y).ravel())
+  assert (low, high) == (differences[2], differences[-3])
+  assert shift == pytest.approx(np.median(differences))
+
+
+def test_exact_u_counts_are_scipys_exact_mann_whitney_distribution_for_unequal_sizes():
+  """P(U <= u) from the counts equals SciPy's exact one-sided Mann-Whitney p
+  for data whose U is u. Catches a wrong counting recursion (e.g. sizes
+  swapped or the series cut too early)."""
+  counts = inference._u_counts(4, 7)  # pylint: disable=protected-access
+  assert sum(counts) == math.comb(11, 4)
+  assert list(counts) == list(counts[::-1])
+  cdf = np.cumsum(counts) / math.comb(11, 4)
+  rng = np.random.default_rng(2)
+  for _ in range(6):
+    a, b = rng.normal(size=4), rng.normal(size=7)
+    u = int(np.sum(a[:, None] > b[None, :]))
+    p = stats.mannwhitneyu(a, b, alternative='less', method='exact').pvalue
+    assert float(cdf[u]) == pytest.approx(p, rel=1e-12)
+
+
+def test_normal_approximation_above_2500_pairs_agrees_with_the_exact_count():
+  """The switch at n_a n_b > 2500 must not move the interval: at 50 vs 50 the
+  exact and normal ranks differ by at most one, coverages by < 0.002."""
+  exact = inference._interval_rank(50, 50, 0.95, exact=True)  # pylint: disable=protected-access
+  normal = inference._interval_rank(50, 50, 0.95, exact=False)  # pylint: disable=protected-access
+  assert abs(exact[0] - normal[0]) <= 1
+  assert exact[1] >= 0.95
+  assert abs(exact[1] - normal[1]) < 0.002
+
+
+# Bootstrap.
+
+
+def test_bca_interval_is_scipys_two_sample_bca_for_the_same_seed():
+  """Catches a percentile interval, pooled resampling or an unseeded one."""
+  rng = np.random.default_rng(1)
+  a, b = rng.exponential(size=8), rng.exponential(size=9) + 0.5
+  low, high, method = inference.bca_interval(a, b, resamples=2000, seed=4)
+  expected = stats.bootstrap(
+      (a, b), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+      n_resamples=2000, vectorized=True, method='BCa',
+      rng=np.random.default_rng(4)).confidence_interval
+  assert method == 'BCa'
+  assert (low, high) == pytest.approx(tuple(expected), rel=1e-12)
+  assert (low, high) == inference.bca_interval(a, b, resamples=2000, seed=4)[:2]
+
+
+def test_bca_falls_back_to_percentile_when_every_value_is_equal():
+  """All-equal values make BCa NaN: the fallback is the percentile interval,
+  named as such."""
+  low, high, method = inference.bca_interval([2., 2., 2.], [1., 1., 1.],
+                                             resamples=500)
+  assert method == 'percentile'
+  assert (low, high) == pytest.approx((1.0, 1.0))
+
+
+# Power.
+
+
+def _standardized(n, seed):
+  z = np.random.default_rng(seed).normal(size=n)
+  return (z - z.mean()) / z.std(ddof=1)
+
+
+def test_d_of_0_8_needs_26_runs_a_side():
+  """The textbook 25.5 a side at two-sided alpha 0.05, rounded up. Catches a
+  one-sided alpha (20), total runs for runs a side (52) and rounding down."""
+  z = _standardized(12, 0)
+  figures = inference.power_figures(z + 0.8, z)
+  assert figures['d'] == pytest.approx(0.8)
+  assert figures['sd'] == pytest.approx(1.0)
+  assert figures['runs_needed'] == 26
+
+
+def test_minimal_detectable_effect_at_30_a_side_is_0_74_sd_in_the_metrics_units():
+  """Catches mde_d for one-sided alpha (0.65) or 60 runs a side (0.51) and mde
+  not scaled by the pooled SD."""
+  a = 3. * _standardized(30, 1) + 10.
+  b = 3. * _standardized(30, 2)
+  figures = inference.power_figures(a, b)
+  assert figures['n_a'] == figures['n_b'] == 30
+  assert figures['mde_d'] == pytest.approx(0.74, abs=0.005)
+  assert figures['mde'] == pytest.approx(3. * figures['mde_d'])
+  assert figures['sd'] == pytest.approx(3.)
+  assert figures['power_at_observed'] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_pooled_sd_weights_each_side_by_its_degrees_of_freedom():
+  """Catches the unweighted average of variances or the SD of pooled data."""
+  a, b = [0., 2., 4., 6.], [1., 2.]
+  expected = math.sqrt((3 * np.var(a, ddof=1) + 1 * np.var(b, ddof=1)) / 4)
+  figures = inference.power_figures(a, b)
+  assert figures['sd'] == pytest.approx(expected)
+  assert figures['d'] == pytest.approx((3. - 1.5) / expected)
+
+
+def test_power_at_no_difference_is_alpha_and_needs_infinitely_many_runs():
+  """Catches a crash (statsmodels' solver fails at d = 0, near 0 and for
+  effects needing fewer than 2 runs) and power at d = 0 other than alpha."""
+  figures = inference.power_figures([1., 2., 3.], [3., 2., 1.])
+  assert figures['d'] == 0.0
+  assert figures['runs_needed'] == math.inf
+  assert figures['power_at_observed'] == pytest.approx(0.05)
+  tiny = inference.power_figures([0., 2. + 1e-7], [0., 2.])
+  assert 1e12 < tiny['runs_needed'] < math.inf
+  assert inference.power_figures([10., 11.], [0., 1.])['runs_needed'] == 2
+  constant = inference.power_figures([1., 1., 1.], [1., 1., 1.])
+  assert math.isnan(constant['d']) and math.isnan(constant['runs_needed'])
+
+
+# Equivalence.
+
+
+def test_tost_finds_arms_from_one_distribution_equivalent_within_a_wide_margin():
+  """Catches the two shifts swapped (b + M tested 'greater'), which makes
+  every pair of arms non-equivalent."""
+  rng = np.random.default_rng(8)
+  a, b = rng.normal(size=40), rng.normal(size=40)
+  p, p_lower, p_upper = inference.tost(a, b, margin=1.0, resamples=2000)
+  assert p < 0.05
+  assert p == max(p_lower, p_upper)
+
+
+def test_tost_does_not_find_arms_two_sd_apart_equivalent():
+  """Catches p = min of the two one-sided p-values."""
+  rng = np.random.default_rng(9)
+  a, b = rng.normal(2., 1., size=40), rng.normal(size=40)
+  p, p_lower, p_upper = inference.tost(a, b, margin=1.0, resamples=2000)
+  assert p > 0.5
+  assert p_lower < 0.05 < p_upper
+
+
+@pytest.mark.parametrize('margin', [0., -1.])
+def test_tost_refuses_a_margin_that_is_not_positive(margin):
+  with pytest.raises(ValueError, match='margin must be > 0'):
+    inference.tost([1., 2.], [1., 2.], margin)
+
+
+# Comparison and verdicts.
+
+
+def test_a_clear_effect_against_the_predicted_direction_is_reported_as_such():
+  """Predicted a < b but a is clearly greater: the two-sided p stays 2/252
+  (not a one-sided ~1) and the verdict says against the prediction."""
+  result = inference.compare(SEPARATED_A, SEPARATED_B, direction='less',
+                             bootstrap_resamples=500)
+  assert result['p'] == pytest.approx(2 / 252)
+  assert result['difference'] == 5.0 and not result['agrees']
+  assert inference.verdicts([result['p']], [result['difference']], ['less']) == [
+      'clear, against the prediction']
+  assert inference.verdicts([result['p']], [result['difference']], ['greater']) == [
+      'clear, as predicted']
+
+
+def test_verdicts_use_the_adjusted_p_and_each_comparisons_direction():
+  """0.03, 0.04 adjusted by Holm over 2 are 0.06, 0.06: not distinguishable;
+  catches verdicts from unadjusted p or one direction for all."""
+  adjusted = inference.holm([0.03, 0.04])
+  assert inference.verdicts(adjusted, [1., -1.], ['greater', 'less']) == [
+      'not distinguishable', 'not distinguishable']
+  assert inference.verdicts([0.01, 0.01, 0.01, np.nan], [1., -1., -1., 1.],
+                            ['greater', 'less', 'greater', 'greater']) == [
+      'clear, as predicted', 'clear, as predicted',
+      'clear, against the prediction', 'not distinguishable']
+  with pytest.raises(ValueError, match='direction'):
+    inference.verdicts([0.01], [1.], ['up'])
+  with pytest.raises(ValueError, match='one of each'):
+    inference.verdicts([0.01, 0.02], [1.], ['greater'])
+
+
+def test_compare_gathers_every_figure_from_the_functions_it_names():
+  """Catches a figure computed on other data (e.g. NaNs not dropped) or a
+  field missing from the report."""
+  a = HAND_A + [np.nan]
+  result = inference.compare(a, HAND_B, direction='greater', margin=2.0,
+                             resamples=2000, bootstrap_resamples=500)
+  assert (result['n_a'], result['n_b']) == (5, 6)
+  assert result['mean_a'] == pytest.approx(np.mean(HAND_A))
+  assert result['difference'] == pytest.approx(np.mean(HAND_A) - np.mean(HAND_B))
+  assert result['p'] == pytest.approx(_scipy_mean_difference_p(HAND_A, HAND_B, 'two-sided'))
+  assert result['exact'] and result['relabellings'] == 462 and result['agrees']
+  assert result['poi'] == inference.probability_of_improvement(HAND_A, HAND_B)
+  assert (result['hl_shift'], result['hl_low'], result['hl_high'],
+          result['hl_coverage']) == inference.hodges_lehmann(HAND_A, HAND_B)
+  assert (result['bca_low'], result['bca_high'], result['bca_method']) == (
+      inference.bca_interval(HAND_A, HAND_B, resamples=500))
+  figures = inference.power_figures(HAND_A, HAND_B)
+  assert {key: result[key] for key in figures} == figures
+  assert result['tost_p'] == inference.tost(HAND_A, HAND_B, 2.0)[0]
+  assert inference.compare(HAND_A, HAND_B, bootstrap_resamples=200)['tost_p'] is None
