@@ -51,7 +51,7 @@ def main(argv=None):
   parser.add_argument('run_dirs', nargs='+')
   parser.add_argument('--reference', action='append', default=[],
                       help='TASK=RUN_DIR of a single-task reference run, for forward transfer')
-  parser.add_argument('--last', type=int, default=3,
+  parser.add_argument('--last', type=int, default=continual.FINAL_WINDOW,
                       help='evaluations averaged for final values (both sides of F)')
   args = parser.parse_args(argv)
   try:

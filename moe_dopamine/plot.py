@@ -73,7 +73,7 @@ def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('paths', nargs='+', help='run or sweep folders')
   parser.add_argument('--out', required=True)
-  parser.add_argument('--last', type=int, default=3,
+  parser.add_argument('--last', type=int, default=continual.FINAL_WINDOW,
                       help='evaluations averaged for the final values')
   parser.add_argument('--baseline', default=None,
                       help='variant label drawn in every panel and compared with '

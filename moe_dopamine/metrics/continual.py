@@ -7,7 +7,8 @@ iteration evaluates every task). With T the last evaluation:
 - forward transfer FT_i = (AUC_i - AUC_i^ref) / (1 - AUC_i^ref), with AUC_i
   the mean of p_i over task i's (first) training stretch and AUC_i^ref the
   same for a single-task run of task i from scratch, over as many iterations.
-p_i(T) is the mean of the last `last` evaluations, to damp evaluation noise.
+p_i(T) is the mean of the last `last` evaluations (FINAL_WINDOW = 5, as
+Continual World), to damp evaluation noise.
 Forgetting averages the same number of evaluations on both sides, as
 Continual World does: the last k evaluations inside task i's (last) stretch
 against the last k of the run, k = min(last, stretch length). The
@@ -21,6 +22,9 @@ range of the values, and is labelled so.
 """
 
 import numpy as np
+
+# Evaluations averaged for a final value, as Continual World (the last 5).
+FINAL_WINDOW = 5
 
 
 def normalized_score(episode_return, random_return, reference_return):
@@ -75,6 +79,46 @@ def forgetting(scores, train_tasks, last=1):
   return out
 
 
+def stretch_auc(curve, train_tasks, task):
+  """(AUC, stretch length): the mean of `curve` over the task's first
+  training stretch; None if the task was never trained alone."""
+  spans = stretches(train_tasks, task)
+  if not spans:
+    return None
+  start, stop = spans[0]
+  return float(np.mean(np.asarray(curve, float)[start:stop])), stop - start
+
+
+def transfer(auc, reference_auc):
+  """FT = (AUC - AUC_ref) / (1 - AUC_ref); NaN if AUC_ref is 1."""
+  auc = np.asarray(auc, float)
+  if reference_auc >= 1.0:
+    return np.full_like(auc, np.nan) if auc.ndim else float('nan')
+  return (auc - reference_auc) / (1.0 - reference_auc)
+
+
+def transfer_over_seeds(aucs, reference_aucs, confidence=0.95, num_resamples=10000, seed=0):
+  """(mean FT, low, high) over a variant's runs, resampling the reference
+  runs too (as Continual World): each resample draws the variant's runs and
+  the reference runs with replacement and computes the mean FT of the drawn
+  runs against the drawn references' mean AUC. The point value uses every
+  run and every reference."""
+  aucs = np.asarray([a for a in aucs if np.isfinite(a)], float)
+  reference_aucs = np.asarray([a for a in reference_aucs if np.isfinite(a)], float)
+  if not len(aucs) or not len(reference_aucs):
+    return float('nan'), float('nan'), float('nan')
+  point = float(np.mean(transfer(aucs, reference_aucs.mean())))
+  rng = np.random.default_rng(seed)
+  drawn = rng.choice(aucs, (num_resamples, len(aucs))).mean(axis=1)
+  references = rng.choice(reference_aucs, (num_resamples, len(reference_aucs))).mean(axis=1)
+  with np.errstate(divide='ignore', invalid='ignore'):
+    values = np.where(references < 1.0, (drawn - references) / (1.0 - references), np.nan)
+  values = values[np.isfinite(values)]
+  alpha = (1.0 - confidence) / 2.0
+  low, high = np.quantile(values, [alpha, 1.0 - alpha]) if len(values) else (np.nan, np.nan)
+  return point, float(low), float(high)
+
+
 def forward_transfer(scores, train_tasks, reference_scores):
   """{task: FT_i} for tasks with a reference curve; NaN if AUC^ref is 1."""
   out = {}
@@ -94,20 +138,21 @@ def forward_transfer(scores, train_tasks, reference_scores):
   return out
 
 
-def run_metrics(scores, train_tasks, references=None, last=3):
+def run_metrics(scores, train_tasks, references=None, last=None):
   """The continual metrics of one run.
 
   Args:
     scores: {task: normalized scores over iterations}.
     train_tasks: the task trained at each iteration (None: several, MTRL).
     references: {task: a single-task reference run's scores}, for FT.
-    last: evaluations averaged for final values.
+    last: evaluations averaged for final values (default FINAL_WINDOW).
 
   Returns:
     {'P', 'p/<task>', and when tasks were trained one at a time 'F',
      'F/<task>', 'end/<task>' (the score at the end of its training, see
      `end_of_training`), and with references 'FT', 'FT/<task>'}.
   """
+  last = FINAL_WINDOW if last is None else last
   out = {'P': average_performance(scores, last)}
   out.update({f'p/{task}': final_score(curve, last) for task, curve in scores.items()})
   for task, curve in scores.items():

@@ -6,7 +6,15 @@ For an MoE layer with n experts and the routing probabilities of a batch
 - top-1 share: fraction of tokens whose most probable expert is each expert;
 - entropy: mean over tokens of -sum_e p_e log p_e (nats; 0 = one expert,
   log n = uniform).
-The task x expert usage matrix is what shows specialization.
+The task x expert usage matrix is what shows specialization. Expert labels
+are arbitrary per run (expert 2 of one seed is not expert 2 of another), so
+a run is summarized before runs are averaged:
+- specialization: the normalized mutual information between the task and
+  the top-1 expert, I(T; E) / ((H(T) + H(E)) / 2), with tasks weighted
+  equally and p(e | t) the task's top-1 shares (0: routing ignores the task;
+  1: one expert per task, none shared); NaN with a single task;
+- busiest share: the top-1 share of the expert most states go to, with
+  tasks weighted equally (1/n: balanced; 1: one expert takes everything).
 """
 
 import numpy as np
@@ -51,3 +59,30 @@ def expert_statistics(router_probs, task_ids, task_names):
       out[f'expert_top1_{name}/{layer}'] = top1_share(rows).tolist()
       out[f'routing_entropy_{name}/{layer}'] = routing_entropy(rows)
   return out
+
+
+def _entropy(p):
+  p = np.asarray(p, np.float64)
+  p = p[p > 0]
+  return float(-(p * np.log(p)).sum())
+
+
+def specialization(top1):
+  """NMI between task and top-1 expert; top1 [tasks, n], rows the tasks'
+  top-1 shares (each summing to 1)."""
+  top1 = np.asarray(top1, np.float64)
+  top1 = top1 / top1.sum(axis=1, keepdims=True)
+  joint = top1 / len(top1)  # Tasks weighted equally.
+  h_task = _entropy(joint.sum(axis=1))
+  h_expert = _entropy(joint.sum(axis=0))
+  if h_task == 0.0:
+    return float('nan')
+  mutual = h_task + h_expert - _entropy(joint.ravel())
+  return float(mutual / ((h_task + h_expert) / 2.0))
+
+
+def busiest_share(top1):
+  """The largest expert's top-1 share, tasks weighted equally."""
+  top1 = np.asarray(top1, np.float64)
+  top1 = top1 / top1.sum(axis=1, keepdims=True)
+  return float(top1.mean(axis=0).max())

@@ -22,8 +22,10 @@ NaN values are dropped first. The rules are science.md section 10's:
   under the shift model (b + shift has a's distribution, continuous values)
   is 1 - 2 P0(U <= k - 1), P0 the null distribution of U; k is the largest
   with coverage >= confidence (5 vs 5 at 95%: k = 3, coverage 1 - 8/252 =
-  0.968). P0 is counted exactly for n_a n_b <= 2500 and taken as normal with
-  a continuity correction above that. When even k = 1 (the full range) covers
+  0.968). P0 is counted exactly when min(n)^2 max(n) <= 125000 (every case
+  with n_a n_b <= 2500, e.g. 50 vs 50, and any number of runs against 1 or 2,
+  where U is far from normal) and taken as normal with a continuity
+  correction beyond that. When even k = 1 (the full range) covers
   less than asked (3 vs 3 at 95%: 0.90), the full range is returned with its
   coverage. Ties make the stated coverage approximate.
 - BCa bootstrap interval of D (scipy.stats.bootstrap, each sample resampled on
@@ -51,10 +53,13 @@ from statsmodels.tools import sm_exceptions as sm_tools
 
 _ALTERNATIVES = ('two-sided', 'greater', 'less')
 _DIRECTIONS = ('greater', 'less')
-# Above this many pairwise differences the null distribution of U is taken as
-# normal: counting it exactly needs integers of n_a n_b bits and the normal
-# approximation is by then within a fraction of a percent of the coverage.
-_EXACT_U_MAX_PAIRS = 2500
+# Counting the null distribution of U costs about min(n)^2 max(n) additions of
+# big integers; up to this (50 vs 50: 2500 pairs; 20 ms) it is counted, beyond
+# it taken as normal, which by then moves the coverage by < 0.001 (both sizes
+# are then at least 18, so U is a sum of many terms). Against 1 or 2 runs U is
+# near uniform and the normal approximation is far off, so such cases are
+# counted even with thousands of pairs.
+_EXACT_U_MAX_COST = 125_000
 # Relabellings evaluated per batch: bounds memory for large random tests.
 _BATCH = 10_000
 
@@ -178,10 +183,11 @@ def _u_counts(n_a, n_b):
 def _interval_rank(n_a, n_b, confidence, exact=None):
   """(k, coverage): the largest k with 1 - 2 P0(U <= k - 1) >= confidence,
   and that coverage; k = 1 (the full range) with its coverage when no k
-  reaches the confidence. exact=None counts P0 for n_a n_b <= 2500."""
+  reaches the confidence. exact=None counts P0 when min(n)^2 max(n) <=
+  125000, else takes it as normal."""
   pairs = n_a * n_b
   if exact is None:
-    exact = pairs <= _EXACT_U_MAX_PAIRS
+    exact = min(n_a, n_b) ** 2 * max(n_a, n_b) <= _EXACT_U_MAX_COST
   tail = (1 - confidence) / 2
   if exact:
     counts = _u_counts(n_a, n_b)
@@ -207,7 +213,8 @@ def _interval_rank(n_a, n_b, confidence, exact=None):
 def hodges_lehmann(a, b, confidence=0.95):
   """(shift, low, high, achieved): the Hodges-Lehmann shift of a over b, its
   distribution-free interval [d_(k), d_(m+1-k)] and that interval's coverage
-  under the shift model (exact for n_a n_b <= 2500, normal above)."""
+  under the shift model (exact up to 50 vs 50 and against 1 or 2 runs at
+  any size, normal for larger samples)."""
   _check_confidence(confidence)
   a = _values(a, 'a')
   b = _values(b, 'b')

@@ -170,7 +170,7 @@ def group_by_variant(runs):
   return dict(variants), common
 
 
-def continual_metrics(run, references=None, last=3):
+def continual_metrics(run, references=None, last=continual.FINAL_WINDOW):
   """P, F and FT of one run (see metrics.continual.run_metrics)."""
   scores = task_curves(run.iterations)
   if not scores:

@@ -160,3 +160,23 @@ def test_command_refuses_logs_linked_from_outside_the_run(tmp_path, capsys):
 def test_command_rejects_a_folder_that_is_not_a_run(tmp_path, capsys):
   assert continual_metrics.main([str(tmp_path)]) == 2
   assert 'has no logs/ folder' in capsys.readouterr().err
+
+
+def test_transfer_intervals_resample_the_reference_runs_too():
+  # Fails if the reference is treated as fixed: spread in the reference runs
+  # must widen the interval, and identical references must not.
+  aucs = [0.40, 0.45, 0.50, 0.55, 0.60]
+  fixed = continual.transfer_over_seeds(aucs, [0.3] * 5)
+  spread = continual.transfer_over_seeds(aucs, [0.1, 0.2, 0.3, 0.4, 0.5])
+  assert fixed[0] == pytest.approx(np.mean([(a - 0.3) / 0.7 for a in aucs]))
+  assert spread[0] == pytest.approx(fixed[0])  # Same mean reference.
+  assert spread[2] - spread[1] > 1.5 * (fixed[2] - fixed[1])
+  # The point value is the mean FT against the references' mean AUC.
+  assert continual.transfer(0.65, 0.3) == pytest.approx(0.5)
+  assert np.isnan(continual.transfer(0.65, 1.0))
+
+
+def test_the_default_final_window_is_continual_worlds_five():
+  curve = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+  assert continual.run_metrics({'A': curve}, ['A'] * 10)['P'] == pytest.approx(1.0)
+  assert continual.run_metrics({'A': curve}, ['A'] * 10, last=6)['P'] == pytest.approx(5 / 6)

@@ -31,3 +31,25 @@ def test_entropy_bounds():
 def test_absent_tasks_get_no_keys():
   stats = experts.expert_statistics({'l': np.ones((2, 1, 2)) / 2}, [1, 1], ['A', 'B'])
   assert not any('_A/' in k for k in stats)
+
+
+def test_specialization_is_one_for_one_expert_per_task_and_zero_when_shared():
+  # Fails for an NMI that ignores the task (usage pooled) or is unnormalized.
+  assert experts.specialization([[1, 0, 0, 0], [0, 0, 1, 0]]) == pytest.approx(1.0)
+  assert experts.specialization([[0, 1, 0, 0], [0, 1, 0, 0]]) == pytest.approx(0.0)
+  assert experts.specialization([[0.5, 0.5, 0, 0], [0.5, 0.5, 0, 0]]) == pytest.approx(0.0)
+  # Hand-worked: tasks A -> e0, B -> e0 or e1 evenly. p(t,e) = [[.5,0],[.25,.25]];
+  # H(T) = ln 2, H(E) = H(.75,.25), H(T,E) = H(.5,.25,.25).
+  h = lambda *p: -sum(x * np.log(x) for x in p)
+  mutual = h(0.5, 0.5) + h(0.75, 0.25) - h(0.5, 0.25, 0.25)
+  expected = mutual / ((h(0.5, 0.5) + h(0.75, 0.25)) / 2)
+  assert experts.specialization([[1, 0], [0.5, 0.5]]) == pytest.approx(expected)
+  # The labels do not matter: permuting experts gives the same value.
+  assert experts.specialization([[0, 1], [0.5, 0.5]]) == pytest.approx(expected)
+  assert np.isnan(experts.specialization([[0.2, 0.8]]))
+
+
+def test_busiest_share_weights_tasks_equally():
+  assert experts.busiest_share([[1, 0, 0, 0], [0, 0, 1, 0]]) == pytest.approx(0.5)
+  assert experts.busiest_share([[1, 0], [1, 0]]) == pytest.approx(1.0)
+  assert experts.busiest_share([[0.9, 0.1], [0.3, 0.7]]) == pytest.approx(0.6)
