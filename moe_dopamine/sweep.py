@@ -118,7 +118,7 @@ def parse_seeds(spec):
   return seeds
 
 
-def _tag(binding):
+def tag(binding):
   key, _, value = binding.partition('=')
   return f"{key.split('.')[-1]}-{re.sub(r'[^A-Za-z0-9._-]+', '', value)}"
 
@@ -129,7 +129,7 @@ def plan(gin_files, seeds, grid, common_bindings, out):
   for gin_file, combo in itertools.product(gin_files, grid):
     name = os.path.splitext(os.path.basename(gin_file))[0]
     if combo:
-      name += '__' + '__'.join(_tag(b) for b in combo)
+      name += '__' + '__'.join(tag(b) for b in combo)
     for seed in seeds:
       runs.append(Run(
           gin_files=[os.path.abspath(gin_file)],

@@ -1,0 +1,201 @@
+"""Plans and runs any study spec in resumable pieces.
+
+`plan` lists the runs of a spec's parts (variants x seeds), `describe` says
+how many the results tables already hold and the expected wall time of the
+rest, and `run` runs the missing ones with the sweep's machinery (local
+processes or Ray; run folders under the spec's runs_dir, so an interrupted
+run resumes from its checkpoint), adding each run to the results tables as
+soon as it finishes. The tables are what is kept: a study continues where it
+stopped, on this machine or another. Nothing here names a variant.
+
+Expected times come from measurements: a variant's mean compute time over its
+runs in the tables; for a variant not run yet, the measured time of the
+baseline of its setting scaled by the measured training-step time ratio of
+its network to that baseline in the study's cost table (`python -m
+moe_dopamine.cost --family=study --measure --csv=...`), corrected by how far
+that ratio over-predicts the variants already run (acting and evaluation
+cost less than training steps); else the mean of the measured runs.
+"""
+
+import collections
+import csv
+import os
+import statistics
+import subprocess
+import sys
+
+from moe_dopamine import results
+from moe_dopamine import sweep
+
+DEFAULT_COST_TABLE = os.path.join('docs', 'study', 'cost.csv')
+TRAINING_STEPS = 1000.0  # Runner.training_steps: the measured rate is per step.
+
+
+def plan(study, parts=None, seeds=None, extra_bindings=()):
+  """{part name: [sweep.Run]} (a run in two parts counts once, in the first)."""
+  out, seen = collections.OrderedDict(), set()
+  for part in study.parts:
+    if parts and part.name not in parts:
+      continue
+    runs = []
+    part_seeds = [s for s in part.seeds if seeds is None or s in seeds]
+    for variant in part.variants:
+      grid = [list(variant.bindings)]
+      for run in sweep.plan([variant.gin_file], part_seeds, grid, list(extra_bindings),
+                            study.runs_dir):
+        if run.base_dir not in seen:
+          seen.add(run.base_dir)
+          runs.append(run)
+    out[part.name] = runs
+  return out
+
+
+def check_parts(study, parts):
+  unknown = [p for p in parts if p not in [q.name for q in study.parts]]
+  if unknown:
+    raise ValueError(f'--parts: unknown part(s) {unknown}; the parts of {study.path} are '
+                     f'{[p.name for p in study.parts]}.')
+
+
+def run_key(run):
+  return f'{run.point}/{os.path.basename(run.base_dir)}'
+
+
+def measured_seconds(scores):
+  """{variant: mean compute seconds of its runs}: per iteration, training
+  steps over their measured rate plus the evaluation time."""
+  if scores is None or not len(scores):
+    return {}
+  per_iteration = scores.drop_duplicates(['run', 'iteration'])
+  seconds = (TRAINING_STEPS / per_iteration['train_steps_per_second']
+             + per_iteration['eval_seconds'])
+  per_run = seconds.groupby(per_iteration['run']).sum()
+  variants = per_run.index.str.split('/').str[0]
+  return per_run.groupby(variants).mean().to_dict()
+
+
+def cost_ratios(path=DEFAULT_COST_TABLE):
+  """{config stem: its training-step time over its setting's baseline's},
+  from a cost CSV with 'variant' and 'train ms' columns; {} if absent."""
+  if not path or not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    rows = [r for r in csv.DictReader(f) if r.get('train ms') and ' ' not in r['variant']]
+  times = {r['variant']: float(r['train ms']) for r in rows}
+  out = {}
+  for name, ms in times.items():
+    setting = name.split('_', 1)[0]
+    base = times.get(f'{setting}_baseline')
+    if base:
+      out[name] = ms / base
+      # The same network in the other setting costs the same per step.
+      for other in ('crl', 'mtrl'):
+        out.setdefault(f'{other}_{name.split("_", 1)[1]}', ms / base)
+  return out
+
+
+def _stem(point):
+  return point.split('__')[0]
+
+
+def _baseline_of(point):
+  return f"{point.split('_', 1)[0]}_baseline"
+
+
+def estimate_seconds(runs, measured, ratios=None):
+  """Expected compute seconds of each run (see the module doc); None where
+  nothing is measured."""
+  ratios = ratios or {}
+  calibration = [
+      seconds / (measured[_baseline_of(v)] * ratios[v])
+      for v, seconds in measured.items()
+      if '__' not in v and v in ratios and _baseline_of(v) in measured
+      and v != _baseline_of(v)
+  ]
+  scale = statistics.median(calibration) if calibration else 1.0
+  fallback = sum(measured.values()) / len(measured) if measured else None
+  out = []
+  for run in runs:
+    point, stem = run.point, _stem(run.point)
+    base = measured.get(_baseline_of(stem))
+    if point in measured:
+      out.append(measured[point])
+    elif stem in measured:
+      out.append(measured[stem])
+    elif base and stem in ratios:
+      out.append(base * ratios[stem] * scale)
+    else:
+      out.append(fallback)
+  return out
+
+
+def describe(planned, done, measured, workers, ratios=None):
+  """Lines: per part, its runs, done, to do and expected compute; then the
+  total and the expected wall time with `workers` runs at a time."""
+  lines, total_seconds, total_todo, guessed = [], 0.0, 0, 0
+  for part, runs in planned.items():
+    todo = [r for r in runs if run_key(r) not in done]
+    estimates = estimate_seconds(todo, measured, ratios)
+    seconds = sum(e for e in estimates if e is not None)
+    guessed += sum(1 for r in todo if r.point not in measured and _stem(r.point) not in measured)
+    total_seconds += seconds
+    total_todo += len(todo)
+    text = f'  {part}: {len(runs)} runs, {len(runs) - len(todo)} done, {len(todo)} to run'
+    if todo and measured:
+      text += f', ~{seconds / 3600:.1f} h of compute'
+    lines.append(text)
+  if total_todo and not measured:
+    lines.append(f'total: {total_todo} runs to run; the expected time is known once the '
+                 'first runs have finished (it comes from their measured times).')
+  else:
+    wall = total_seconds / max(1, workers) / 3600
+    lines.append(
+        f'total: {total_todo} runs to run, ~{total_seconds / 3600:.1f} h of compute; expected '
+        f'wall time ~{wall:.1f} h with {workers} run(s) at a time'
+        + (f' ({guessed} run(s) of variants not run yet are estimated from the cost table '
+           'or the mean run)' if guessed else ''))
+  return lines
+
+
+class CollectingProgress(sweep.Progress):
+  """Adds every run that finishes to the results tables at once."""
+
+  def __init__(self, total, results_dir):
+    super().__init__(total)
+    self.results_dir = results_dir
+
+  def update(self, run, code):
+    super().update(run, code)
+    if code == 0:
+      # In its own process: the driver never loads TensorFlow.
+      added = subprocess.run(
+          [sys.executable, '-m', 'moe_dopamine.results', 'add', run.base_dir,
+           f'--results={os.path.abspath(self.results_dir)}'],
+          check=False, cwd=sweep.REPO, capture_output=True, text=True,
+      )
+      if added.returncode:
+        print(f'moe_dopamine.study: could not add {run.base_dir} to the results: '
+              f'{added.stderr.strip().splitlines()[-1:]}; add it later with '
+              f'python -m moe_dopamine.results add {run.base_dir} '
+              f'--results={self.results_dir}', file=sys.stderr, flush=True)
+
+
+def done_runs(results_dir):
+  scores = results.read(results_dir)[0]
+  return set(scores['run'].unique()) if len(scores) else set(), scores
+
+
+def run(planned, done, results_dir, workers, ray_address, argv):
+  todo = [r for runs in planned.values() for r in runs if run_key(r) not in done]
+  if not todo:
+    print('nothing to run: the results tables hold every run of these parts.')
+    return 0
+  if not ray_address:
+    for r in todo:
+      r.threads = sweep.threads_per_run(workers, len(todo))
+  code = sweep.launch(todo, workers, ray_address, CollectingProgress(len(todo), results_dir),
+                      argv, module='moe_dopamine.study')
+  if code is not None:
+    return code
+  print(f'all {len(todo)} runs finished and added to {results_dir}')
+  return 0

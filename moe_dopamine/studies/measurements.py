@@ -1,0 +1,143 @@
+"""Per-run measurements of a study, from its results tables alone.
+
+One row per run (`per_run`): its variant, seed, setting, parameters and
+training rate, and every metric a spec can name (moe_dopamine.studies.spec):
+P, the final score of each task, F and F per task, FT per task against the
+study's reference runs, the score at the end of each task's training, and
+the corrected dormant fraction. Every formula is metrics.continual's or
+metrics.experts'; final values average the last `window` evaluations.
+"""
+
+import numpy as np
+import pandas as pd
+
+from moe_dopamine import results
+from moe_dopamine.metrics import continual
+from moe_dopamine.metrics import experts as expert_metrics
+
+DORMANT_TAU = 0.1
+DORMANT_COLUMN = f'dormant_tau{DORMANT_TAU}'
+
+
+def run_curves(run_frame):
+  """({task: normalized scores}, train task per iteration (None in MTRL))."""
+  run_frame = run_frame.sort_values('iteration')
+  scores = {task: rows['eval_score'].to_numpy(float)
+            for task, rows in run_frame.groupby('task', sort=False)}
+  per_iteration = run_frame.drop_duplicates('iteration')
+  trained = [None if t == results.MTRL_TASK else t for t in per_iteration['train_task']]
+  return scores, trained
+
+
+def reference_aucs(scores_table, references, stretch_lengths):
+  """{task: [AUC of each reference run over the task's stretch length]}."""
+  out = {}
+  for task, variant in references.items():
+    if task not in stretch_lengths:
+      continue
+    frame = scores_table[(scores_table['variant'] == variant) & (scores_table['task'] == task)]
+    aucs = []
+    for _, rows in frame.groupby('run'):
+      curve = rows.sort_values('iteration')['eval_score'].to_numpy(float)
+      length = stretch_lengths[task]
+      if len(curve) < length:
+        raise ValueError(f'the reference run of {task} has {len(curve)} evaluations, fewer '
+                         f'than its stretch of {length} iterations.')
+      aucs.append(float(np.mean(curve[:length])))
+    out[task] = aucs
+  return out
+
+
+def stretch_lengths(scores_table):
+  """{task: length of its first stretch} over the CRL runs (the schedule is
+  the same in every run of a study; the most common length is kept)."""
+  lengths = {}
+  for _, frame in scores_table[scores_table['setting'] == 'crl'].groupby('run'):
+    scores, trained = run_curves(frame)
+    for task in scores:
+      spans = continual.stretches(trained, task)
+      if spans:
+        lengths.setdefault(task, []).append(spans[0][1] - spans[0][0])
+  return {t: max(set(v), key=v.count) for t, v in lengths.items()}
+
+
+def per_run(scores_table, dormant_table, references, window, dormant_valid=()):
+  """One row per run (see the module doc).
+
+  Args:
+    scores_table, dormant_table: results tables.
+    references: {task: variant of its single-task runs}.
+    window: evaluations averaged for final values.
+    dormant_valid: variants whose runs without per-layer dormant rows still
+      measured the corrected definition (no hidden MoE output was scored).
+
+  Returns:
+    DataFrame with run, variant, seed, setting, num_parameters,
+    steps_per_second, P, score:<task>, end:<task>, F, F:<task>, auc:<task>,
+    FT:<task> (against the mean AUC of the reference runs), dormant.
+  """
+  lengths = stretch_lengths(scores_table)
+  ref_aucs = reference_aucs(scores_table, references, lengths)
+  ref_means = {t: float(np.mean(v)) for t, v in ref_aucs.items() if v}
+  with_layers = set(dormant_table['run']) if dormant_table is not None else set()
+  rows = []
+  for run, frame in scores_table.groupby('run', sort=False):
+    scores, trained = run_curves(frame)
+    first = frame.iloc[0]
+    row = {'run': run, 'variant': first['variant'], 'seed': int(first['seed']),
+           'setting': first['setting'], 'num_parameters': first['num_parameters'],
+           'steps_per_second': float(frame['train_steps_per_second'].median())}
+    metrics = continual.run_metrics(scores, trained, None, window)
+    row['P'] = metrics['P']
+    for task in scores:
+      row[f'score:{task}'] = metrics[f'p/{task}']
+      if f'end/{task}' in metrics:
+        row[f'end:{task}'] = metrics[f'end/{task}']
+      if f'F/{task}' in metrics:
+        row[f'F:{task}'] = metrics[f'F/{task}']
+      if first['setting'] == 'crl':
+        auc = continual.stretch_auc(scores[task], trained, task)
+        if auc is not None:
+          row[f'auc:{task}'] = auc[0]
+          if task in ref_means:
+            row[f'FT:{task}'] = float(continual.transfer(auc[0], ref_means[task]))
+    if 'F' in metrics:
+      row['F'] = metrics['F']
+    per_iteration = frame.drop_duplicates('iteration')
+    dormant = per_iteration[DORMANT_COLUMN].to_numpy(float)
+    dormant = dormant[np.isfinite(dormant)]
+    usable = run in with_layers or first['variant'] in dormant_valid
+    row['dormant'] = float(dormant[-window:].mean()) if len(dormant) and usable else np.nan
+    rows.append(row)
+  return pd.DataFrame(rows)
+
+
+def values(runs, variant, metric, seeds=None):
+  """The per-run values of `metric` for `variant` (NaNs dropped), by seed."""
+  frame = runs[runs['variant'] == variant]
+  if seeds is not None:
+    frame = frame[frame['seed'].isin(seeds)]
+  if metric not in frame:
+    return np.array([])
+  column = frame[metric].to_numpy(float)
+  return column[np.isfinite(column)]
+
+
+def specialization_table(expert_table):
+  """One row per run and MoE layer: specialization (NMI of task and top-1
+  expert) and the busiest expert's share, at the run's last measurement."""
+  rows = []
+  if expert_table is None or not len(expert_table):
+    return pd.DataFrame(columns=['run', 'variant', 'seed', 'layer', 'specialization',
+                                 'busiest_share'])
+  last = expert_table.groupby('run')['iteration'].transform('max')
+  frame = expert_table[expert_table['iteration'] == last]
+  for (run, layer), rows_ in frame.groupby(['run', 'layer'], sort=False):
+    matrix = rows_.pivot_table(index='task', columns='expert', values='top1').to_numpy(float)
+    if not np.isfinite(matrix).all() or (matrix.sum(axis=1) <= 0).any():
+      continue
+    rows.append({'run': run, 'variant': rows_['variant'].iloc[0], 'seed': rows_['seed'].iloc[0],
+                 'layer': layer,
+                 'specialization': expert_metrics.specialization(matrix),
+                 'busiest_share': expert_metrics.busiest_share(matrix)})
+  return pd.DataFrame(rows)

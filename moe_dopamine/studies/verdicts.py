@@ -1,0 +1,149 @@
+"""A study's comparisons decided: exact tests, Holm within each claim.
+
+For every comparison of the spec (moe_dopamine.studies.spec) the per-run
+values of its metric (moe_dopamine.studies.measurements) go through
+metrics.inference.compare: the difference of means with its BCa interval,
+the Hodges-Lehmann shift with its exact interval, the exact two-sided
+permutation p-value, the probability of improvement (per task when the
+metric is P: never averaged over tasks that may disagree), and the power
+figures. Within each claim the p-values of its primary comparisons are
+Holm-adjusted; a comparison is "clear" when its adjusted p < alpha. A claim
+is decided by its rule:
+
+- 'all': supported when every comparison is clear as predicted; contradicted
+  when any is clear against the prediction;
+- 'any': supported when at least one is clear as predicted and none against;
+  contradicted when some are clear against and none as predicted; mixed when
+  both happen;
+- otherwise "not distinguishable at n = ..." (which is not evidence of no
+  difference: that takes an equivalence test, reported where the spec sets a
+  margin).
+Exploratory comparisons get the same figures, unadjusted, and decide nothing.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from moe_dopamine.metrics import inference
+from moe_dopamine.studies import measurements
+
+MIN_RUNS = 2  # Fewer runs a side: the comparison is not yet testable.
+SUPPORTED = 'supported'
+CONTRADICTED = 'contradicted'
+MIXED = 'mixed'
+NOT_YET_RUN = 'not yet run'
+
+
+@dataclasses.dataclass
+class ClaimResult:
+  claim: object
+  records: list
+  verdict: str
+
+
+def _tasks(runs, variant):
+  return sorted(c.split(':', 1)[1] for c in runs.columns
+                if c.startswith('score:') and runs.loc[runs['variant'] == variant, c].notna().any())
+
+
+def evaluate(comparison, runs, alpha, seed=0):
+  """The record of one comparison (a dict; None when a side has fewer than
+  MIN_RUNS runs)."""
+  a = measurements.values(runs, comparison.a, comparison.metric, comparison.seeds)
+  b = measurements.values(runs, comparison.b, comparison.metric, comparison.seeds)
+  record = {'comparison': comparison, 'label': comparison.label, 'n_a': len(a), 'n_b': len(b)}
+  if len(a) < MIN_RUNS or len(b) < MIN_RUNS:
+    return record
+  record.update(inference.compare(a, b, comparison.direction, alpha=alpha,
+                                  margin=comparison.margin, seed=seed))
+  if comparison.metric == 'P':
+    per_task = {}
+    for task in _tasks(runs, comparison.a):
+      ta = measurements.values(runs, comparison.a, f'score:{task}', comparison.seeds)
+      tb = measurements.values(runs, comparison.b, f'score:{task}', comparison.seeds)
+      if len(ta) and len(tb):
+        per_task[task] = inference.probability_of_improvement(ta, tb)
+    record['poi_per_task'] = per_task
+  return record
+
+
+def testable(record):
+  return 'p' in record
+
+
+def decide_family(records, alpha):
+  """Adds 'p_holm' and 'verdict' to each testable record of one family."""
+  tested = [r for r in records if testable(r)]
+  adjusted = inference.holm([r['p'] for r in tested]) if tested else []
+  for record, p in zip(tested, adjusted):
+    record['p_holm'] = float(p)
+  if tested:
+    verdicts = inference.verdicts([r['p_holm'] for r in tested],
+                                  [r['difference'] for r in tested],
+                                  [r['direction'] for r in tested], alpha)
+    for record, verdict in zip(tested, verdicts):
+      record['verdict'] = verdict
+  for record in records:
+    record.setdefault('verdict', NOT_YET_RUN)
+  return records
+
+
+def claim_verdict(rule, records):
+  if not records or not all(testable(r) for r in records):
+    return NOT_YET_RUN
+  as_predicted = sum(r['verdict'] == inference.CLEAR_AS_PREDICTED for r in records)
+  against = sum(r['verdict'] == inference.CLEAR_AGAINST for r in records)
+  if rule == 'all':
+    if as_predicted == len(records):
+      return SUPPORTED
+    if against:
+      return CONTRADICTED
+  else:
+    if as_predicted and against:
+      return MIXED
+    if as_predicted:
+      return SUPPORTED
+    if against:
+      return CONTRADICTED
+  sizes = sorted({min(r['n_a'], r['n_b']) for r in records})
+  return f"not distinguishable at n = {'-'.join(map(str, [sizes[0], sizes[-1]] if len(sizes) > 1 else sizes))} runs a side"
+
+
+def judge(study, runs, seed=0):
+  """[ClaimResult] of every claim of the study."""
+  out = []
+  for claim in study.claims:
+    records = [evaluate(c, runs, study.alpha, seed) for c in claim.comparisons]
+    decide_family(records, study.alpha)
+    out.append(ClaimResult(claim, records, claim_verdict(claim.rule, records)))
+  return out
+
+
+def exploratory(study, runs, seed=0):
+  """Records of the exploratory comparisons: unadjusted, no verdict."""
+  out = []
+  for comparison in study.exploratory:
+    record = evaluate(comparison, runs, study.alpha, seed)
+    if testable(record):
+      record['verdict'] = ('p < alpha, unadjusted' if record['p'] < study.alpha
+                           else 'p >= alpha')
+    out.append(record)
+  return out
+
+
+def sensitivity(study, scores, dormant, windows):
+  """{comparison label: {window: (difference of means, probability of
+  improvement)}} of every primary comparison, final values averaged over
+  each window."""
+  out = {c.label: {} for c in study.primary()}
+  for window in windows:
+    runs = measurements.per_run(scores, dormant, study.references, window,
+                                study.dormant_valid)
+    for comparison in study.primary():
+      a = measurements.values(runs, comparison.a, comparison.metric, comparison.seeds)
+      b = measurements.values(runs, comparison.b, comparison.metric, comparison.seeds)
+      out[comparison.label][window] = (
+          (float(np.mean(a) - np.mean(b)), inference.probability_of_improvement(a, b))
+          if len(a) and len(b) else (float('nan'), float('nan')))
+  return out
