@@ -4,21 +4,21 @@ r"""Figures and a Markdown summary of run folders.
 
 RUN_DIR may also be a sweep folder: every run folder below it is read. Runs
 that differ only in their seed form one variant. The runs are turned into the
-tidy tables of moe_dopamine.results and drawn by the study report's own
-functions (moe_dopamine.study_report), so a sweep and the study look alike.
-Writes into DIR:
-- curves_<task>.png: eval return per iteration, a panel per variant, mean and
-  95% bootstrap band over seeds, the baseline (--baseline) in every panel,
-  CRL task stretches shaded;
-- dormant.png: the tau = 0.025 and 0.1 dormant fractions per iteration (if
-  logged);
-- expert_usage_<variant>.png: task x expert mean routing probability of each
-  MoE layer at each run's last iteration that measured it (if logged);
+tidy tables of moe_dopamine.results and drawn and summarized by the study
+report's own modules (moe_dopamine.studies: measurements, tables, figures), so
+a sweep and a study look alike. Writes into DIR:
+- curves_<task>.png: normalized score per iteration, a panel per variant,
+  mean and 95% bootstrap band over seeds, the baseline (--baseline) with its
+  band in every panel, CRL task stretches shaded by task;
+- dormant.png: the tau = 0.1 dormant fraction per iteration, a panel per
+  variant beside the baseline, task switches marked (if logged);
+- expert_usage_<variant>.png: task x expert top-1 share of each MoE layer,
+  one heatmap per seed, at each run's last iteration that measured it;
 - summary.md: per variant, the parameter count, training steps/s, the final
-  return and normalized score of each task and, for CRL, the continual metrics,
-  each as mean [interval] over seeds (95% bootstrap CI from 5 seeds, else the
-  range); the interquartile mean of the final normalized scores with the
-  probability of improvement over the baseline (rliable); dormant fractions.
+  normalized score of each task and, for CRL, P and F, each as mean
+  [interval] over seeds (95% bootstrap CI from 5 seeds, else the range); the
+  interquartile mean of the final normalized scores with the probability of
+  improvement over the baseline (rliable).
 Logs are read with Dopamine's reader (`dopamine.colab.utils`); runs with no
 logged iteration yet are skipped with a warning. Logs are pickles: read only
 trusted run folders.
@@ -33,9 +33,12 @@ import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
 import pandas as pd
 
 from moe_dopamine import results
-from moe_dopamine import study_report
+from moe_dopamine.metrics import aggregate
 from moe_dopamine.metrics import continual
 from moe_dopamine.metrics import run_logs
+from moe_dopamine.studies import figures
+from moe_dopamine.studies import measurements
+from moe_dopamine.studies import tables
 
 
 def warn(message):
@@ -80,24 +83,39 @@ def main(argv=None):
                            '(default: the variant whose gin file ends in _baseline)')
   args = parser.parse_args(argv)
   try:
-    tables, common = load(args.paths)
+    tables_, common = load(args.paths)
   except ValueError as error:
     print(f'moe_dopamine.plot: error: {error}', file=sys.stderr)
     return 2
-  if tables is None:
+  if tables_ is None:
     print(f'moe_dopamine.plot: error: no run folder with logged iterations under '
           f'{args.paths}', file=sys.stderr)
     return 2
-  scores, experts = tables
+  scores, experts = tables_
   os.makedirs(args.out, exist_ok=True)
-  runs = study_report.run_table(scores, {}, last=args.last)
+  # Every run here logged with this package's definitions: dormant counts.
+  runs = measurements.per_run(scores, None, {}, args.last,
+                              dormant_valid=set(scores['variant']))
   variants = list(dict.fromkeys(runs['variant']))
   baseline = args.baseline or default_baseline(variants)
-  tasks = list(dict.fromkeys(scores['task']))
+  if baseline is not None and baseline not in variants:
+    print(f"moe_dopamine.plot: error: --baseline '{baseline}' is not one of the variants "
+          f'{variants}', file=sys.stderr)
+    return 2
 
-  curve_paths = study_report.plot_curves(scores, '', args.out, baseline)
-  dormant_path = study_report.plot_dormant(scores, '', args.out)
-  usage_paths = study_report.plot_usage(experts, args.out)
+  curve_paths = figures.curves(scores, variants, baseline, {},
+                               os.path.join(args.out, 'curves'))
+  dormant = figures.dormant_frame(scores)
+  dormant_path = None
+  if len(dormant):
+    shown = [v for v in variants if v in set(dormant['variant'])]
+    dormant_path = figures.dormant(dormant, shown, baseline if baseline in shown else None,
+                                   os.path.join(args.out, 'dormant.png'))
+  usage_paths = [
+      (variant, figures.usage(experts[experts['variant'] == variant], variant,
+                              os.path.join(args.out, f'expert_usage_{figures.safe_name(variant)}.png')))
+      for variant in dict.fromkeys(experts['variant'])
+  ] if len(experts) else []
 
   report = [f'# Summary of {len(runs)} runs, {len(variants)} variants', '',
             f'Final values: mean of the last {args.last} evaluations; '
@@ -105,15 +123,23 @@ def main(argv=None):
             f'{continual.MIN_SEEDS_FOR_CI} seeds on, else the range of the seeds.']
   if common:
     report += ['', 'Bindings of every run: ' + ', '.join(f'`{b}`' for b in common) + '.']
-  report += ['', '## Returns, scores and continual metrics', '']
-  report += study_report.variant_table(runs, tasks)
-  arrays = study_report.score_arrays(runs, tasks)
-  if arrays and all(len(a) for a in arrays.values()):
-    lines, _, _ = study_report.aggregate_lines(arrays, baseline or variants[0])
-    report += ['', '## Aggregates over tasks (rliable, stratified bootstrap)', ''] + lines
-  if runs[['dormant_tau0.025/mean', 'dormant_tau0.1/mean']].notna().any(axis=None):
-    report += ['', '## Dormant neurons and unused experts', '']
-    report += study_report.dormant_lines(runs)
+  report += ['', '## Scores, continual metrics and dormant neurons', '']
+  report += tables.variant_table(runs, variants)
+  tasks = tables.tasks_of(runs, variants)
+  arrays = {v: runs.loc[runs['variant'] == v, [f'score:{t}' for t in tasks]].to_numpy(float)
+            for v in variants}
+  if tasks and all(len(a) and not pd.isna(a).any() for a in arrays.values()):
+    reference = baseline or variants[0]
+    iqms = aggregate.iqm(arrays)
+    improvement = aggregate.probability_of_improvement(arrays, reference)
+    report += ['', '## Aggregates over tasks (rliable, stratified bootstrap)', '',
+               f'| variant | runs | IQM of final normalized scores [95% CI] | '
+               f'P(variant > {reference}) [95% CI] |', '|---|---|---|---|']
+    for variant, (value, low, high) in iqms.items():
+      poi = improvement.get(variant)
+      poi_text = f'{poi[0]:.2f} [{poi[1]:.2f}, {poi[2]:.2f}]' if poi else '-'
+      report.append(f'| {variant} | {len(arrays[variant])} | {value:.2f} [{low:.2f}, '
+                    f'{high:.2f}] | {poi_text} |')
   report += ['', '## Figures', '']
   report += [f'![{os.path.basename(p)}]({os.path.basename(p)})' for p in curve_paths]
   if dormant_path:
@@ -122,8 +148,8 @@ def main(argv=None):
     report.append(f'![expert usage: {variant}]({os.path.basename(path)})')
   with open(os.path.join(args.out, 'summary.md'), 'w') as f:
     f.write('\n'.join(report) + '\n')
-  print(f'wrote {len(curve_paths)} curve figure(s), '
-        f'{len(usage_paths)} usage figure(s) and summary.md to {args.out}')
+  print(f'wrote {len(curve_paths)} curve figure(s), {int(dormant_path is not None)} dormant '
+        f'figure, {len(usage_paths)} usage figure(s) and summary.md to {args.out}')
   return 0
 
 

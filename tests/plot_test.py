@@ -8,7 +8,6 @@ import numpy as np
 
 from moe_dopamine import plot
 from moe_dopamine import run_folder
-from moe_dopamine import study_report
 
 
 def write_run(path, gin_file, seed, scale):
@@ -23,11 +22,14 @@ def write_run(path, gin_file, seed, scale):
         'eval_average_return_MountainCar': [-200.0 + 10 * i],
         'eval_normalized_score_MountainCar': [0.1 * i],
         'dormant_fraction_tau0.025': [0.1 * scale],
+        'dormant_fraction_tau0.1': [0.2 * scale],
     }
     if i < 5:  # The last iteration measured no diagnostics.
       data[f'iteration_{i}'].update({
           'expert_usage_CartPole/big': [0.7, 0.1, 0.1, 0.1],
           'expert_usage_MountainCar/big': [0.1, 0.1, 0.1, 0.7],
+          'expert_top1_CartPole/big': [1.0, 0.0, 0.0, 0.0],
+          'expert_top1_MountainCar/big': [0.0, 0.0, 0.0, 1.0],
       })
   with open(path / 'logs' / 'log_5', 'wb') as f:
     pickle.dump(data, f)
@@ -44,34 +46,36 @@ def test_plotter_writes_figures_and_a_summary(tmp_path, capsys):
   os.makedirs(sweep_dir / 'base' / 'seed_1' / 'logs')  # Killed before iteration 0.
   out = tmp_path / 'report'
   assert plot.main([str(sweep_dir), '--out', str(out), '--last', '1']) == 0
-  assert 'skipping' in capsys.readouterr().err
+  printed = capsys.readouterr()
+  assert 'skipping' in printed.err
   files = set(os.listdir(out))
   assert {'curves_CartPole.png', 'curves_MountainCar.png', 'dormant.png',
           'summary.md', 'expert_usage_crl_big_softmoe.png', 'expert_usage_crl_baseline.png'} <= files
   summary = (out / 'summary.md').read_text()
   lines = summary.splitlines()
-  start = next(i for i, line in enumerate(lines) if line.startswith('| variant | seeds'))
+  start = next(i for i, line in enumerate(lines) if line.startswith('| variant | runs'))
   end = lines.index('', start)
   columns = lines[start].split(' | ')
   rows = {line.split(' | ')[0][2:]: line.split(' | ') for line in lines[start + 2:end]}
   big, base = rows['crl_big_softmoe'], rows['crl_baseline']
   assert big[columns.index('parameters')] == '1,000, 1,001'
-  # Final CartPole return of crl_big_softmoe: mean(600, 300) = 450, two seeds:
-  # a range.
-  assert big[columns.index('CartPole return')] == '450.0 [300.0, 600.0] (range, n=2)'
-  assert base[columns.index('CartPole return')] == '150.0 [150.0, 150.0] (range, n=1)'
-  # P = mean over tasks of the last score: (min(1, 1.2) + 0.5) / 2 = 0.75 and
+  # The last CartPole score of crl_big_softmoe: min(1, 1.2) and 0.6, two
+  # seeds: a range, not an interval.
+  assert big[columns.index('CartPole score')] == '0.80 (range 0.60 to 1.00, n=2)'
+  assert base[columns.index('CartPole score')] == '0.30 (range 0.30 to 0.30, n=1)'
+  # P = mean over tasks of the last score: (1.0 + 0.5) / 2 = 0.75 and
   # (0.6 + 0.5) / 2 = 0.55; mean 0.65.
-  assert big[columns.index('P')] == '0.65 [0.55, 0.75] (range, n=2)'
+  assert big[columns.index('P')] == '0.65 (range 0.55 to 0.75, n=2)'
   assert 'IQM' in summary and 'P(variant > crl_baseline)' in summary
-  assert '## Dormant neurons' in summary
+  assert '![dormant](dormant.png)' in summary
+  assert 'wrote 2 curve figure(s), 1 dormant figure, 2 usage figure(s)' in printed.out
   (scores, experts), _ = plot.load([str(sweep_dir / 'big' / 'seed_0')])
   assert set(scores['variant']) == {'crl_big_softmoe'}
-  # The last iteration measured no usage: the heatmap uses the one before.
-  matrices = study_report.usage_matrices(experts)
-  tasks, matrix = matrices['big']
-  assert tasks == ['CartPole', 'MountainCar']
-  np.testing.assert_allclose(matrix[1], [0.1, 0.1, 0.1, 0.7])
+  # The last iteration measured no usage: the heatmap's data is the one before.
+  last = experts[experts['iteration'] == experts['iteration'].max()]
+  assert set(last['iteration']) == {4}
+  np.testing.assert_allclose(last[last['task'] == 'MountainCar'].sort_values('expert')['usage'],
+                             [0.1, 0.1, 0.1, 0.7])
 
 
 def test_runs_of_two_sweeps_with_the_same_layout_stay_apart(tmp_path):

@@ -2,7 +2,8 @@
 
 A comparison puts the runs of one variant (`a`) against those of another (`b`),
 one value per run (seed) of a pre-registered metric, e.g. 5 or 30 runs a side.
-NaN values are dropped first. The rules are science.md section 10's:
+NaN values are dropped first; the permutation test (SciPy's) needs at least
+2 runs a side. The rules are science.md section 10's:
 
 - Effect: D = mean(a) - mean(b).
 - p-value: permutation test of D (scipy.stats.permutation_test, independent
@@ -63,9 +64,6 @@ _EXACT_U_MAX_COST = 125_000
 # Relabellings evaluated per batch: bounds memory for large random tests.
 _BATCH = 10_000
 
-# What power_figures adds to a comparison besides the run counts.
-_POWER_KEYS = ('d', 'sd', 'mde_d', 'mde', 'power_at_observed', 'runs_needed')
-
 CLEAR_AS_PREDICTED = 'clear, as predicted'
 CLEAR_AGAINST = 'clear, against the prediction'
 NOT_DISTINGUISHABLE = 'not distinguishable'
@@ -111,12 +109,12 @@ def permutation_test(a, b, alternative='two-sided', max_exact=100_000,
   Exact when C(n_a + n_b, n_a) <= max_exact. Otherwise `resamples` random
   relabellings drawn from a generator seeded with `seed`; should `resamples`
   be at least C(n_a + n_b, n_a), SciPy enumerates them all instead, and the
-  result says exact with that count.
+  result says exact with that count. SciPy needs at least 2 runs a side.
   """
   if alternative not in _ALTERNATIVES:
     raise ValueError(f'alternative must be one of {_ALTERNATIVES}, got {alternative!r}.')
-  a = _values(a, 'a')
-  b = _values(b, 'b')
+  a = _values(a, 'a', minimum=2)
+  b = _values(b, 'b', minimum=2)
   total = math.comb(a.size + b.size, a.size)
   n_resamples = np.inf if total <= max_exact else int(resamples)
   if n_resamples < 1:
@@ -284,6 +282,7 @@ def power_figures(a, b, alpha=0.05, power=0.8):
         f'a pooled standard deviation needs at least 3 runs, got {n_a} + {n_b}.')
   analysis = sm_power.TTestIndPower()
   ratio = n_b / n_a
+  # A single run adds no spread; ddof=1 would make its variance NaN.
   sd = math.sqrt(((n_a - 1) * np.var(a, ddof=1 if n_a > 1 else 0)
                   + (n_b - 1) * np.var(b, ddof=1 if n_b > 1 else 0))
                  / (n_a + n_b - 2))
@@ -341,21 +340,18 @@ def compare(a, b, direction='greater', alpha=0.05, confidence=0.95,
   dict. `direction` is what the pre-registered hypothesis predicts for a vs b
   ('greater' or 'less'); 'agrees' says whether the observed difference has
   that sign. p is the two-sided permutation p-value (unadjusted: Holm is
-  applied over the claim's family by the caller). The power figures are
-  NaN with fewer than 3 runs in all, the bootstrap interval (bca_method None)
-  with fewer than 2 on a side; tost_p is None without a margin."""
+  applied over the claim's family by the caller); tost_p is None without a
+  margin. Needs at least 2 runs a side."""
   _check_direction(direction)
-  a = _values(a, 'a')
-  b = _values(b, 'b')
+  if margin is not None and not margin > 0:
+    raise ValueError(f'the equivalence margin must be > 0, got {margin}.')
+  a = _values(a, 'a', minimum=2)
+  b = _values(b, 'b', minimum=2)
   test = permutation_test(a, b, 'two-sided', max_exact=max_exact,
                           resamples=resamples, seed=seed)
   shift, hl_low, hl_high, hl_coverage = hodges_lehmann(a, b, confidence)
-  if a.size >= 2 and b.size >= 2:
-    bca_low, bca_high, bca_method = bca_interval(
-        a, b, confidence, resamples=bootstrap_resamples, seed=seed)
-  else:
-    bca_low = bca_high = math.nan
-    bca_method = None
+  bca_low, bca_high, bca_method = bca_interval(
+      a, b, confidence, resamples=bootstrap_resamples, seed=seed)
   result = {
       'n_a': int(a.size),
       'n_b': int(b.size),
@@ -379,10 +375,7 @@ def compare(a, b, direction='greater', alpha=0.05, confidence=0.95,
       'margin': margin,
       'tost_p': None,
   }
-  if a.size + b.size >= 3:
-    result.update(power_figures(a, b, alpha=alpha, power=power))
-  else:
-    result.update({key: math.nan for key in _POWER_KEYS})
+  result.update(power_figures(a, b, alpha=alpha, power=power))
   if margin is not None:
     result['tost_p'] = tost(a, b, margin, max_exact=max_exact,
                             resamples=resamples, seed=seed)[0]
@@ -392,7 +385,8 @@ def compare(a, b, direction='greater', alpha=0.05, confidence=0.95,
 def verdicts(pvalues_adjusted, differences, directions, alpha=0.05):
   """One verdict per comparison: 'not distinguishable' when the adjusted p is
   >= alpha (or NaN), else 'clear, as predicted' or 'clear, against the
-  prediction' by the sign of the difference against the direction."""
+  prediction' by the sign of the difference against the direction
+  ('greater' or 'less'; one string applies to every comparison)."""
   p = np.asarray(pvalues_adjusted, dtype=float).ravel()
   differences = np.asarray(differences, dtype=float).ravel()
   directions = [directions] * p.size if isinstance(directions, str) else list(directions)

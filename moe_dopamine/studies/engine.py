@@ -61,15 +61,20 @@ def run_key(run):
   return f'{run.point}/{os.path.basename(run.base_dir)}'
 
 
-def measured_seconds(scores):
-  """{variant: mean compute seconds of its runs}: per iteration, training
-  steps over their measured rate plus the evaluation time."""
-  if scores is None or not len(scores):
-    return {}
+def run_seconds(scores):
+  """Compute seconds of each run in the tables: per iteration, training steps
+  over their measured rate plus the evaluation time."""
   per_iteration = scores.drop_duplicates(['run', 'iteration'])
   seconds = (TRAINING_STEPS / per_iteration['train_steps_per_second']
              + per_iteration['eval_seconds'])
-  per_run = seconds.groupby(per_iteration['run']).sum()
+  return seconds.groupby(per_iteration['run']).sum()
+
+
+def measured_seconds(scores):
+  """{variant: mean compute seconds of its runs (run_seconds)}."""
+  if scores is None or not len(scores):
+    return {}
+  per_run = run_seconds(scores)
   variants = per_run.index.str.split('/').str[0]
   return per_run.groupby(variants).mean().to_dict()
 

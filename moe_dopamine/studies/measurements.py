@@ -84,9 +84,10 @@ def per_run(scores_table, dormant_table, references, window, dormant_valid=()):
   for run, frame in scores_table.groupby('run', sort=False):
     scores, trained = run_curves(frame)
     first = frame.iloc[0]
-    row = {'run': run, 'variant': first['variant'], 'seed': int(first['seed']),
+    row = {'run': run, 'variant': first['variant'], 'seed': first['seed'],
            'setting': first['setting'], 'num_parameters': first['num_parameters'],
-           'steps_per_second': float(frame['train_steps_per_second'].median())}
+           'steps_per_second': float(frame['train_steps_per_second'].dropna().median())
+                               if frame['train_steps_per_second'].notna().any() else np.nan}
     metrics = continual.run_metrics(scores, trained, None, window)
     row['P'] = metrics['P']
     for task in scores:

@@ -170,7 +170,7 @@ def _seed_text(seeds):
   return ','.join(map(str, seeds))
 
 
-def _seeds(value, where):
+def parse_seeds(value, where):
   """Seeds from a list of ints or a string like '0-29' or '0,1,5-9'."""
   if isinstance(value, str):
     out = []
@@ -257,7 +257,7 @@ def _comparison(entry, where, names, claim=None):
   margin = entry.get('margin')
   if margin is not None and (not isinstance(margin, (int, float)) or margin <= 0):
     raise SpecError(f'{where}: margin must be a positive number (got {margin!r}).')
-  seeds = _seeds(entry['seeds'], where) if 'seeds' in entry else None
+  seeds = parse_seeds(entry['seeds'], where) if 'seeds' in entry else None
   return Comparison(a, b, metric, direction, entry.get('reason', ''), seeds,
                     None if margin is None else float(margin), claim)
 
@@ -281,7 +281,7 @@ def load(path, root='.'):
                         'dormant_valid_without_layers'),
                 where)
   name = _require(study, 'name', str, where)
-  seeds = _seeds(_require(study, 'seeds', (list, str), where), where)
+  seeds = parse_seeds(_require(study, 'seeds', (list, str), where), where)
   window = _require(study, 'window', int, where)
   if window < 1:
     raise SpecError(f'{where}: window must be at least 1 evaluation (got {window}).')
@@ -306,7 +306,7 @@ def load(path, root='.'):
     variants = tuple(_variant(v, pwhere, root) for v in _require(entry, 'variants', list, pwhere))
     if not variants:
       raise SpecError(f'{pwhere}: no variants.')
-    part_seeds = _seeds(entry['seeds'], pwhere) if 'seeds' in entry else seeds
+    part_seeds = parse_seeds(entry['seeds'], pwhere) if 'seeds' in entry else seeds
     here = {v.name for v in variants}
     baseline = entry.get('baseline')
     overlay = entry.get('overlay', {})

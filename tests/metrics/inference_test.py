@@ -65,14 +65,15 @@ def test_permutation_on_ranks_is_the_exact_mann_whitney_p(alternative):
 def test_random_relabellings_above_max_exact_with_the_requested_count_and_seed():
   """Catches max_exact ignored (always exact or never), the requested count
   not used, and an unseeded generator."""
-  exact = inference.permutation_test(HAND_A, HAND_B, max_exact=462)
+  # Closer arms than HAND_A vs HAND_B (exact p 0.38): random p-values vary.
+  b = np.add(HAND_B, 1.5)
+  exact = inference.permutation_test(HAND_A, b, max_exact=462)
   assert exact.exact and exact.relabellings == 462
-  first = inference.permutation_test(HAND_A, HAND_B, max_exact=461,
-                                     resamples=99, seed=1)
-  again = inference.permutation_test(HAND_A, HAND_B, max_exact=461,
-                                     resamples=99, seed=1)
-  other = [inference.permutation_test(HAND_A, HAND_B, max_exact=461,
-                                      resamples=99, seed=seed).pvalue
+  first, again = (inference.permutation_test(HAND_A, b, max_exact=461,
+                                             resamples=99, seed=1)
+                  for _ in range(2))
+  other = [inference.permutation_test(HAND_A, b, max_exact=461, resamples=99,
+                                      seed=seed).pvalue
            for seed in (2, 3, 4)]
   assert not first.exact and first.relabellings == 99
   assert first == again
@@ -97,6 +98,8 @@ def test_nans_are_dropped_and_an_empty_side_is_refused():
   assert with_nans.pvalue == pytest.approx(2 / 252)
   with pytest.raises(ValueError, match='b has 0 value'):
     inference.permutation_test([1., 2.], [np.nan, np.nan])
+  with pytest.raises(ValueError, match=r'a has 1 value.*at least 2'):
+    inference.permutation_test([1., np.nan], [1., 2.])
   with pytest.raises(ValueError, match='alternative'):
     inference.permutation_test([1., 2.], [3., 4.], 'two_sided')
 
@@ -224,14 +227,25 @@ def test_exact_u_counts_are_scipys_exact_mann_whitney_distribution_for_unequal_s
     assert float(cdf[u]) == pytest.approx(p, rel=1e-12)
 
 
-def test_normal_approximation_above_2500_pairs_agrees_with_the_exact_count():
-  """The switch at n_a n_b > 2500 must not move the interval: at 50 vs 50 the
-  exact and normal ranks differ by at most one, coverages by < 0.002."""
-  exact = inference._interval_rank(50, 50, 0.95, exact=True)  # pylint: disable=protected-access
-  normal = inference._interval_rank(50, 50, 0.95, exact=False)  # pylint: disable=protected-access
-  assert abs(exact[0] - normal[0]) <= 1
-  assert exact[1] >= 0.95
-  assert abs(exact[1] - normal[1]) < 0.002
+def test_normal_approximation_beyond_50_vs_50_agrees_with_the_exact_count():
+  """Where the count gives way to the normal approximation (50 vs 50; 51 vs
+  50 is normal) the two give the same rank: catches a wrong mean or variance
+  of U or a continuity correction of the wrong sign."""
+  rank = inference._interval_rank  # pylint: disable=protected-access
+  exact, normal = rank(50, 50, 0.95, exact=True), rank(50, 50, 0.95, exact=False)
+  assert exact[0] == normal[0] == 966
+  assert exact[1] >= 0.95 and abs(exact[1] - normal[1]) < 0.001
+  assert rank(51, 50, 0.95) == rank(51, 50, 0.95, exact=False)
+  assert rank(50, 50, 0.95) == exact
+
+
+def test_one_run_against_thousands_is_counted_not_taken_as_normal():
+  """Against a single run U is uniform on 0..3000: k = 75 (75/3001 <= 0.025),
+  coverage 1 - 150/3001. The normal approximation would return the full
+  range with a false 0.92."""
+  k, coverage = inference._interval_rank(1, 3000, 0.95)  # pylint: disable=protected-access
+  assert k == 75
+  assert coverage == pytest.approx(1 - 150 / 3001)
 
 
 # Bootstrap.

@@ -1,0 +1,263 @@
+"""A study's report, regenerated from its results tables and its spec alone.
+
+  python -m moe_dopamine.study report --spec=studies/classic_control.toml
+
+Writes into the spec's `out` folder:
+- README.md: per claim its verdict from the Holm-adjusted exact tests of its
+  pre-registered comparisons (moe_dopamine.studies.verdicts), each
+  comparison's numbers and power; the exploratory comparisons, unadjusted;
+  the primary comparisons' sensitivity to the final window; per part its
+  variants' table and figures; the protocol's rates; expert specialization;
+  the cost of each network beside its score; the spec's notes (discussion
+  and limits);
+- verdicts.csv: one row per comparison with every number of the tables;
+- figures/: the figures of moe_dopamine.studies.figures.
+"""
+
+import csv
+import json
+import os
+import re
+
+import numpy as np
+
+from moe_dopamine import results
+from moe_dopamine.studies import engine
+from moe_dopamine.studies import figures
+from moe_dopamine.studies import measurements
+from moe_dopamine.studies import tables
+from moe_dopamine.studies import verdicts
+
+VERDICTS_CSV = 'verdicts.csv'
+COST_CSV = 'cost.csv'
+WRITTEN_FOR = re.compile(r'<!--\s*written for (\d+) runs\s*-->')
+_CSV_FIELDS = ['kind', 'claim', 'a', 'b', 'metric', 'direction', 'seeds', 'n_a', 'n_b',
+               'mean_a', 'mean_b', 'difference', 'bca_low', 'bca_high', 'hl_shift', 'hl_low',
+               'hl_high', 'hl_coverage', 'poi', 'poi_per_task', 'p', 'exact', 'p_holm',
+               'verdict', 'mde', 'runs_needed', 'power_at_observed', 'tost_p', 'reason']
+
+
+def _safe(name):
+  return re.sub(r'[^A-Za-z0-9_.-]+', '_', name)
+
+
+def _csv_rows(claim_results, exploratory):
+  rows = []
+  for kind, claim_id, record in (
+      [('primary', r.claim.id, rec) for r in claim_results for rec in r.records]
+      + [('exploratory', '', rec) for rec in exploratory]):
+    comparison = record['comparison']
+    row = {'kind': kind, 'claim': claim_id, 'a': comparison.a, 'b': comparison.b,
+           'metric': comparison.metric, 'direction': comparison.direction,
+           'seeds': '' if comparison.seeds is None else ' '.join(map(str, comparison.seeds)),
+           'reason': comparison.reason}
+    for key in _CSV_FIELDS:
+      if key in record and key not in row:
+        value = record[key]
+        row[key] = json.dumps(value) if isinstance(value, dict) else value
+    rows.append(row)
+  return rows
+
+
+def write_verdicts_csv(path, claim_results, exploratory):
+  with open(path, 'w', newline='') as f:
+    writer = csv.DictWriter(f, _CSV_FIELDS, extrasaction='ignore')
+    writer.writeheader()
+    for row in _csv_rows(claim_results, exploratory):
+      writer.writerow(row)
+
+
+def _rel(path, out):
+  return os.path.relpath(path, out).replace(os.sep, '/')
+
+
+def _dormant_frame(scores, runs):
+  """Per run x iteration the corrected dormant fraction of the runs whose
+  definition is the corrected one (see measurements.per_run)."""
+  usable = set(runs.loc[runs['dormant'].notna(), 'run'])
+  frame = scores[scores['run'].isin(usable)].drop_duplicates(['run', 'iteration'])
+  frame = frame[np.isfinite(frame[measurements.DORMANT_COLUMN].to_numpy(float))]
+  return frame.assign(value=frame[measurements.DORMANT_COLUMN])[
+      ['run', 'variant', 'seed', 'iteration', 'value', 'train_task']]
+
+
+def _part_figures(study, part, scores, experts, runs, figure_dir, out):
+  names = [v.name for v in part.variants]
+  present = [n for n in names if n in set(scores['variant'])]
+  if not present:
+    return []
+  lines = []
+  setting = scores.loc[scores['variant'] == present[0], 'setting'].iloc[0]
+  if setting == 'single':
+    references = {}
+  else:
+    references = {t: v for t, v in study.references.items() if v in set(scores['variant'])}
+  baseline = part.baseline if part.baseline in set(scores['variant']) else None
+  shown = ([baseline] if baseline and baseline not in present else []) + present
+  for path in figures.curves(scores, shown, baseline, references,
+                             os.path.join(figure_dir, f'curves_{_safe(part.name)}')):
+    lines.append(f'![{part.name}]({_rel(path, out)})')
+  if part.overlay:
+    arms = dict(part.overlay)
+    for path in figures.overlay(scores, arms, references,
+                                os.path.join(figure_dir, f'overlay_{_safe(part.name)}')):
+      lines.append(f'![{part.name}, arms in one panel]({_rel(path, out)})')
+  dormant = _dormant_frame(scores, runs)
+  dormant = dormant[dormant['variant'].isin(shown)]
+  if dormant['variant'].nunique() > (1 if baseline else 0) and setting != 'single':
+    path = figures.dormant(dormant, [v for v in shown if v in set(dormant['variant'])],
+                           baseline if baseline in set(dormant['variant']) else None,
+                           os.path.join(figure_dir, f'dormant_{_safe(part.name)}.png'),
+                           title=f'{part.name}: dormant fraction (tau 0.1), units behind a ReLU')
+    lines.append(f'![{part.name} dormant]({_rel(path, out)})')
+  for variant in present:
+    if len(experts) and variant in set(experts['variant']):
+      path = figures.usage(experts[experts['variant'] == variant], variant,
+                           os.path.join(figure_dir, f'expert_usage_{_safe(variant)}.png'))
+      lines.append(f'![expert usage {variant}]({_rel(path, out)})')
+  return lines
+
+
+def _cost_lines(study, runs, out):
+  path = os.path.join(out, COST_CSV)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    rows = [r for r in csv.DictReader(f) if r.get('train ms')]
+  by_name = {r['variant']: r for r in rows}
+  lines = [f'Measured per network (`{_rel(path, out)}`; `python -m moe_dopamine.cost '
+           f'--family=study --measure --csv={path}`), one thread; ratios to the baseline of '
+           'the same setting, beside the network\'s P over its runs.', '']
+  lines += tables._header(['network', 'parameters', 'train ms', 'x baseline', 'act ms',
+                           'x baseline', 'P'])
+  for name, row in by_name.items():
+    base = by_name.get(f"{name.split('_', 1)[0]}_baseline")
+    p = measurements.values(runs, name.split(' ')[0], 'P')
+    cells = [name, f"{int(float(row['parameters'])):,}", f"{float(row['train ms']):.2f}",
+             f"{float(row['train ms']) / float(base['train ms']):.2f}" if base else '-',
+             f"{float(row['act ms']):.3f}" if row.get('act ms') else '-',
+             (f"{float(row['act ms']) / float(base['act ms']):.2f}"
+              if base and row.get('act ms') else '-'),
+             tables.mean_ci(p) if len(p) else '-']
+    lines.append(tables._row(cells))
+  return lines
+
+
+def _claim_summary(claim_results):
+  lines = tables._header(['claim', 'verdict', 'clear as predicted', 'clear against',
+                          'comparisons'])
+  for result in claim_results:
+    as_predicted = sum(r.get('verdict') == 'clear, as predicted' for r in result.records)
+    against = sum(r.get('verdict') == 'clear, against the prediction' for r in result.records)
+    lines.append(tables._row([f'{result.claim.id}. {result.claim.statement}',
+                              f'**{result.verdict}**', str(as_predicted), str(against),
+                              str(len(result.records))]))
+  return lines
+
+
+def _notes(study, num_runs):
+  if not study.notes or not os.path.exists(study.notes):
+    return []
+  with open(study.notes) as f:
+    text = f.read()
+  lines = []
+  match = WRITTEN_FOR.search(text)
+  if match and int(match.group(1)) != num_runs:
+    lines += [f'> **Note:** the discussion below was written for {match.group(1)} runs; the '
+              f'tables now hold {num_runs}. Its numbers may be out of date.', '']
+  return lines + [text.rstrip(), '']
+
+
+def build(study, out=None, draw=True):
+  """Writes the report of `study`; returns the README's path."""
+  out = out or study.out
+  figure_dir = os.path.join(out, 'figures')
+  os.makedirs(figure_dir, exist_ok=True)
+  scores, experts, dormant = results.read(study.results)
+  runs = measurements.per_run(scores, dormant, study.references, study.window,
+                              study.dormant_valid)
+  claim_results = verdicts.judge(study, runs)
+  explore = verdicts.exploratory(study, runs)
+  sensitivity = verdicts.sensitivity(study, scores, dormant, study.sensitivity_windows)
+  lengths = measurements.stretch_lengths(scores)
+  reference_aucs = measurements.reference_aucs(scores, study.references, lengths)
+  specialization = measurements.specialization_table(experts)
+  write_verdicts_csv(os.path.join(out, VERDICTS_CSV), claim_results, explore)
+  num_runs = scores['run'].nunique()
+  hours = float(engine.run_seconds(scores).sum() / 3600) if len(scores) else 0.0
+  lines = [f'# {study.title}', '',
+           f'Generated from `{study.results}` and the spec `{study.path}` by '
+           f'`python -m moe_dopamine.study report --spec={study.path}`: {num_runs} runs, '
+           f'{hours:.1f} h of compute. Every number below is recomputed from those tables; '
+           f'`{VERDICTS_CSV}` holds every comparison\'s figures.', '']
+  if study.preamble:
+    lines += [study.preamble.strip(), '']
+  lines += [
+      '## How verdicts are reached', '',
+      f'Fixed in the spec on {study.registered or "(no date)"} before the runs they count '
+      '(see the spec\'s header for what had been seen): for each claim, its primary '
+      'comparisons, each with its metric and predicted direction. The statistic is the '
+      'difference of mean per-run values; its p-value is an exact two-sided permutation test '
+      '(all relabellings up to 100,000, else 100,000 seeded random ones); within each claim '
+      f'the p-values are Holm-adjusted, and a comparison is **clear** when its adjusted p < '
+      f'{study.alpha}. Final values average the last {study.window} evaluations. Intervals: '
+      'the difference with a 95% BCa bootstrap interval, and the Hodges-Lehmann shift with '
+      'its exact interval (its coverage in brackets). P(a > b) is the probability of '
+      'improvement per task (never averaged over tasks). "Not distinguishable" is not '
+      '"equal": equality needs an equivalence test with a stated margin (TOST), reported '
+      'where the spec sets one. Power figures are the two-sample t-test\'s, as an '
+      'approximation: the minimal detectable effect at these runs, the runs a side needed '
+      'at the observed effect, and the power at the observed effect.', '',
+      '## Verdicts', '']
+  lines += _claim_summary(claim_results) + ['']
+  for result in claim_results:
+    claim = result.claim
+    lines += [f'### Claim {claim.id}: {claim.statement}', '',
+              f'**Verdict: {result.verdict}** (rule: {claim.rule}).', '']
+    if claim.why:
+      lines += [claim.why, '']
+    lines += tables.comparison_table(result.records) + ['']
+    lines += tables.equivalence_lines(result.records)
+  lines += ['## Exploratory comparisons', '',
+            'Not pre-registered: unadjusted p-values, no verdict. They describe; they do not '
+            'decide a claim.', '']
+  lines += tables.comparison_table(explore, adjusted=False) + ['']
+  equivalence = tables.equivalence_lines(explore)
+  if equivalence:
+    lines += ['Equivalence tests:', ''] + equivalence + ['']
+  lines += ['## Sensitivity to the final window', '',
+            f'The primary comparisons\' difference of means and P(a > b) with final values '
+            f'averaged over the last k evaluations; the verdicts use k = {study.window}.', '']
+  lines += tables.sensitivity_table(sensitivity, study.sensitivity_windows) + ['']
+  lines += ['## The protocol', '',
+            'The single-task reference runs (the references of forward transfer): how many '
+            'end their stretch with the task learned (normalized score >= 0.5), with the exact '
+            '95% interval of the rate.', '']
+  lines += tables.protocol_lines(runs, study.references, study.window) + ['']
+  for part in study.parts:
+    names = [v.name for v in part.variants]
+    shown = ([part.baseline] if part.baseline and part.baseline not in names else []) + names
+    lines += [f'## Part `{part.name}`', '']
+    lines += tables.variant_table(runs, shown, reference_aucs) + ['']
+    if any(runs.loc[runs['variant'].isin(names), 'setting'].isin(['crl', 'mtrl'])):
+      lines += ['Runs that end each task at a normalized score of at least 0.5:', '']
+      lines += tables.retention_table(runs, shown) + ['']
+    if draw:
+      lines += _part_figures(study, part, scores, experts, runs, figure_dir, out) + ['']
+  moe_variants = [v for v in study.variant_names() if v in set(specialization['variant'])]
+  if moe_variants:
+    lines += ['## Expert specialization', '',
+              'Per run, at its last measurement: the normalized mutual information between task '
+              'and top-1 expert (0: routing ignores the task; 1: one expert per task) and the '
+              'top-1 share of the busiest expert (1/n balanced, 1 one expert for everything), '
+              'each summarized per run before averaging, since expert labels are arbitrary '
+              'per seed. The heatmaps above show each seed on its own.', '']
+    lines += tables.specialization_lines(specialization, moe_variants) + ['']
+  cost = _cost_lines(study, runs, out)
+  if cost:
+    lines += ['## Cost of each network', ''] + cost + ['']
+  lines += _notes(study, num_runs)
+  path = os.path.join(out, 'README.md')
+  with open(path, 'w') as f:
+    f.write('\n'.join(lines).rstrip() + '\n')
+  return path

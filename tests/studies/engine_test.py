@@ -1,0 +1,78 @@
+"""The study engine: plans of any spec, what is done, expected times."""
+
+import os
+
+import pandas as pd
+import pytest
+
+from moe_dopamine.studies import engine
+from moe_dopamine.studies import spec as spec_lib
+from tests import runs as test_runs
+
+SHIPPED = os.path.join(test_runs.REPO, 'studies', 'classic_control.toml')
+
+
+def shipped(tmp_path):
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  study = spec_lib.load(SHIPPED, root=test_runs.REPO)
+  return dataclasses.replace(study, runs_dir=str(tmp_path))
+
+
+def test_the_plan_has_every_part_its_seeds_and_no_run_twice(tmp_path):
+  planned = engine.plan(shipped(tmp_path))
+  counts = {part: len(runs) for part, runs in planned.items()}
+  assert counts['protocol'] == 2 * 5 and counts['crl_headline'] == 3 * 5
+  assert counts['mtrl_headline'] == 5 * 5 and counts['crl_placements'] == 6 * 5
+  keys = [engine.run_key(r) for runs in planned.values() for r in runs]
+  assert len(keys) == len(set(keys)) == 150
+  assert 'crl_big_softmoe__replay_at_task_switch-clear/seed_4' in keys
+  only = engine.plan(shipped(tmp_path), parts=['protocol'], seeds=[1])
+  assert [engine.run_key(r) for r in only['protocol']] == [
+      'reference_cartpole/seed_1', 'reference_mountaincar/seed_1']
+
+
+def test_an_unknown_part_is_named_with_the_parts(tmp_path):
+  with pytest.raises(ValueError, match=r"unknown part\(s\) \['crl_headlines'\]"):
+    engine.check_parts(shipped(tmp_path), ['protocol', 'crl_headlines'])
+
+
+def measured_table():
+  rows = []
+  for run, variant, rate in (('crl_baseline/seed_0', 'crl_baseline', 1000.0),
+                             ('crl_baseline/seed_1', 'crl_baseline', 500.0),
+                             ('crl_big_softmoe/seed_0', 'crl_big_softmoe', 100.0)):
+    for iteration in range(4):
+      for task in ('CartPole', 'MountainCar'):
+        rows.append(dict(run=run, variant=variant, iteration=iteration, task=task,
+                         train_steps_per_second=rate, eval_seconds=0.5))
+  return pd.DataFrame(rows)
+
+
+def test_times_come_from_measured_runs_then_the_cost_table(tmp_path):
+  measured = engine.measured_seconds(measured_table())
+  # 4 iterations x (1000 steps / rate + 0.5 s of evaluation).
+  assert measured['crl_baseline'] == pytest.approx(((4 * 1.5) + (4 * 2.5)) / 2)
+  assert measured['crl_big_softmoe'] == pytest.approx(4 * 10.5)
+  cost = tmp_path / 'cost.csv'
+  cost.write_text('variant,n,parameters,train ms,act ms\ncrl_baseline,-,1,2.0,0.1\n'
+                  'crl_big_softmoe,4,4,8.0,0.4\ncrl_big_topk,4,4,4.0,0.2\n'
+                  'crl_big_soft_to_sparse (s = 1),4,4,3.0,0.2\n')
+  ratios = engine.cost_ratios(str(cost))
+  assert ratios['crl_big_topk'] == 2.0 and ratios['mtrl_big_topk'] == 2.0
+  assert 'crl_big_soft_to_sparse (s = 1)' not in ratios
+  planned = engine.plan(shipped(tmp_path), parts=['crl_headline', 'crl_placements'], seeds=[0])
+  runs = [r for part in planned.values() for r in part]
+  by_point = dict(zip([r.point for r in runs], engine.estimate_seconds(runs, measured, ratios)))
+  assert by_point['crl_baseline'] == measured['crl_baseline']
+  # Big SoftMoE took 42 s where its ratio predicts 8 x 4 = 32: scale 42 / 32.
+  assert by_point['crl_big_topk'] == pytest.approx(8 * 2 * 42 / 32)
+  assert by_point['crl_all_softmoe'] == pytest.approx(25.0)  # Not in the table: the mean.
+  lines = engine.describe(planned, {'crl_baseline/seed_0'}, measured, 2, ratios)
+  assert lines[0].startswith('  crl_headline: 3 runs, 1 done, 2 to run')
+  assert 'expected wall time' in lines[-1] and 'with 2 run(s) at a time' in lines[-1]
+  assert engine.cost_ratios(str(tmp_path / 'missing.csv')) == {}
+
+
+def test_with_nothing_measured_the_time_is_said_to_be_unknown(tmp_path):
+  planned = engine.plan(shipped(tmp_path), parts=['protocol'], seeds=[0])
+  assert 'known once the first runs have finished' in engine.describe(planned, set(), {}, 2)[-1]

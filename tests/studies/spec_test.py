@@ -1,0 +1,90 @@
+"""Study specs: the shipped one loads and names the tables' variants; a bad
+spec is refused with a message that names the problem."""
+
+import os
+
+import pytest
+
+from moe_dopamine import results
+from moe_dopamine.studies import spec as spec_lib
+from tests import runs as test_runs
+
+SHIPPED = os.path.join(test_runs.REPO, 'studies', 'classic_control.toml')
+
+
+def test_the_classic_control_spec_names_exactly_the_variants_of_its_tables():
+  # Fails if a variant's name (gin stem + binding tags) drifts from the names
+  # its committed runs carry: the study would rerun everything.
+  study = spec_lib.load(SHIPPED, root=test_runs.REPO)
+  scores = results.read(os.path.join(test_runs.REPO, study.results))[0]
+  assert set(study.variant_names()) == set(scores['variant'])
+  assert study.window == 5 and study.alpha == 0.05
+  assert [c.id for c in study.claims] == ['1', '2', '3', '4', '5']
+  for comparison in study.primary() + list(study.exploratory):
+    assert comparison.a in study.variant_names() and comparison.b in study.variant_names()
+
+
+def write(tmp_path, text):
+  path = tmp_path / 'spec.toml'
+  path.write_text(text)
+  return str(path)
+
+
+BASE = """
+[study]
+name = "tiny"
+seeds = [0, 1]
+window = 2
+[[part]]
+name = "p"
+variants = ["crl_baseline", {gin = "crl_big_topk", bindings = ["MoE.k=2"]}]
+"""
+
+
+def test_variants_take_the_sweeps_names_and_seeds_ranges_expand(tmp_path):
+  study = spec_lib.load(write(tmp_path, BASE + """
+[[claim]]
+id = "a"
+statement = "s"
+  [[claim.comparison]]
+  a = "crl_big_topk__k-2"
+  b = "crl_baseline"
+  metric = "score:CartPole"
+  direction = "greater"
+  seeds = "2-4"
+"""), root=test_runs.REPO)
+  assert study.variant_names() == ['crl_baseline', 'crl_big_topk__k-2']
+  assert study.claims[0].comparisons[0].seeds == (2, 3, 4)
+  assert study.results == os.path.join('docs', 'tiny', 'results')
+
+
+@pytest.mark.parametrize('extra,message', [
+    ('[[claim]]\nid = "a"\nstatement = "s"\n[[claim.comparison]]\na = "crl_big_topk"\n'
+     'b = "crl_baseline"\nmetric = "P"\ndirection = "greater"\n',
+     r"'crl_big_topk' is not a variant of any part \(did you mean 'crl_big_topk__k-2'\?\)"),
+    ('[[claim]]\nid = "a"\nstatement = "s"\n[[claim.comparison]]\na = "crl_big_topk__k-2"\n'
+     'b = "crl_baseline"\nmetric = "IQM"\ndirection = "greater"\n', r"unknown metric 'IQM'"),
+    ('[[claim]]\nid = "a"\nstatement = "s"\n[[claim.comparison]]\na = "crl_big_topk__k-2"\n'
+     'b = "crl_baseline"\nmetric = "P"\ndirection = "up"\n', r"direction 'up' must be one of"),
+    ('[[part]]\nname = "q"\nvariants = ["crl_nothing"]\n', r"gin file 'gin_configs/crl_nothing.gin' does not exist"),
+    ('[[exploratory]]\na = "crl_baseline"\nb = "crl_baseline"\nmetric = "P"\ndirection = "less"\n',
+     r"compares 'crl_baseline' with itself"),
+    ('[[claim]]\nid = "a"\nstatement = "s"\nrule = "most"\n[[claim.comparison]]\n'
+     'a = "crl_big_topk__k-2"\nb = "crl_baseline"\nmetric = "P"\ndirection = "greater"\n',
+     r"rule 'most' must be one of"),
+    ('[[part]]\nname = "p"\nvariants = ["crl_baseline"]\n', r"two parts are named 'p'"),
+    ('[extra]\nx = 1\n', r"unknown key\(s\) \['extra'\]"),
+])
+def test_a_bad_spec_is_refused_naming_the_problem(tmp_path, extra, message):
+  with pytest.raises(spec_lib.SpecError, match=message):
+    spec_lib.load(write(tmp_path, BASE + extra), root=test_runs.REPO)
+
+
+def test_unreadable_specs_say_so(tmp_path):
+  with pytest.raises(spec_lib.SpecError, match='does not exist'):
+    spec_lib.load(str(tmp_path / 'missing.toml'))
+  with pytest.raises(spec_lib.SpecError, match='is not valid TOML'):
+    spec_lib.load(write(tmp_path, '[study\nname = 1'))
+  with pytest.raises(spec_lib.SpecError, match="seeds must be a non-empty list"):
+    spec_lib.load(write(tmp_path, BASE.replace('seeds = [0, 1]', 'seeds = []')),
+                  root=test_runs.REPO)

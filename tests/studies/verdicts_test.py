@@ -1,0 +1,115 @@
+"""Claims decided by Holm-adjusted exact tests of their primary comparisons."""
+
+import pytest
+
+from moe_dopamine.metrics import inference
+from moe_dopamine.studies import measurements
+from moe_dopamine.studies import spec as spec_lib
+from moe_dopamine.studies import verdicts
+from tests.studies import synthetic
+
+REFERENCES = {'CartPole': 'reference_cartpole', 'MountainCar': 'reference_mountaincar'}
+
+
+def comparison(a, b, metric='P', direction='greater', seeds=None):
+  return spec_lib.Comparison(a, b, metric, direction, seeds=seeds)
+
+
+def study_of(claims, exploratory=()):
+  return spec_lib.Study(
+      path='x.toml', name='x', title='x', results='r', runs_dir='d', out='o', seeds=(0,),
+      window=5, sensitivity_windows=(1, 5), alpha=0.05, registered='', references=REFERENCES,
+      parts=(), claims=tuple(claims), exploratory=tuple(exploratory))
+
+
+def runs_of(levels, seeds=range(5), noise=0.05):
+  return measurements.per_run(synthetic.table(levels, seeds, noise), None, REFERENCES, 5)
+
+
+def test_a_large_effect_is_clear_and_the_claim_supported():
+  runs = runs_of({'crl_a': 0.9, 'crl_b': 0.3})
+  claim = spec_lib.Claim('1', 's', 'all', (comparison('crl_a', 'crl_b'),))
+  [result] = verdicts.judge(study_of([claim]), runs)
+  record = result.records[0]
+  assert record['n_a'] == record['n_b'] == 5
+  assert record['p'] == pytest.approx(2 / 252)  # Every a above every b: exact minimum.
+  assert record['p_holm'] == pytest.approx(2 / 252)  # A family of one.
+  assert result.verdict == verdicts.SUPPORTED
+
+
+def test_holm_adjusts_within_the_claim_not_across_claims():
+  # Fails if p-values are adjusted over every comparison of the study, or not at all.
+  runs = runs_of({'crl_a': 0.9, 'crl_b': 0.3, 'crl_c': 0.3, 'crl_d': 0.9})
+  family = spec_lib.Claim('1', 's', 'all', (
+      comparison('crl_a', 'crl_b'), comparison('crl_a', 'crl_c'), comparison('crl_d', 'crl_b')))
+  alone = spec_lib.Claim('2', 's', 'all', (comparison('crl_d', 'crl_c'),))
+  first, second = verdicts.judge(study_of([family, alone]), runs)
+  ps = [r['p'] for r in first.records]
+  assert [r['p_holm'] for r in first.records] == pytest.approx(list(inference.holm(ps)))
+  assert first.records[0]['p_holm'] == pytest.approx(min(1.0, 3 * min(ps)))
+  assert second.records[0]['p_holm'] == pytest.approx(second.records[0]['p'])
+
+
+def test_a_clear_effect_against_the_prediction_contradicts_the_claim():
+  runs = runs_of({'crl_a': 0.2, 'crl_b': 0.9})
+  claim = spec_lib.Claim('1', 's', 'any', (comparison('crl_a', 'crl_b'),))
+  [result] = verdicts.judge(study_of([claim]), runs)
+  assert result.records[0]['verdict'] == inference.CLEAR_AGAINST
+  assert result.verdict == verdicts.CONTRADICTED
+
+
+def test_no_difference_is_not_distinguishable_not_supported():
+  runs = runs_of({'crl_a': 0.5, 'crl_b': 0.5}, noise=0.1)
+  claim = spec_lib.Claim('1', 's', 'all', (comparison('crl_a', 'crl_b'),))
+  [result] = verdicts.judge(study_of([claim]), runs)
+  assert result.verdict.startswith('not distinguishable at n = 5')
+
+
+def test_rule_any_is_supported_by_one_clear_comparison_and_all_needs_every_one():
+  runs = runs_of({'crl_a': 0.9, 'crl_b': 0.3, 'crl_c': 0.5, 'crl_d': 0.5}, noise=0.1)
+  comparisons = (comparison('crl_a', 'crl_b'), comparison('crl_c', 'crl_d'))
+  any_result, all_result = verdicts.judge(study_of([
+      spec_lib.Claim('1', 's', 'any', comparisons),
+      spec_lib.Claim('2', 's', 'all', comparisons)]), runs)
+  assert any_result.verdict == verdicts.SUPPORTED
+  assert all_result.verdict.startswith('not distinguishable')
+
+
+def test_a_comparison_on_new_seeds_uses_only_those():
+  # Seeds 0-4: a far above b; seeds 5-9: no difference. Tested on 5-9 only,
+  # the comparison must not see the old seeds.
+  scores = synthetic.table({'crl_a': 0.9, 'crl_b': 0.2}, seeds=range(5), noise=0.02)
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  later = synthetic.table({'crl_a': 0.5, 'crl_b': 0.5}, seeds=range(5, 10), noise=0.1)
+  runs = measurements.per_run(pd.concat([scores, later]), None, REFERENCES, 5)
+  claim = spec_lib.Claim('1', 's', 'all', (comparison('crl_a', 'crl_b', seeds=tuple(range(5, 10))),))
+  [result] = verdicts.judge(study_of([claim]), runs)
+  assert result.records[0]['n_a'] == 5
+  assert result.verdict.startswith('not distinguishable')
+
+
+def test_probability_of_improvement_is_per_task_for_p():
+  # a wins on CartPole, loses on MountainCar: no single averaged number.
+  scores = synthetic.table({'crl_a': 0.6, 'crl_b': 0.6}, noise=0.0)
+  scores.loc[(scores['variant'] == 'crl_a') & (scores['task'] == 'CartPole'), 'eval_score'] += 0.3
+  scores.loc[(scores['variant'] == 'crl_a') & (scores['task'] == 'MountainCar'), 'eval_score'] -= 0.3
+  runs = measurements.per_run(scores, None, REFERENCES, 5)
+  record = verdicts.evaluate(comparison('crl_a', 'crl_b'), runs, 0.05)
+  assert record['poi_per_task'] == {'CartPole': 1.0, 'MountainCar': 0.0}
+
+
+def test_too_few_runs_is_not_yet_run():
+  runs = runs_of({'crl_a': 0.9, 'crl_b': 0.3}, seeds=[0])
+  claim = spec_lib.Claim('1', 's', 'all', (comparison('crl_a', 'crl_b'),))
+  [result] = verdicts.judge(study_of([claim]), runs)
+  assert result.verdict == verdicts.NOT_YET_RUN
+
+
+def test_sensitivity_gives_every_window():
+  scores = synthetic.table({'crl_a': 0.9, 'crl_b': 0.3}, noise=0.0)
+  claim = spec_lib.Claim('1', 's', 'all', (comparison('crl_a', 'crl_b'),))
+  table = verdicts.sensitivity(study_of([claim]), scores, None, (1, 5))
+  [(label, by_window)] = table.items()
+  assert set(by_window) == {1, 5}
+  assert by_window[1][0] == pytest.approx(0.6 * 0.75)  # (0.45 + 0.9) / 2 - (0.15 + 0.3) / 2
+  assert by_window[1][1] == 1.0
