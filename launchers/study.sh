@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# The study (moe_dopamine/study.py): single-task protocol runs, the CRL and
-# MTRL grids ({baseline, parameter-matched baseline, middle, final, all, big} x
-# {softmoe, topk}, big with hardcoded routing), the replay and task-order
-# ablations and the adaptive routers, 5 seeds each; then the report.
+# Runs a study spec (default: studies/classic_control.toml) in resumable
+# pieces, then regenerates its report (moe_dopamine/study.py).
 #
-#   bash launchers/study.sh                        # local, one worker per core
-#   bash launchers/study.sh --ray_address=auto     # on a running Ray cluster
-#   bash launchers/study.sh --parts=protocol,crl_headline --seeds=0,1,2,3,4
+#   bash launchers/study.sh                                  # local, one run per core
+#   bash launchers/study.sh --ray_address=auto               # on a running Ray cluster
+#   bash launchers/study.sh --spec=studies/mine.toml --parts=a,b --seeds=0-4
 #
-# It prints the number of runs, how many the results tables already hold, and
-# the expected wall time, then runs only the missing ones. Each run is added
-# to docs/study/results as soon as it finishes (commit that folder: it is
-# what is kept); run folders go to runs/study and let an interrupted run
-# resume. Stopped (Ctrl-C) and relaunched, it continues where it stopped.
+# It prints the runs of each part, how many the results tables already hold
+# and the expected wall time, then runs only the missing ones. Each run is
+# added to the spec's results tables as soon as it finishes (commit that
+# folder: it is what is kept); run folders go to the spec's runs_dir and let
+# an interrupted run resume. Stopped (Ctrl-C) and relaunched, it continues
+# where it stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-.venv/bin/python}"
+spec=()
+for arg in "$@"; do
+  case "$arg" in --spec=*|--results=*|--out=*) spec+=("$arg") ;; esac
+done
 status=0
 "$PY" -m moe_dopamine.study run "$@" || status=$?
-"$PY" -m moe_dopamine.study report
+"$PY" -m moe_dopamine.study report "${spec[@]}"
 exit "$status"

@@ -73,7 +73,7 @@ def per_run(scores_table, dormant_table, references, window, dormant_valid=()):
 
   Returns:
     DataFrame with run, variant, seed, setting, num_parameters,
-    steps_per_second, P, score:<task>, end:<task>, F, F:<task>, auc:<task>,
+    steps_per_second, first_task (the task a CRL run trains first), P, score:<task>, end:<task>, F, F:<task>, auc:<task>,
     FT:<task> (against the mean AUC of the reference runs), dormant.
   """
   lengths = stretch_lengths(scores_table)
@@ -88,6 +88,7 @@ def per_run(scores_table, dormant_table, references, window, dormant_valid=()):
            'setting': first['setting'], 'num_parameters': first['num_parameters'],
            'steps_per_second': float(frame['train_steps_per_second'].dropna().median())
                                if frame['train_steps_per_second'].notna().any() else np.nan}
+    row['first_task'] = trained[0] if first['setting'] == 'crl' and trained else None
     metrics = continual.run_metrics(scores, trained, None, window)
     row['P'] = metrics['P']
     for task in scores:

@@ -168,6 +168,15 @@ def _notes(study, num_runs):
   return lines + [text.rstrip(), '']
 
 
+def _remove_stale_figures(figure_dir, text, out):
+  """Removes the PNGs of figures/ that this report no longer shows (the
+  report owns that folder)."""
+  for name in os.listdir(figure_dir):
+    path = os.path.join(figure_dir, name)
+    if name.endswith('.png') and f'({_rel(path, out)})' not in text:
+      os.remove(path)
+
+
 def build(study, out=None, draw=True):
   """Writes the report of `study`; returns the README's path."""
   out = out or study.out
@@ -257,6 +266,8 @@ def build(study, out=None, draw=True):
   if cost:
     lines += ['## Cost of each network', ''] + cost + ['']
   lines += _notes(study, num_runs)
+  if draw:
+    _remove_stale_figures(figure_dir, '\n'.join(lines), out)
   path = os.path.join(out, 'README.md')
   with open(path, 'w') as f:
     f.write('\n'.join(lines).rstrip() + '\n')

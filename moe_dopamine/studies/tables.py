@@ -56,7 +56,10 @@ def tasks_of(runs, variants):
 def variant_table(runs, variants, transfer=None):
   """Per variant: runs, parameters, training steps/s, final score per task,
   P, F and FT per task (mean [95% CI] over runs; FT's interval also
-  resamples the reference runs), the dormant fraction."""
+  resamples the reference runs), the dormant fraction. FT of the task every
+  run trains first is no transfer (nothing came before it): it is labelled
+  as the learning speed it is, relative to the single-task reference, and
+  no column averages it with the others."""
   tasks = tasks_of(runs, variants)
   frame = runs[runs['variant'].isin(variants)]
   columns = [(f'score:{t}', f'{t} score') for t in tasks] + [('P', 'P')]
@@ -64,8 +67,10 @@ def variant_table(runs, variants, transfer=None):
               if f'F:{t}' in frame and frame[f'F:{t}'].abs().max() > 0]
   ft = [t for t in tasks if f'FT:{t}' in frame and frame[f'FT:{t}'].notna().any()]
   columns = [(k, title) for k, title in columns if k in frame and frame[k].notna().any()]
+  firsts = set(frame['first_task'].dropna()) if 'first_task' in frame else set()
   header = (['variant', 'runs', 'parameters', 'train steps/s'] + [t for _, t in columns]
-            + [f'FT {t}' for t in ft] + ['dormant (tau 0.1)'])
+            + [f'{t}: learning speed vs reference (first task; not transfer)'
+               if firsts == {t} else f'FT {t}' for t in ft] + ['dormant (tau 0.1)'])
   lines = _header(header)
   for variant in variants:
     rows = frame[frame['variant'] == variant]
@@ -131,8 +136,10 @@ def comparison_table(records, adjusted=True):
     comparison = record['comparison']
     direction = 'a > b' if comparison.direction == 'greater' else 'a < b'
     if 'p' not in record:
-      lines.append(_row([record['label'], direction, f"{record['n_a']} / {record['n_b']}"]
-                        + ['-'] * (len(header) - 4) + [record.get('verdict', 'not yet run')]))
+      cells = [record['label'], direction, f"{record['n_a']} / {record['n_b']}"]
+      cells += ['-'] * (header.index('verdict') - len(cells))
+      cells.append(record.get('verdict', 'not yet run'))
+      lines.append(_row(cells + ['-'] * (len(header) - len(cells))))
       continue
     hl = (f"{record['hl_shift']:+.3f} [{record['hl_low']:+.3f}, {record['hl_high']:+.3f}]"
           f" ({record['hl_coverage']:.1%})")

@@ -29,6 +29,7 @@ def _scipy_mean_difference_p(a, b, alternative):
 @pytest.mark.parametrize('alternative', ['two-sided', 'greater', 'less'])
 def test_permutation_p_is_scipys_exact_mean_difference_p_not_a_t_test_or_swapped_side(
     alternative):
+  """Catches another statistic's null (e.g. t) or the alternatives mixed up."""
   result = inference.permutation_test(HAND_A, HAND_B, alternative)
   assert result.pvalue == pytest.approx(
       _scipy_mean_difference_p(HAND_A, HAND_B, alternative), rel=1e-12)
@@ -92,6 +93,8 @@ def test_a_random_count_that_covers_every_relabelling_is_reported_exact():
 
 
 def test_nans_are_dropped_and_an_empty_side_is_refused():
+  """Catches NaN kept (a NaN statistic and p) and a short side reaching SciPy
+  without a message naming it."""
   with_nans = inference.permutation_test(SEPARATED_A + [np.nan],
                                          [np.nan] + SEPARATED_B)
   assert with_nans.relabellings == 252
@@ -126,7 +129,7 @@ def test_a_three_sd_shift_is_clear_in_most_repetitions_at_ten_a_side():
   rng = np.random.default_rng(5)
   clear = sum(
       inference.permutation_test(rng.normal(3., 1., size=10),
-                                 rng.normal(size=10), resamples=2000,
+                                 rng.normal(size=10), resamples=500,
                                  seed=i).pvalue < 0.05
       for i in range(200))
   assert clear > 160
@@ -284,7 +287,7 @@ def _standardized(n, seed):
 
 def test_d_of_0_8_needs_26_runs_a_side():
   """The textbook 25.5 a side at two-sided alpha 0.05, rounded up. Catches a
-  one-sided alpha (20), total runs for runs a side (52) and rounding down."""
+  one-sided alpha (21), total runs for runs a side (52) and rounding down."""
   z = _standardized(12, 0)
   figures = inference.power_figures(z + 0.8, z)
   assert figures['d'] == pytest.approx(0.8)
@@ -293,7 +296,7 @@ def test_d_of_0_8_needs_26_runs_a_side():
 
 
 def test_minimal_detectable_effect_at_30_a_side_is_0_74_sd_in_the_metrics_units():
-  """Catches mde_d for one-sided alpha (0.65) or 60 runs a side (0.51) and mde
+  """Catches mde_d for one-sided alpha (0.65) or 60 runs a side (0.52) and mde
   not scaled by the pooled SD."""
   a = 3. * _standardized(30, 1) + 10.
   b = 3. * _standardized(30, 2)
@@ -352,6 +355,7 @@ def test_tost_does_not_find_arms_two_sd_apart_equivalent():
 
 @pytest.mark.parametrize('margin', [0., -1.])
 def test_tost_refuses_a_margin_that_is_not_positive(margin):
+  """Catches a margin <= 0 accepted (the two hypotheses then cover everything)."""
   with pytest.raises(ValueError, match='margin must be > 0'):
     inference.tost([1., 2.], [1., 2.], margin)
 
