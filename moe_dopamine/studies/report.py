@@ -108,7 +108,7 @@ def _part_figures(study, part, scores, experts, runs, figure_dir, out):
     path = figures.dormant(dormant, [v for v in shown if v in set(dormant['variant'])],
                            baseline if baseline in set(dormant['variant']) else None,
                            os.path.join(figure_dir, f'dormant_{_safe(part.name)}.png'),
-                           title=f'{part.name}: dormant fraction (tau 0.1), units behind a ReLU')
+                           title=f'{part.name}: units behind a ReLU only')
     lines.append(f'![{part.name} dormant]({_rel(path, out)})')
   for variant in present:
     if len(experts) and variant in set(experts['variant']):
@@ -155,12 +155,31 @@ def _claim_summary(claim_results):
   return lines
 
 
-def _notes(study, num_runs):
+P_VALUE = re.compile(r'\bp(?: \(Holm\))? = (\d\.\d{4})\b')
+
+
+def unmatched_p_values(text, records):
+  """The p-values ('p = 0.0123' or 'p (Holm) = 0.0123') cited in `text`
+  that no comparison of the report has, raw or Holm-adjusted, to 4 digits."""
+  known = set()
+  for record in records:
+    for key in ('p', 'p_holm', 'tost_p'):
+      value = record.get(key)
+      if value is not None and np.isfinite(value):
+        known.add(f'{value:.4f}')
+  return [value for value in P_VALUE.findall(text) if value not in known]
+
+
+def _notes(study, num_runs, records):
   if not study.notes or not os.path.exists(study.notes):
     return []
   with open(study.notes) as f:
     text = f.read()
   lines = []
+  unmatched = unmatched_p_values(text, records)
+  if unmatched:
+    lines += [f'> **Note:** the discussion below cites p-values that no comparison of these '
+              f'tables has: {", ".join(unmatched)}. It is out of date.', '']
   match = WRITTEN_FOR.search(text)
   if match and int(match.group(1)) != num_runs:
     lines += [f'> **Note:** the discussion below was written for {match.group(1)} runs; the '
@@ -265,7 +284,8 @@ def build(study, out=None, draw=True):
   cost = _cost_lines(study, runs, out)
   if cost:
     lines += ['## Cost of each network', ''] + cost + ['']
-  lines += _notes(study, num_runs)
+  lines += _notes(study, num_runs,
+                  [r for result in claim_results for r in result.records] + explore)
   if draw:
     _remove_stale_figures(figure_dir, '\n'.join(lines), out)
   path = os.path.join(out, 'README.md')

@@ -113,3 +113,10 @@ def test_sensitivity_gives_every_window():
   assert set(by_window) == {1, 5}
   assert by_window[1][0] == pytest.approx(0.6 * 0.75)  # (0.45 + 0.9) / 2 - (0.15 + 0.3) / 2
   assert by_window[1][1] == 1.0
+
+
+def test_cited_p_values_are_checked_against_the_comparisons():
+  from moe_dopamine.studies import report  # pylint: disable=g-import-not-at-top
+  records = [{'p': 0.015873, 'p_holm': 0.047619}, {'p': 0.2, 'tost_p': None}]
+  text = 'clear (p = 0.0159, p (Holm) = 0.0476); another p = 0.2000 and p = 0.0300.'
+  assert report.unmatched_p_values(text, records) == ['0.0300']
