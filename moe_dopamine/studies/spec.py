@@ -42,6 +42,8 @@ A study spec is one TOML file (read with the standard library's `tomllib`):
   metric = "P"                        # see METRICS
   direction = "greater"               # what the claim predicts for a - b
   seeds = [5, 6, ...]                 # optional: only these seeds (new ones)
+  runs = 30                           # optional: pre-registered runs a side; the
+                                      # comparison waits until both sides have them
   margin = 0.1                        # optional: also an equivalence test (TOST)
   reason = "..."                      # why this comparison decides the claim
 
@@ -112,6 +114,7 @@ class Comparison:
   seeds: Optional[tuple] = None
   margin: Optional[float] = None
   claim: Optional[str] = None
+  runs: Optional[int] = None
 
   @property
   def label(self):
@@ -238,7 +241,8 @@ def check_metric(metric, where, tasks=None):
 
 
 def _comparison(entry, where, names, claim=None):
-  _unknown_keys(entry, ('a', 'b', 'metric', 'direction', 'reason', 'seeds', 'margin'), where)
+  _unknown_keys(entry, ('a', 'b', 'metric', 'direction', 'reason', 'seeds', 'margin', 'runs'),
+                where)
   a = _require(entry, 'a', str, where)
   b = _require(entry, 'b', str, where)
   for side in (a, b):
@@ -258,8 +262,13 @@ def _comparison(entry, where, names, claim=None):
   if margin is not None and (not isinstance(margin, (int, float)) or margin <= 0):
     raise SpecError(f'{where}: margin must be a positive number (got {margin!r}).')
   seeds = parse_seeds(entry['seeds'], where) if 'seeds' in entry else None
+  runs = entry.get('runs')
+  if runs is not None and (not isinstance(runs, int) or runs < 2):
+    raise SpecError(f'{where}: runs must be an integer of at least 2 (got {runs!r}).')
+  if runs is not None and seeds is not None and runs > len(seeds):
+    raise SpecError(f'{where}: runs={runs} but only {len(seeds)} seeds are allowed.')
   return Comparison(a, b, metric, direction, entry.get('reason', ''), seeds,
-                    None if margin is None else float(margin), claim)
+                    None if margin is None else float(margin), claim, runs)
 
 
 def load(path, root='.'):

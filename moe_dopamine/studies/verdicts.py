@@ -53,6 +53,10 @@ def evaluate(comparison, runs, alpha, seed=0):
   a = measurements.values(runs, comparison.a, comparison.metric, comparison.seeds)
   b = measurements.values(runs, comparison.b, comparison.metric, comparison.seeds)
   record = {'comparison': comparison, 'label': comparison.label, 'n_a': len(a), 'n_b': len(b)}
+  if comparison.runs is not None and min(len(a), len(b)) < comparison.runs:
+    # Pre-registered runs not reached: no look at the test before then.
+    record['verdict'] = f'waiting: {min(len(a), len(b))} of {comparison.runs} runs a side'
+    return record
   if len(a) < MIN_RUNS or len(b) < MIN_RUNS:
     return record
   record.update(inference.compare(a, b, comparison.direction, alpha=alpha,
@@ -90,6 +94,9 @@ def decide_family(records, alpha):
 
 
 def claim_verdict(rule, records):
+  waiting = [r['verdict'] for r in records if r.get('verdict', '').startswith('waiting')]
+  if waiting:
+    return f'not yet decided (pre-registered runs not reached; {len(waiting)} comparison(s) waiting)'
   if not records or not all(testable(r) for r in records):
     return NOT_YET_RUN
   as_predicted = sum(r['verdict'] == inference.CLEAR_AS_PREDICTED for r in records)
@@ -143,7 +150,8 @@ def sensitivity(study, scores, dormant, windows):
     for comparison in study.primary():
       a = measurements.values(runs, comparison.a, comparison.metric, comparison.seeds)
       b = measurements.values(runs, comparison.b, comparison.metric, comparison.seeds)
+      reached = comparison.runs is None or min(len(a), len(b)) >= comparison.runs
       out[comparison.label][window] = (
           (float(np.mean(a) - np.mean(b)), inference.probability_of_improvement(a, b))
-          if len(a) and len(b) else (float('nan'), float('nan')))
+          if len(a) and len(b) and reached else (float('nan'), float('nan')))
   return out

@@ -24,7 +24,7 @@ def test_the_plan_has_every_part_its_seeds_and_no_run_twice(tmp_path):
   assert counts['protocol'] == 2 * 5 and counts['crl_headline'] == 3 * 5
   assert counts['mtrl_headline'] == 5 * 5 and counts['crl_placements'] == 6 * 5
   keys = [engine.run_key(r) for runs in planned.values() for r in runs]
-  assert len(keys) == len(set(keys)) == 150
+  assert len(keys) == len(set(keys)) == 150 + 285
   assert 'crl_big_softmoe__replay_at_task_switch-clear/seed_4' in keys
   only = engine.plan(shipped(tmp_path), parts=['protocol'], seeds=[1])
   assert [engine.run_key(r) for r in only['protocol']] == [

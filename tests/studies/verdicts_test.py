@@ -1,5 +1,6 @@
 """Claims decided by Holm-adjusted exact tests of their primary comparisons."""
 
+import numpy as np
 import pytest
 
 from moe_dopamine.metrics import inference
@@ -120,3 +121,20 @@ def test_cited_p_values_are_checked_against_the_comparisons():
   records = [{'p': 0.015873, 'p_holm': 0.047619}, {'p': 0.2, 'tost_p': None}]
   text = 'clear (p = 0.0159, p (Holm) = 0.0476); another p = 0.2000 and p = 0.0300.'
   assert report.unmatched_p_values(text, records) == ['0.0300']
+
+
+def test_a_comparison_waits_for_its_pre_registered_runs():
+  # Fails if a comparison is tested (peeked at) before the runs it registered.
+  runs = runs_of({'crl_a': 0.9, 'crl_b': 0.3})
+  waiting = spec_lib.Comparison('crl_a', 'crl_b', 'P', 'greater', runs=30)
+  claim = spec_lib.Claim('1', 's', 'all', (waiting,))
+  [result] = verdicts.judge(study_of([claim]), runs)
+  assert 'p' not in result.records[0]
+  assert result.records[0]['verdict'] == 'waiting: 5 of 30 runs a side'
+  assert result.verdict.startswith('not yet decided')
+  table = verdicts.sensitivity(study_of([claim]), synthetic.table({'crl_a': 0.9, 'crl_b': 0.3}),
+                               None, (5,))
+  assert all(np.isnan(v[0]) for v in table[waiting.label].values())
+  reached = spec_lib.Comparison('crl_a', 'crl_b', 'P', 'greater', runs=5)
+  [done] = verdicts.judge(study_of([spec_lib.Claim('1', 's', 'all', (reached,))]), runs)
+  assert done.verdict == verdicts.SUPPORTED
