@@ -61,7 +61,8 @@ def stretch_lengths(scores_table):
   return {t: max(set(v), key=v.count) for t, v in lengths.items()}
 
 
-def per_run(scores_table, dormant_table, references, window, dormant_valid=()):
+def per_run(scores_table, dormant_table, references, window, dormant_valid=(),
+            variant_references=None):
   """One row per run (see the module doc).
 
   Args:
@@ -70,6 +71,9 @@ def per_run(scores_table, dormant_table, references, window, dormant_valid=()):
     window: evaluations averaged for final values.
     dormant_valid: variants whose runs without per-layer dormant rows still
       measured the corrected definition (no hidden MoE output was scored).
+    variant_references: {variant: {task: reference variant}} for variants
+      whose forward transfer is measured against single-task runs of their
+      own network (default: `references` for every variant).
 
   Returns:
     DataFrame with run, variant, seed, setting, num_parameters,
@@ -77,8 +81,17 @@ def per_run(scores_table, dormant_table, references, window, dormant_valid=()):
     FT:<task> (against the mean AUC of the reference runs), dormant.
   """
   lengths = stretch_lengths(scores_table)
-  ref_aucs = reference_aucs(scores_table, references, lengths)
-  ref_means = {t: float(np.mean(v)) for t, v in ref_aucs.items() if v}
+  variant_references = variant_references or {}
+  means = {}
+
+  def reference_means(variant):
+    chosen = variant_references.get(variant, references)
+    key = tuple(sorted(chosen.items()))
+    if key not in means:
+      aucs = reference_aucs(scores_table, chosen, lengths)
+      means[key] = {t: float(np.mean(v)) for t, v in aucs.items() if v}
+    return means[key]
+
   with_layers = set(dormant_table['run']) if dormant_table is not None else set()
   rows = []
   for run, frame in scores_table.groupby('run', sort=False):
@@ -101,6 +114,7 @@ def per_run(scores_table, dormant_table, references, window, dormant_valid=()):
         auc = continual.stretch_auc(scores[task], trained, task)
         if auc is not None:
           row[f'auc:{task}'] = auc[0]
+          ref_means = reference_means(first['variant'])
           if task in ref_means:
             row[f'FT:{task}'] = float(continual.transfer(auc[0], ref_means[task]))
     if 'F' in metrics:

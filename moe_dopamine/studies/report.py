@@ -203,12 +203,14 @@ def build(study, out=None, draw=True):
   os.makedirs(figure_dir, exist_ok=True)
   scores, experts, dormant = results.read(study.results)
   runs = measurements.per_run(scores, dormant, study.references, study.window,
-                              study.dormant_valid)
+                              study.dormant_valid, study.architecture_references)
   claim_results = verdicts.judge(study, runs)
   explore = verdicts.exploratory(study, runs)
   sensitivity = verdicts.sensitivity(study, scores, dormant, study.sensitivity_windows)
   lengths = measurements.stretch_lengths(scores)
-  reference_aucs = measurements.reference_aucs(scores, study.references, lengths)
+  reference_aucs = {
+      variant: measurements.reference_aucs(scores, study.references_of(variant), lengths)
+      for variant in study.variant_names()}
   specialization = measurements.specialization_table(experts)
   write_verdicts_csv(os.path.join(out, VERDICTS_CSV), claim_results, explore)
   num_runs = scores['run'].nunique()

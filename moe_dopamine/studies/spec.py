@@ -23,6 +23,9 @@ A study spec is one TOML file (read with the standard library's `tomllib`):
   [references]                        # task -> variant of its single-task runs
   CartPole = "reference_cartpole"
 
+  [architecture_references.crl_big_softmoe]   # optional, per variant: FT against
+  CartPole = "reference_cartpole_big_softmoe" # single-task runs of the same network
+
   [[part]]                            # run in this order
   name = "crl_headline"
   seeds = [0, 1, 2, 3, 4]             # optional, else the study's
@@ -151,6 +154,11 @@ class Study:
   preamble: str = ''
   notes: Optional[str] = None
   dormant_valid: tuple = ()
+  architecture_references: dict = dataclasses.field(default_factory=dict)
+
+  def references_of(self, variant):
+    """{task: reference variant} that `variant`'s forward transfer uses."""
+    return self.architecture_references.get(variant, self.references)
 
   def part(self, name):
     for part in self.parts:
@@ -280,7 +288,8 @@ def load(path, root='.'):
     raise SpecError(f"study spec '{path}' does not exist; the shipped specs are in studies/.")
   except tomllib.TOMLDecodeError as error:
     raise SpecError(f"study spec '{path}' is not valid TOML: {error}.")
-  _unknown_keys(data, ('study', 'references', 'part', 'claim', 'exploratory'), path)
+  _unknown_keys(data, ('study', 'references', 'architecture_references', 'part', 'claim',
+                       'exploratory'), path)
   study = data.get('study')
   if not isinstance(study, dict):
     raise SpecError(f'{path}: the [study] table is missing.')
@@ -329,9 +338,19 @@ def load(path, root='.'):
       if variant not in names:
         raise SpecError(f"{path} part '{part.name}': overlay arm '{label}' = '{variant}' is "
                         'not a variant of any part.')
-  for task, variant in references.items():
+  architecture_references = data.get('architecture_references', {})
+  for table_name, table in [('references', references)] + [
+      (f'architecture_references.{v}', t) for v, t in architecture_references.items()]:
+    if not isinstance(table, dict):
+      raise SpecError(f'{path} [{table_name}]: must be a table of task = "variant".')
+    for task, variant in table.items():
+      if variant not in names:
+        raise SpecError(f"{path} [{table_name}]: {task} = '{variant}' is not a variant of any "
+                        'part.')
+  for variant in architecture_references:
     if variant not in names:
-      raise SpecError(f"{path} [references]: {task} = '{variant}' is not a variant of any part.")
+      raise SpecError(f"{path} [architecture_references.{variant}]: '{variant}' is not a "
+                      'variant of any part.')
   claims = []
   for index, entry in enumerate(data.get('claim', [])):
     cwhere = f'{path} claim {index + 1}'
@@ -363,4 +382,5 @@ def load(path, root='.'):
       parts=tuple(parts), claims=tuple(claims), exploratory=exploratory,
       preamble=study.get('preamble', ''), notes=study.get('notes'),
       dormant_valid=tuple(study.get('dormant_valid_without_layers', [])),
+      architecture_references={v: dict(t) for v, t in architecture_references.items()},
   )

@@ -91,11 +91,13 @@ def variant_table(runs, variants, transfer=None):
 
 def transfer_cell(rows, task, reference_aucs):
   """FT of a task over a variant's runs, the interval resampling the
-  reference runs too."""
+  reference runs too. reference_aucs: {variant: {task: [AUC per reference
+  run]}}."""
   aucs = rows.get(f'auc:{task}')
-  if aucs is None or reference_aucs is None or task not in reference_aucs:
+  references = (reference_aucs or {}).get(rows['variant'].iloc[0], {})
+  if aucs is None or task not in references:
     return 'n/a'
-  mean, low, high = continual.transfer_over_seeds(aucs.to_numpy(float), reference_aucs[task])
+  mean, low, high = continual.transfer_over_seeds(aucs.to_numpy(float), references[task])
   if not np.isfinite(mean):
     return 'n/a'
   return f'{mean:+.2f} [{low:+.2f}, {high:+.2f}]'

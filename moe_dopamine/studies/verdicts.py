@@ -146,7 +146,7 @@ def sensitivity(study, scores, dormant, windows):
   out = {c.label: {} for c in study.primary()}
   for window in windows:
     runs = measurements.per_run(scores, dormant, study.references, window,
-                                study.dormant_valid)
+                                study.dormant_valid, study.architecture_references)
     for comparison in study.primary():
       a = measurements.values(runs, comparison.a, comparison.metric, comparison.seeds)
       b = measurements.values(runs, comparison.b, comparison.metric, comparison.seeds)

@@ -75,3 +75,21 @@ def test_specialization_is_computed_per_run_before_averaging():
   table = measurements.specialization_table(pd.DataFrame(rows))
   assert table['specialization'].tolist() == pytest.approx([1.0, 1.0])
   assert table['busiest_share'].tolist() == pytest.approx([0.5, 0.5])
+
+
+def test_a_variant_can_take_forward_transfer_against_its_own_architecture():
+  # Fails if per-architecture references are ignored (FT against the dense one).
+  scores = synthetic.table({'crl_a': 0.8, 'crl_b': 0.8}, seeds=[0], noise=0.0)
+  own = scores[scores['variant'] == 'reference_mountaincar'].copy()
+  own['variant'] = 'reference_mountaincar_a'
+  own['run'] = own['run'].str.replace('reference_mountaincar', 'reference_mountaincar_a')
+  own['eval_score'] = 0.0
+  scores = pd.concat([scores, own])
+  runs = measurements.per_run(
+      scores, None, REFERENCES, 5,
+      variant_references={'crl_a': {'MountainCar': 'reference_mountaincar_a'}})
+  by_variant = runs.set_index('variant')
+  auc = np.mean([0.8 * i / 8 for i in range(1, 9)])
+  assert by_variant.loc['crl_a', 'FT:MountainCar'] == pytest.approx(auc)  # AUC_ref = 0.
+  assert by_variant.loc['crl_b', 'FT:MountainCar'] < by_variant.loc['crl_a', 'FT:MountainCar']
+  assert 'FT:CartPole' not in by_variant.columns or np.isnan(by_variant.loc['crl_a', 'FT:CartPole'])
