@@ -450,6 +450,16 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
           self._sess, [value], tf.group(*[v.assign(value) for v in variables])
       )
 
+  def ignored_bindings(self):
+    """{'Configurable.parameter': why} of the parameters this agent and its
+    network were given but do not use (see moe_dopamine.bindings)."""
+    ignored = dict(getattr(self.online_convnet, 'ignored_bindings', dict)())
+    if self._set_sparsity is None:
+      why = "the network has no router='soft_to_sparse' MoE layer"
+      ignored['MoEDQNAgent.sparsity_anneal_steps'] = why
+      ignored['MoEDQNAgent.resoften_on_task_switch'] = why
+    return ignored
+
   def sparsity(self):
     """The soft-to-sparse routers' s at the current training step."""
     done = (self.training_steps - self._anneal_start) / self.sparsity_anneal_steps

@@ -191,6 +191,16 @@ class MultiTaskEnvironment:
   def num_tasks(self):
     return len(self.specs)
 
+  def ignored_bindings(self):
+    """{'MultiTaskEnvironment.parameter': why} of the parameters the
+    setting does not use (see moe_dopamine.bindings)."""
+    if self.setting == Setting.MTRL:
+      why = 'MTRL changes the task between episodes, with no CRL schedule'
+      return {'MultiTaskEnvironment.iterations_per_task': why,
+              'MultiTaskEnvironment.num_cycles': why}
+    return {'MultiTaskEnvironment.task_sampling':
+            "CRL trains the tasks in order (task_sampling applies to setting='mtrl')"}
+
   @property
   def schedule_length(self):
     """Iterations a CRL run of several tasks takes; None for MTRL and for a

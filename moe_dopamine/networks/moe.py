@@ -296,6 +296,11 @@ class MoE(tf.keras.layers.Layer):
       experts = Experts(num_experts, expert_hidden_units, output_units, name='experts')
     self.experts = experts
 
+  def ignored_bindings(self):
+    """{'MoE.parameter': why} of the routing parameters this layer's router
+    does not use (see moe_dopamine.bindings)."""
+    return {f'MoE.{parameter}': why for parameter, why in self.routing.ignores.items()}
+
   def router_weights(self):
     """The router's weight matrices (rows = token features); [] if none."""
     return self.routing.weights()
@@ -310,6 +315,9 @@ class MoE(tf.keras.layers.Layer):
     self.routing.build(num_tokens, token_size)
     super().build(input_shape)
 
+  # Plain Python control flow over settings, never over tensors: autograph's
+  # conversion (seconds per network) has nothing to convert.
+  @tf.autograph.experimental.do_not_convert
   def call(self, tokens, task_ids=None, training=None, diagnostics=False):
     """Routes tokens [batch, m, d] to the experts.
 
