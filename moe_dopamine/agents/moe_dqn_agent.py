@@ -14,7 +14,9 @@ stock `DQNAgent.*` gin binding still applies. On top of it, the agent
 
 import enum
 import inspect
+import os
 import random
+import re
 
 from absl import logging
 from dopamine.tf.agents.dqn import dqn_agent
@@ -528,7 +530,30 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     logging.info('ReDo recycled %d neurons at gradient step %d', recycled, self.gradient_steps)
     return recycled
 
+  def _adopt_earlier_tf_checkpoints(self, checkpoint_dir, iteration_number):
+    """Hands the saver the TensorFlow checkpoints already in the folder.
+
+    A Saver deletes only the checkpoints it wrote itself; after a resume it
+    would keep every older `tf_ckpt-N` for ever. Told about them once, it
+    keeps `max_tf_checkpoints_to_keep` in all, as in an uninterrupted run.
+    """
+    if getattr(self, '_adopted_tf_checkpoints', False):
+      return
+    self._adopted_tf_checkpoints = True
+    earlier = sorted(
+        int(name[len('tf_ckpt-'):-len('.index')])
+        for name in tf.io.gfile.listdir(checkpoint_dir)
+        if re.fullmatch(r'tf_ckpt-\d+\.index', name)
+        and int(name[len('tf_ckpt-'):-len('.index')]) < iteration_number
+    )
+    if earlier:
+      self._saver.recover_last_checkpoints(
+          [os.path.join(checkpoint_dir, f'tf_ckpt-{n}') for n in earlier]
+      )
+
   def bundle_and_checkpoint(self, checkpoint_dir, iteration_number):
+    if tf.io.gfile.exists(checkpoint_dir):
+      self._adopt_earlier_tf_checkpoints(checkpoint_dir, iteration_number)
     bundle = super().bundle_and_checkpoint(checkpoint_dir, iteration_number)
     if bundle is not None:
       # Restored by DQNAgent.unbundle, which sets every bundled attribute.
