@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from moe_dopamine import config
+from moe_dopamine import resume
 from moe_dopamine.agents import factory
 from moe_dopamine.environments import multitask
 from moe_dopamine.metrics import collectors
@@ -187,9 +188,18 @@ class MoERunner(run_experiment.Runner):
       ignored.update(getattr(owner, 'ignored_bindings', dict)())
     return ignored
 
+  @property
+  def start_iteration(self):
+    """The iteration the run starts (0) or resumes at."""
+    return self._start_iteration
+
   def _initialize_checkpointer_and_maybe_resume(self, checkpoint_file_prefix):
-    """As Dopamine, then restores the random states saved with the checkpoint."""
+    """As Dopamine, then drops every log of the iterations after the
+    checkpoint (moe_dopamine.resume) and restores the random states saved
+    with the checkpoint."""
     super()._initialize_checkpointer_and_maybe_resume(checkpoint_file_prefix)
+    self.dropped_logs = resume.drop_after(self._base_dir, self._start_iteration - 1)
+    resume.log_drop(self._base_dir, self._start_iteration - 1, self.dropped_logs)
     if self._start_iteration == 0:
       return
     data = self._checkpointer.load_checkpoint(self._start_iteration - 1)

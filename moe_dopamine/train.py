@@ -362,7 +362,7 @@ def run(gin_files, gin_bindings=(), base_dir=None, verbose=True,
         shutil.rmtree(base_dir, ignore_errors=True)
       raise
     # Every check passed: the run starts.
-    print(f'moe_dopamine: base_dir={base_dir}', flush=True)
+    print(f'moe_dopamine: {start_line(base_dir, runner)}', flush=True)
     finished = os.path.join(base_dir, run_folder.FINISHED)
     if os.path.exists(finished):  # Running again: not finished until done.
       os.remove(finished)
@@ -373,6 +373,22 @@ def run(gin_files, gin_bindings=(), base_dir=None, verbose=True,
       json.dump({'seconds': time.time() - start}, f)
   print(f'moe_dopamine: finished, results in {base_dir}', flush=True)
   return base_dir
+
+
+def start_line(base_dir, runner):
+  """'base_dir=...', and for a resumed run where it resumes and what of the
+  interrupted iteration's logs it dropped."""
+  start, total = runner.start_iteration, runner.num_iterations
+  if start == 0:
+    line = f'base_dir={base_dir}'
+    if runner.dropped_logs:
+      line += f' (no checkpoint: starting from iteration 0; {runner.dropped_logs})'
+    return line
+  line = (f'resuming {base_dir} at iteration {start} of {total} (last checkpoint: '
+          f'iteration {start - 1})')
+  if runner.dropped_logs:
+    line += f'; dropped the logs of the unfinished iteration: {runner.dropped_logs}'
+  return line
 
 
 def resume_command(gin_files, gin_bindings, base_dir, verbose, allow_unused=False):
