@@ -31,6 +31,9 @@ class Router:
   frozen = False  # Weights never trained (a control).
   # Whether the load loss applies: it is the expected load under router noise.
   has_load_loss = False
+  # Sparse dispatch: whether MoE.topk_capacity_factor limits the tokens an
+  # expert takes (TopK and random routing only).
+  has_capacity = False
   # Sparse dispatch: whether (token, expert) pairs of gate 0 are left out
   # (for a router that names every expert but gives some of them nothing).
   drops_zero_gates = False
@@ -105,6 +108,7 @@ class TopKRouter(Router):
 
   uses_k = True
   has_load_loss = True
+  has_capacity = True
   ignores = {
       'capacity_factor': "capacity_factor sets SoftMoE's slots (topk: topk_capacity_factor)",
       'normalize_tokens': "normalize_tokens applies to SoftMoE's logits",
@@ -208,6 +212,7 @@ class SoftToSparseRouter(TopKRouter):
   """
 
   has_load_loss = False
+  has_capacity = False
   drops_zero_gates = True
   ignores = dict(
       TopKRouter.ignores,
