@@ -331,8 +331,9 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     """Epsilon-greedy actions for a batch of observations, in eval mode.
 
     Args:
-      observations: [k, *observation_shape], one per side-by-side episode
-        (agents with stack_size 1).
+      observations: k observations, one per side-by-side episode (agents
+        with stack_size 1), each of observation_shape or flat (as an
+        environment returns them): [k, *observation_shape] or [k, size].
 
     Returns:
       int array [k]: the greedy action of each, or with probability
@@ -343,7 +344,12 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
           'select_actions needs stack_size 1 and a network that takes '
           'call(..., diagnostics=...).'
       )
-    states = np.asarray(observations)[..., None]
+    observations = np.asarray(observations)
+    # The shape the placeholder declares, [k, *observation_shape, 1]: a
+    # session callable would take any shape without a check.
+    states = observations.reshape(
+        (len(observations),) + tuple(self.observation_shape) + (self.stack_size,)
+    )
     actions = np.asarray(self._greedy_actions(states))
     for i in range(len(actions)):
       if random.random() <= self.epsilon_eval:
