@@ -78,7 +78,8 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       task_id_in_observation: bool, the observation's last element is the
         task id (moe_dopamine.observation): the agent reads it for the action
         masks and the per-task statistics, and the network receives
-        task_id_in_observation=True and num_tasks=len(task_names).
+        task_id_in_observation=True and num_tasks=len(task_names). Needs
+        DQNAgent.stack_size=1 (one frame per observation).
       action_masks: None, or bool array [num_tasks, num_actions]: the actions
         each task has (needs task_id_in_observation).
       network_kwargs: dict of extra arguments for the network constructor.
@@ -209,7 +210,24 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     )
 
   def _create_network(self, name):
+    self._check_stack_size()
     return self.network(self.num_actions, name=name, **self.network_kwargs)
+
+  def _check_stack_size(self):
+    """Refuses stacked frames with the task id in the observation.
+
+    The layout (moe_dopamine.observation) is one frame: features, then the
+    task id last. Stacked, the networks' flatten would interleave the frames'
+    features and ids, only the last frame's id would be taken out, and
+    MinAtar's screens would be rebuilt from the wrong values.
+    """
+    if self.task_id_in_observation and self.stack_size != 1:
+      raise config.ConfigError(
+          f'DQNAgent.stack_size={self.stack_size} with the task id in the '
+          'observation: the multi-task layout holds one frame (features, then '
+          'the task id), which stacked frames would scramble. Fix: '
+          'DQNAgent.stack_size=1.'
+      )
 
   def _call_network(self, network, states, training, diagnostics=False):
     """Calls `network`, passing only the keyword arguments it accepts.

@@ -173,3 +173,14 @@ def test_side_by_side_states_have_the_placeholders_shape(shape):
     if shape == 'observation_shape':
       batch = batch[:, :, None]
     np.testing.assert_array_equal(agent.select_actions(batch), [1, 2, 2])
+
+
+def test_stacked_frames_with_the_task_id_are_refused():
+  with tf.compat.v1.Session() as sess:
+    with pytest.raises(config.ConfigError, match=r'DQNAgent.stack_size=4 with the task id in '
+                       r'the observation: .* Fix: DQNAgent.stack_size=1\.'):
+      moe_dqn_agent.MoEDQNAgent(
+          sess, num_actions=3, network=PrefersActionTwo, observation_shape=OBS_SHAPE,
+          stack_size=4, task_names=['CartPole', 'MountainCar'],
+          task_id_in_observation=True, action_masks=MASKS,
+      )
