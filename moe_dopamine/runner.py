@@ -308,7 +308,7 @@ class MoERunner(run_experiment.Runner):
     """Runs evaluation_episodes episodes of `task` at once: one batched
     forward pass per step for all episodes still running."""
     env = self._environment
-    seed = 0 if self.seed is None else self.seed
+    seed = env.seed  # The run's seed, or the environment's random draw.
     envs, observations = env.evaluation_episodes(
         task, self.evaluation_episodes, seed=(seed * 100003 + self._iteration) * 101
     )
