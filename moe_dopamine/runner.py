@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from moe_dopamine import config
+from moe_dopamine import resume
 from moe_dopamine.agents import factory
 from moe_dopamine.environments import multitask
 from moe_dopamine.metrics import collectors
@@ -115,7 +116,7 @@ class MoERunner(run_experiment.Runner):
       )
     self.evaluation_episodes = evaluation_episodes
     if num_iterations is not None:
-      kwargs['num_iterations'] = config.check_int(
+      num_iterations = config.check_int(
           num_iterations, 'MoERunner.num_iterations', minimum=1
       )
     if self.seed is not None:
@@ -145,10 +146,17 @@ class MoERunner(run_experiment.Runner):
         create_environment_fn = functools.partial(create_environment_fn, seed=self.seed)
       kwargs['create_environment_fn'] = create_environment_fn
     super().__init__(base_dir, create_agent_fn, **kwargs)
-    schedule = getattr(self._environment, 'schedule_length', None)
-    if num_iterations is None and schedule:
-      logging.info('num_iterations: %d, the length of the task schedule', schedule)
-      self._num_iterations = schedule
+    # Set here rather than passed to Runner, so that Runner.num_iterations
+    # stays a binding the run reads (and MoERunner.num_iterations overrides).
+    self._schedule_length = getattr(self._environment, 'schedule_length', None)
+    self._cut_short = num_iterations is not None
+    if num_iterations is not None:
+      logging.info('num_iterations: %d (MoERunner.num_iterations)', num_iterations)
+      self._num_iterations = num_iterations
+    elif self._schedule_length:
+      logging.info('num_iterations: %d, the length of the task schedule',
+                   self._schedule_length)
+      self._num_iterations = self._schedule_length
     if self._sess is not None:
       # Everything is built: an op created later (per iteration) would grow
       # the graph and slow every later iteration, so it fails loudly instead.
@@ -166,9 +174,32 @@ class MoERunner(run_experiment.Runner):
   def num_iterations(self):
     return self._num_iterations
 
+  def ignored_bindings(self):
+    """{'Configurable.parameter': why} of the parameters this run was given
+    but does not use (see moe_dopamine.bindings): its own, its environment's
+    and its agent's."""
+    ignored = {}
+    if self._schedule_length and not self._cut_short:
+      ignored['Runner.num_iterations'] = (
+          f'a CRL run lasts its task schedule ({self._schedule_length} '
+          'iterations); bind MoERunner.num_iterations to stop it earlier'
+      )
+    for owner in (self._environment, self._agent):
+      ignored.update(getattr(owner, 'ignored_bindings', dict)())
+    return ignored
+
+  @property
+  def start_iteration(self):
+    """The iteration the run starts (0) or resumes at."""
+    return self._start_iteration
+
   def _initialize_checkpointer_and_maybe_resume(self, checkpoint_file_prefix):
-    """As Dopamine, then restores the random states saved with the checkpoint."""
+    """As Dopamine, then drops every log of the iterations after the
+    checkpoint (moe_dopamine.resume) and restores the random states saved
+    with the checkpoint."""
     super()._initialize_checkpointer_and_maybe_resume(checkpoint_file_prefix)
+    self.dropped_logs = resume.drop_after(self._base_dir, self._start_iteration - 1)
+    resume.log_drop(self._base_dir, self._start_iteration - 1, self.dropped_logs)
     if self._start_iteration == 0:
       return
     data = self._checkpointer.load_checkpoint(self._start_iteration - 1)
@@ -277,7 +308,7 @@ class MoERunner(run_experiment.Runner):
     """Runs evaluation_episodes episodes of `task` at once: one batched
     forward pass per step for all episodes still running."""
     env = self._environment
-    seed = 0 if self.seed is None else self.seed
+    seed = env.seed  # The run's seed, or the environment's random draw.
     envs, observations = env.evaluation_episodes(
         task, self.evaluation_episodes, seed=(seed * 100003 + self._iteration) * 101
     )
@@ -362,6 +393,14 @@ class MoERunner(run_experiment.Runner):
   @property
   def agent(self):
     return self._agent
+
+  def close(self):
+    """Releases the session and the collectors' files (a runner built only
+    to check a configuration)."""
+    if self._has_collector_dispatcher:
+      self._collector_dispatcher.close()
+    if self._sess is not None:
+      self._sess.close()
 
 
 _RANDOM_STATES = 'moe_dopamine_random_states'

@@ -2,7 +2,7 @@ r"""Runs one moe_dopamine experiment.
 
   python -m moe_dopamine.train --gin_files=gin_configs/cartpole_baseline.gin \
       [--gin_bindings="ClassicControlQNetwork.placement='middle'"] \
-      [--base_dir=runs/my_run] [--verbose] [--check_only]
+      [--base_dir=runs/my_run] [--verbose] [--check_only] [--allow_unused_bindings]
 
 Without --base_dir, the run goes to runs/<gin file names>_<start time>.
 Running again with the same --base_dir resumes from the newest checkpoint that
@@ -12,8 +12,11 @@ One process writes a run folder at a time: a second one exits at once (code 2)
 naming the process that holds it. Ctrl-C or SIGTERM stops the run with one line
 saying where it stopped and the command that resumes it (exit 130 or 143).
 Every mistake found before training (gin files and bindings, run budgets, the
-folder) is one line on stderr and exit code 2, and leaves no folder behind;
---check_only stops after these checks.
+folder, a setting the environment, networks or agent refuse as they are built,
+a binding nothing in the run uses) is one line on stderr and exit code 2, and
+leaves no folder behind; --check_only runs these same checks, building the
+run on the CPU in a scratch folder, and stops. --allow_unused_bindings turns
+the refusal of unused bindings into a warning (moe_dopamine.bindings).
 
 TensorFlow's, gym's and Dopamine's set-up messages and Dopamine's per-episode
 progress are hidden unless --verbose is given.
@@ -114,6 +117,7 @@ from absl import logging
 import gin
 import tensorflow as tf
 
+from moe_dopamine import bindings
 from moe_dopamine import checkpoints
 from moe_dopamine import config
 from moe_dopamine import run_folder
@@ -136,8 +140,15 @@ flags.DEFINE_bool(
 )
 flags.DEFINE_bool(
     'check_only', False,
-    'Parse and check the configuration (and --base_dir), then exit: 0 if it '
-    'is usable. Creates nothing.',
+    'Check the configuration as a run starts (parse it, build the '
+    'environment, networks and agent on the CPU in a scratch folder, check '
+    'every binding is used) and --base_dir, then exit: 0 if it is usable. '
+    'Creates nothing.',
+)
+flags.DEFINE_bool(
+    'allow_unused_bindings', False,
+    'Warn about bindings nothing in the run uses (e.g. a bindings file '
+    'shared by several configs) instead of refusing them.',
 )
 flags.DEFINE_string(
     'check_plan', None,
@@ -217,11 +228,54 @@ def load_config(gin_files, gin_bindings):
   validate_config()
 
 
-def check_plan(points):
-  """Checks many configurations, one after the other, in this process.
+def check_bindings(runner, gin_bindings, allow_unused=False):
+  """Checks that the built run uses every binding (moe_dopamine.bindings).
+
+  Returns:
+    The unused bindings, each warned about on stderr (only with
+    allow_unused; otherwise the first one raises).
+
+  Raises:
+    config.ConfigError: naming an unused binding and why.
+  """
+  unused = bindings.check(runner.ignored_bindings(), gin_bindings, allow_unused)
+  for binding in unused:
+    print(f'moe_dopamine.train: warning: unused binding {bindings.describe(binding)}',
+          file=sys.stderr, flush=True)
+  return unused
+
+
+def check_config(gin_files, gin_bindings, allow_unused=False):
+  """Runs the checks of a run's start without training or a run folder.
+
+  Parses and validates the config, then builds the runner (environment,
+  networks, agent) on the CPU in a scratch folder and graph, and checks that
+  every binding is used: what would fail at a run's start fails here.
+
+  Returns:
+    The unused bindings (allowed with allow_unused).
+
+  Raises:
+    config.ConfigError: for anything the run could not use.
+  """
+  load_config(gin_files, gin_bindings)
+  with tempfile.TemporaryDirectory(prefix='moe_dopamine_check_') as scratch:
+    with tf.Graph().as_default():
+      runner = runner_lib.create_runner(scratch)
+      try:
+        return check_bindings(runner, gin_bindings, allow_unused)
+      finally:
+        runner.close()
+
+
+def check_plan(points, allow_unused=False):
+  """Checks many configurations (`check_config`), one after the other.
 
   Args:
-    points: list of {'label': str, 'gin_files': [...], 'gin_bindings': [...]}.
+    points: list of {'label': str, 'gin_files': [...], 'gin_bindings': [...],
+      optionally 'allow_unused_bindings': bool}.
+    allow_unused: bool, unused bindings are warnings (for the points that do
+      not say).
 
   Returns:
     List of (label, one-line error) for the configurations that fail.
@@ -230,7 +284,8 @@ def check_plan(points):
   for point in points:
     gin.clear_config()
     try:
-      load_config(point['gin_files'], point['gin_bindings'])
+      check_config(point['gin_files'], point['gin_bindings'],
+                   point.get('allow_unused_bindings', allow_unused))
     except config.ConfigError as error:
       errors.append((point['label'], one_line(error)))
   gin.clear_config()
@@ -243,8 +298,9 @@ def one_line(error):
   return lines[0] if lines else type(error).__name__
 
 
-def write_run_info(base_dir, gin_files, gin_bindings, runner):
-  """Saves what reproduces the run: the operative config and its inputs."""
+def write_run_info(base_dir, gin_files, gin_bindings, runner, unused=()):
+  """Saves what reproduces the run: the operative config and its inputs
+  (and the bindings nothing used, when they were allowed)."""
   with tf.io.gfile.GFile(os.path.join(base_dir, run_folder.OPERATIVE_CONFIG), 'w') as f:
     f.write(gin.operative_config_str())
   info = {
@@ -255,12 +311,14 @@ def write_run_info(base_dir, gin_files, gin_bindings, runner):
       'num_parameters': getattr(runner.agent, 'num_parameters', None),
       # Statistics log the trained task as its id in this list.
       'task_names': list(runner.task_names),
+      'unused_bindings': [bindings.describe(u) for u in unused],
   }
   with tf.io.gfile.GFile(os.path.join(base_dir, run_folder.RUN_INFO), 'w') as f:
     json.dump(info, f, indent=2)
 
 
-def run(gin_files, gin_bindings=(), base_dir=None, verbose=True):
+def run(gin_files, gin_bindings=(), base_dir=None, verbose=True,
+        allow_unused_bindings=False):
   """Parses the config, builds the runner and runs the experiment.
 
   Args:
@@ -268,6 +326,8 @@ def run(gin_files, gin_bindings=(), base_dir=None, verbose=True):
     gin_bindings: list of gin binding strings.
     base_dir: str or None (a new folder under runs/).
     verbose: bool; False turns off Dopamine's per-episode progress line.
+    allow_unused_bindings: bool, warn about bindings nothing uses instead of
+      refusing them (see moe_dopamine.bindings).
 
   Returns:
     The base dir of the run.
@@ -291,20 +351,22 @@ def run(gin_files, gin_bindings=(), base_dir=None, verbose=True):
   new_folder = not os.path.exists(base_dir)
   with run_folder.RunLock(base_dir):
     try:
-      finished = os.path.join(base_dir, run_folder.FINISHED)
-      if os.path.exists(finished):  # Running again: not finished until done.
-        os.remove(finished)
-      print(f'moe_dopamine: base_dir={base_dir}', flush=True)
       with quiet():
         checkpoints.repair(base_dir)
         runner = runner_lib.create_runner(base_dir)
+      unused = check_bindings(runner, gin_bindings, allow_unused_bindings)
     except BaseException:
       # Settings are checked as they are built, before any training; a folder
       # made just now holds nothing to keep, whatever went wrong.
       if new_folder:
         shutil.rmtree(base_dir, ignore_errors=True)
       raise
-    write_run_info(base_dir, gin_files, gin_bindings, runner)
+    # Every check passed: the run starts.
+    print(f'moe_dopamine: {start_line(base_dir, runner)}', flush=True)
+    finished = os.path.join(base_dir, run_folder.FINISHED)
+    if os.path.exists(finished):  # Running again: not finished until done.
+      os.remove(finished)
+    write_run_info(base_dir, gin_files, gin_bindings, runner, unused)
     start = time.time()
     runner.run_experiment()
     with tf.io.gfile.GFile(finished, 'w') as f:
@@ -313,13 +375,30 @@ def run(gin_files, gin_bindings=(), base_dir=None, verbose=True):
   return base_dir
 
 
-def resume_command(gin_files, gin_bindings, base_dir, verbose):
+def start_line(base_dir, runner):
+  """'base_dir=...', and for a resumed run where it resumes and what of the
+  interrupted iteration's logs it dropped."""
+  start, total = runner.start_iteration, runner.num_iterations
+  if start == 0:
+    line = f'base_dir={base_dir}'
+    if runner.dropped_logs:
+      line += f' (no checkpoint: starting from iteration 0; {runner.dropped_logs})'
+    return line
+  line = (f'resuming {base_dir} at iteration {start} of {total} (last checkpoint: '
+          f'iteration {start - 1})')
+  if runner.dropped_logs:
+    line += f'; dropped the logs of the unfinished iteration: {runner.dropped_logs}'
+  return line
+
+
+def resume_command(gin_files, gin_bindings, base_dir, verbose, allow_unused=False):
   """The shell command that continues this run, from any working directory."""
   return shlex.join(
       [sys.executable, '-m', 'moe_dopamine.train', f'--base_dir={os.path.abspath(base_dir)}']
       + [f'--gin_files={os.path.abspath(f)}' for f in gin_files]
       + [f'--gin_bindings={b}' for b in gin_bindings]
       + (['--verbose'] if verbose else [])
+      + ([f'{bindings.ALLOW_FLAG}'] if allow_unused else [])
   )
 
 
@@ -412,19 +491,22 @@ def main(argv):
   try:
     if FLAGS.check_plan:
       with (sys.stdin if FLAGS.check_plan == '-' else open(FLAGS.check_plan)) as f:
-        errors = check_plan(json.load(f))
+        errors = check_plan(json.load(f), FLAGS.allow_unused_bindings)
       for label, error in errors:
         print(f'moe_dopamine.train: error: {label}: {error}', file=sys.stderr)
       sys.exit(2 if errors else 0)
     if FLAGS.check_only:
-      load_config(FLAGS.gin_files, FLAGS.gin_bindings)
       problem = run_folder.path_problem(base_dir) if FLAGS.base_dir else None
+      quiet = contextlib.nullcontext if FLAGS.verbose else _stderr_without_noise
+      with quiet():
+        check_config(FLAGS.gin_files, FLAGS.gin_bindings, FLAGS.allow_unused_bindings)
       if problem:
         raise config.ConfigError(problem)
       print(f'moe_dopamine.train: the configuration is usable '
             f'({len(FLAGS.gin_files)} gin file(s), {len(FLAGS.gin_bindings)} binding(s)).')
       return
-    run(FLAGS.gin_files, FLAGS.gin_bindings, base_dir, verbose=FLAGS.verbose)
+    run(FLAGS.gin_files, FLAGS.gin_bindings, base_dir, verbose=FLAGS.verbose,
+        allow_unused_bindings=FLAGS.allow_unused_bindings)
   except (config.ConfigError, run_folder.FolderInUse) as error:
     print(f'moe_dopamine.train: error: {one_line(error)}', file=sys.stderr)
     sys.exit(2)
@@ -434,7 +516,8 @@ def main(argv):
     if FLAGS.check_plan or FLAGS.check_only:
       message = 'interrupted while checking the configuration.'
     else:
-      command = resume_command(FLAGS.gin_files, FLAGS.gin_bindings, base_dir, FLAGS.verbose)
+      command = resume_command(FLAGS.gin_files, FLAGS.gin_bindings, base_dir,
+                               FLAGS.verbose, FLAGS.allow_unused_bindings)
       message = interrupted_message(base_dir, command)
     print(f'moe_dopamine.train: {message}', file=sys.stderr, flush=True)
     sys.exit(128 + signum)

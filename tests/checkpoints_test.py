@@ -104,3 +104,16 @@ def test_iteration_of_names_only_checkpoint_files():
   assert checkpoints.iteration_of('$store$_observation_ckpt.10.gz') == 10
   assert checkpoints.iteration_of('checkpoint') is None
   assert checkpoints.iteration_of('ckpt.1.tempstate99') is None
+
+
+def test_a_resumed_run_keeps_dopamines_number_of_tensorflow_checkpoints(tmp_path):
+  base_dir = str(tmp_path / 'run')
+  train_in_fresh_graph(base_dir, 3)
+  train_in_fresh_graph(base_dir, 6)  # A second process, with a fresh saver.
+  folder = os.path.join(base_dir, 'checkpoints')
+  kept = sorted(checkpoints.iteration_of(name) for name in os.listdir(folder)
+                if name.startswith('tf_ckpt-') and name.endswith('.index'))
+  # DQNAgent.max_tf_checkpoints_to_keep = 4, as in an uninterrupted run.
+  assert kept == [2, 3, 4, 5]
+  assert not [name for name in os.listdir(folder)
+              if name.startswith('tf_ckpt-') and checkpoints.iteration_of(name) < 2]

@@ -234,7 +234,7 @@ def test_a_plain_value_error_while_building_keeps_its_traceback(tmp_path, monkey
 
 def test_check_plan_names_each_bad_configuration():
   points = [
-      {'label': 'good', 'gin_files': [CARTPOLE], 'gin_bindings': ['MoE.k=2']},
+      {'label': 'good', 'gin_files': [CARTPOLE], 'gin_bindings': ['DQNAgent.gamma=0.9']},
       {'label': 'typo', 'gin_files': [CARTPOLE], 'gin_bindings': ['DQNAgent.gama=0.9']},
       {'label': 'empty', 'gin_files': [CARTPOLE], 'gin_bindings': ['Runner.num_iterations=0']},
   ]
@@ -249,7 +249,7 @@ def test_check_only_parses_and_creates_nothing(tmp_path):
   base_dir = tmp_path / 'run'
   result = subprocess.run(
       [sys.executable, '-m', 'moe_dopamine.train', '--check_only',
-       f'--gin_files={CARTPOLE}', f'--base_dir={base_dir}', '--gin_bindings=MoE.k=2'],
+       f'--gin_files={CARTPOLE}', f'--base_dir={base_dir}', '--gin_bindings=DQNAgent.gamma=0.9'],
       cwd=REPO, capture_output=True, text=True, timeout=300,
   )
   assert result.returncode == 0, result.stderr

@@ -14,7 +14,9 @@ stock `DQNAgent.*` gin binding still applies. On top of it, the agent
 
 import enum
 import inspect
+import os
 import random
+import re
 
 from absl import logging
 from dopamine.tf.agents.dqn import dqn_agent
@@ -76,7 +78,8 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
       task_id_in_observation: bool, the observation's last element is the
         task id (moe_dopamine.observation): the agent reads it for the action
         masks and the per-task statistics, and the network receives
-        task_id_in_observation=True and num_tasks=len(task_names).
+        task_id_in_observation=True and num_tasks=len(task_names). Needs
+        DQNAgent.stack_size=1 (one frame per observation).
       action_masks: None, or bool array [num_tasks, num_actions]: the actions
         each task has (needs task_id_in_observation).
       network_kwargs: dict of extra arguments for the network constructor.
@@ -207,7 +210,24 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     )
 
   def _create_network(self, name):
+    self._check_stack_size()
     return self.network(self.num_actions, name=name, **self.network_kwargs)
+
+  def _check_stack_size(self):
+    """Refuses stacked frames with the task id in the observation.
+
+    The layout (moe_dopamine.observation) is one frame: features, then the
+    task id last. Stacked, the networks' flatten would interleave the frames'
+    features and ids, only the last frame's id would be taken out, and
+    MinAtar's screens would be rebuilt from the wrong values.
+    """
+    if self.task_id_in_observation and self.stack_size != 1:
+      raise config.ConfigError(
+          f'DQNAgent.stack_size={self.stack_size} with the task id in the '
+          'observation: the multi-task layout holds one frame (features, then '
+          'the task id), which stacked frames would scramble. Fix: '
+          'DQNAgent.stack_size=1.'
+      )
 
   def _call_network(self, network, states, training, diagnostics=False):
     """Calls `network`, passing only the keyword arguments it accepts.
@@ -329,8 +349,9 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     """Epsilon-greedy actions for a batch of observations, in eval mode.
 
     Args:
-      observations: [k, *observation_shape], one per side-by-side episode
-        (agents with stack_size 1).
+      observations: k observations, one per side-by-side episode (agents
+        with stack_size 1), each of observation_shape or flat (as an
+        environment returns them): [k, *observation_shape] or [k, size].
 
     Returns:
       int array [k]: the greedy action of each, or with probability
@@ -341,7 +362,12 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
           'select_actions needs stack_size 1 and a network that takes '
           'call(..., diagnostics=...).'
       )
-    states = np.asarray(observations)[..., None]
+    observations = np.asarray(observations)
+    # The shape the placeholder declares, [k, *observation_shape, 1]: a
+    # session callable would take any shape without a check.
+    states = observations.reshape(
+        (len(observations),) + tuple(self.observation_shape) + (self.stack_size,)
+    )
     actions = np.asarray(self._greedy_actions(states))
     for i in range(len(actions)):
       if random.random() <= self.epsilon_eval:
@@ -450,6 +476,16 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
           self._sess, [value], tf.group(*[v.assign(value) for v in variables])
       )
 
+  def ignored_bindings(self):
+    """{'Configurable.parameter': why} of the parameters this agent and its
+    network were given but do not use (see moe_dopamine.bindings)."""
+    ignored = dict(getattr(self.online_convnet, 'ignored_bindings', dict)())
+    if self._set_sparsity is None:
+      why = "the network has no router='soft_to_sparse' MoE layer"
+      ignored['MoEDQNAgent.sparsity_anneal_steps'] = why
+      ignored['MoEDQNAgent.resoften_on_task_switch'] = why
+    return ignored
+
   def sparsity(self):
     """The soft-to-sparse routers' s at the current training step."""
     done = (self.training_steps - self._anneal_start) / self.sparsity_anneal_steps
@@ -518,7 +554,30 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     logging.info('ReDo recycled %d neurons at gradient step %d', recycled, self.gradient_steps)
     return recycled
 
+  def _adopt_earlier_tf_checkpoints(self, checkpoint_dir, iteration_number):
+    """Hands the saver the TensorFlow checkpoints already in the folder.
+
+    A Saver deletes only the checkpoints it wrote itself; after a resume it
+    would keep every older `tf_ckpt-N` for ever. Told about them once, it
+    keeps `max_tf_checkpoints_to_keep` in all, as in an uninterrupted run.
+    """
+    if getattr(self, '_adopted_tf_checkpoints', False):
+      return
+    self._adopted_tf_checkpoints = True
+    earlier = sorted(
+        int(name[len('tf_ckpt-'):-len('.index')])
+        for name in tf.io.gfile.listdir(checkpoint_dir)
+        if re.fullmatch(r'tf_ckpt-\d+\.index', name)
+        and int(name[len('tf_ckpt-'):-len('.index')]) < iteration_number
+    )
+    if earlier:
+      self._saver.recover_last_checkpoints(
+          [os.path.join(checkpoint_dir, f'tf_ckpt-{n}') for n in earlier]
+      )
+
   def bundle_and_checkpoint(self, checkpoint_dir, iteration_number):
+    if tf.io.gfile.exists(checkpoint_dir):
+      self._adopt_earlier_tf_checkpoints(checkpoint_dir, iteration_number)
     bundle = super().bundle_and_checkpoint(checkpoint_dir, iteration_number)
     if bundle is not None:
       # Restored by DQNAgent.unbundle, which sets every bundled attribute.

@@ -57,6 +57,11 @@ class TaskSampling(enum.Enum):
 config.SET_ELSEWHERE[('MultiTaskEnvironment', 'seed')] = 'MoERunner.seed'
 
 
+def draw_seed():
+  """A seed from the operating system's entropy (for unseeded runs)."""
+  return int(np.random.SeedSequence().generate_state(1)[0])
+
+
 @gin.configurable(denylist=['seed'])
 class MultiTaskEnvironment:
   """Several tasks (gymnasium's or MinAtar's) behind one Dopamine-style
@@ -83,8 +88,12 @@ class MultiTaskEnvironment:
       iterations_per_task: int >= 1, CRL stretch length.
       num_cycles: int >= 1, CRL passes through the task sequence.
       task_sampling: MTRL: 'round_robin' or 'uniform' (seeded) per episode.
-      seed: None (0) or int, seeds the task sampling and the gymnasium
-        environments; MoERunner passes its seed here.
+      seed: None or int, seeds the task sampling, the training environments
+        and (through the runner) the evaluation environments; MoERunner
+        passes its seed here. None (an unseeded run) draws a seed from the
+        operating system's entropy, different for every run; it is saved
+        with the checkpoints (`get_state`), so a resumed run continues the
+        same schedule.
       random_returns: None or {task: return} overriding the TaskSpec's.
       reference_returns: None or {task: return} overriding the TaskSpec's.
     """
@@ -123,7 +132,10 @@ class MultiTaskEnvironment:
     self.task_names = task_names
     self.iterations_per_task = iterations_per_task
     self.num_cycles = num_cycles
-    self.seed = 0 if seed is None else seed
+    # The run's seed, or for an unseeded run one drawn at random (a run is
+    # never silently seeded with a constant).
+    self.seeded = seed is not None
+    self.seed = int(seed) if self.seeded else draw_seed()
     self.random_returns = self._per_task(random_returns, 'random_return')
     self.reference_returns = self._per_task(reference_returns, 'reference_return')
 
@@ -191,6 +203,16 @@ class MultiTaskEnvironment:
   def num_tasks(self):
     return len(self.specs)
 
+  def ignored_bindings(self):
+    """{'MultiTaskEnvironment.parameter': why} of the parameters the
+    setting does not use (see moe_dopamine.bindings)."""
+    if self.setting == Setting.MTRL:
+      why = 'MTRL changes the task between episodes, with no CRL schedule'
+      return {'MultiTaskEnvironment.iterations_per_task': why,
+              'MultiTaskEnvironment.num_cycles': why}
+    return {'MultiTaskEnvironment.task_sampling':
+            "CRL trains the tasks in order (task_sampling applies to setting='mtrl')"}
+
   @property
   def schedule_length(self):
     """Iterations a CRL run of several tasks takes; None for MTRL and for a
@@ -213,12 +235,14 @@ class MultiTaskEnvironment:
     """What a resumed run needs to continue as an uninterrupted one: each
     task environment's random state and which were seeded."""
     return {
+        'seed': self.seed,
         'seeded_tasks': sorted(self._seeded_tasks),
         'np_random': [env.unwrapped.np_random.bit_generator.state for env in self._envs],
     }
 
   def set_state(self, state):
     """Restores `get_state()`; the next episode starts from it."""
+    self.seed = state.get('seed', self.seed)
     self._seeded_tasks = set(state['seeded_tasks'])
     for env, random_state in zip(self._envs, state['np_random']):
       env.unwrapped.np_random.bit_generator.state = random_state

@@ -241,6 +241,14 @@ class MinAtarQNetwork(q_networks.PlacementQNetwork):
         self.expert_hidden_units, self.relu_after_moe, self._matched_to_name,
     )
 
+  def ignored_bindings(self):
+    ignored = super().ignored_bindings()
+    if not self.hidden_is_moe and self.parameter_matched_to is None:
+      ignored['MinAtarQNetwork.tokenization'] = (
+          f"placement '{self.placement.value}' has no MoE reading the conv "
+          "output (tokenization applies to 'middle' and 'all')")
+    return ignored
+
   @property
   def hidden_is_moe(self):
     return self.placement in (Placement.MIDDLE, Placement.ALL)

@@ -219,9 +219,10 @@ class MoE(tf.keras.layers.Layer):
       k: int in [1, n], experts per token for 'topk' and 'random'.
       capacity_factor: float > 0, SoftMoE slots per expert are
         ceil(m * capacity_factor / n).
-      topk_capacity_factor: None (no limit) or float > 0: each expert takes
-        at most ceil(m * k * factor / n) tokens of a sample; the rest pass
-        zeros. Higher-ranked choices are served first.
+      topk_capacity_factor: None (no limit) or float > 0, TopK and random
+        routing: each expert takes at most ceil(m * k * factor / n) tokens
+        of a sample; the rest pass zeros. Higher-ranked choices are served
+        first. Hardcoded routing never drops a token.
       normalize_tokens: bool, SoftMoE: l2-normalize tokens and Phi's columns
         for the logits, times a learned scale initialised at 1.
       noise_std: float >= 0, Gaussian noise of std noise_std / n added to the
@@ -296,6 +297,11 @@ class MoE(tf.keras.layers.Layer):
       experts = Experts(num_experts, expert_hidden_units, output_units, name='experts')
     self.experts = experts
 
+  def ignored_bindings(self):
+    """{'MoE.parameter': why} of the routing parameters this layer's router
+    does not use (see moe_dopamine.bindings)."""
+    return {f'MoE.{parameter}': why for parameter, why in self.routing.ignores.items()}
+
   def router_weights(self):
     """The router's weight matrices (rows = token features); [] if none."""
     return self.routing.weights()
@@ -310,6 +316,9 @@ class MoE(tf.keras.layers.Layer):
     self.routing.build(num_tokens, token_size)
     super().build(input_shape)
 
+  # Plain Python control flow over settings, never over tensors: autograph's
+  # conversion (seconds per network) has nothing to convert.
+  @tf.autograph.experimental.do_not_convert
   def call(self, tokens, task_ids=None, training=None, diagnostics=False):
     """Routes tokens [batch, m, d] to the experts.
 
@@ -401,7 +410,7 @@ class MoE(tf.keras.layers.Layer):
     # The (rank, token) rows to compute: within their expert's capacity, and
     # of a non-zero gate for a router that names every expert (a NaN stays).
     keeps = []
-    if self.topk_capacity_factor is not None:
+    if self.topk_capacity_factor is not None and self.routing.has_capacity:
       keeps.append(self._within_capacity(expert_idx, batch, num_tokens))
     if self.routing.drops_zero_gates:
       keeps.append(tf.not_equal(gates, 0.0))

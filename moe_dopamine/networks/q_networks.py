@@ -203,6 +203,49 @@ class PlacementQNetwork(tf.keras.Model):
       return [self.big_moe]
     return [l for l in self._layers_in_order() if isinstance(l, moe.MoE)]
 
+  def ignored_bindings(self):
+    """{'Configurable.parameter': why} of the parameters this network was
+    given but does not use under its placement, and the routing parameters
+    none of its MoE layers uses (see moe_dopamine.bindings). Call after the
+    network is built."""
+    prefix, placement = self._prefix, self.placement.value
+    ignored = {}
+    layers = self.moe_layers()
+    if layers:
+      # A routing parameter is unused if every MoE layer ignores it.
+      common = set(layers[0].ignored_bindings())
+      for layer in layers[1:]:
+        common &= set(layer.ignored_bindings())
+      ignored.update({k: layers[0].ignored_bindings()[k] for k in common})
+    no_moe = self.parameter_matched_to is None and not layers
+    if no_moe:
+      why = f"placement '{placement}' has no MoE layer"
+      for parameter in self._moe_only_parameters():
+        ignored[prefix + parameter] = why
+      if self.placement == Placement.BASELINE:
+        ignored[prefix + 'num_experts'] = why
+    if self.is_big:
+      ignored[prefix + 'expert_hidden_units'] = (
+          f"placement '{placement}': each expert is a whole network of "
+          f'{prefix}hidden_units')
+    if not self._has_hidden_moe():
+      ignored.setdefault(prefix + 'relu_after_moe', (
+          f"placement '{placement}' has no hidden MoE layer (its output MoE, "
+          'if any, gives Q-values)'))
+    if self.placement == Placement.SEPARATE:
+      why = "placement 'separate' has one expert per task, routed by task id"
+      ignored[prefix + 'num_experts'] = why
+      ignored['MoE.router'] = why
+    return ignored
+
+  def _moe_only_parameters(self):
+    """This network's parameters that only its MoE layers read."""
+    return ['expert_hidden_units', 'relu_after_moe']
+
+  def _has_hidden_moe(self):
+    """Whether a hidden layer (not the output) is an MoE."""
+    return self.placement in (Placement.MIDDLE, Placement.ALL)
+
   def _first_recyclable_expert_layer(self, experts):
     """The first hidden layer of `experts` that ReDo can recycle."""
     del experts  # Every hidden layer of an MLP expert is.
@@ -225,6 +268,9 @@ class PlacementQNetwork(tf.keras.Model):
           ))
     return layers
 
+  # Plain Python control flow over settings, never over tensors: autograph's
+  # conversion (seconds per network) has nothing to convert.
+  @tf.autograph.experimental.do_not_convert
   def call(self, state, training=None, diagnostics=False):
     """state [batch, features(+1), stack] -> QNetworkOutput.
 
@@ -375,6 +421,9 @@ class ClassicControlQNetwork(PlacementQNetwork):
         target, self._feature_width(input_shape), self.num_actions,
         self.num_hidden_layers,
     )
+
+  def _moe_only_parameters(self):
+    return super()._moe_only_parameters() + ['num_tokens']
 
   def _make_layers(self):
     hidden_units = self.hidden_units

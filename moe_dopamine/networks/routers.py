@@ -31,9 +31,16 @@ class Router:
   frozen = False  # Weights never trained (a control).
   # Whether the load loss applies: it is the expected load under router noise.
   has_load_loss = False
+  # Sparse dispatch: whether MoE.topk_capacity_factor limits the tokens an
+  # expert takes (TopK and random routing only).
+  has_capacity = False
   # Sparse dispatch: whether (token, expert) pairs of gate 0 are left out
   # (for a router that names every expert but gives some of them nothing).
   drops_zero_gates = False
+
+  # {MoE parameter: why this router does not use it} (see
+  # moe_dopamine.bindings: a binding nothing uses is refused).
+  ignores = {}
 
   def __init__(self, layer):
     self.layer = layer
@@ -58,6 +65,11 @@ class SoftMoERouter(Router):
   """
 
   soft = True
+  ignores = {
+      'k': 'SoftMoE routing has no k (it applies to topk, random and soft_to_sparse)',
+      'topk_capacity_factor': 'SoftMoE routing drops no token (its capacity is capacity_factor)',
+      'renormalize_gates': 'SoftMoE routing has no kept gates to renormalize',
+  }
 
   def build(self, num_tokens, token_size):
     layer = self.layer
@@ -96,6 +108,11 @@ class TopKRouter(Router):
 
   uses_k = True
   has_load_loss = True
+  has_capacity = True
+  ignores = {
+      'capacity_factor': "capacity_factor sets SoftMoE's slots (topk: topk_capacity_factor)",
+      'normalize_tokens': "normalize_tokens applies to SoftMoE's logits",
+  }
 
   def check(self):
     layer = self.layer
@@ -137,13 +154,35 @@ class RandomRouter(TopKRouter):
 
   frozen = True
   has_load_loss = False
+  ignores = dict(
+      TopKRouter.ignores,
+      router_trainable='the random router is always frozen',
+  )
 
   def check(self):
     pass  # The router never learns: a constant gate costs it nothing.
 
 
 class HardcodedRouter(Router):
-  """Task-id routing: a token of task t goes to expert t mod n, gate 1."""
+  """Task-id routing: a token of task t goes to expert t mod n, gate 1.
+
+  Every token goes to its task's expert: no capacity, no token dropped.
+  """
+
+  ignores = {
+      parameter: 'hardcoded routing sends every token to its task\'s expert ('
+      + why + ')'
+      for parameter, why in (
+          ('k', 'one expert per token'),
+          ('capacity_factor', 'no slots'),
+          ('topk_capacity_factor', 'no capacity: no token is dropped'),
+          ('normalize_tokens', 'no logits'),
+          ('noise_std', 'no logits'),
+          ('renormalize_gates', 'its one gate is 1'),
+          ('router_trainable', 'no router weights'),
+          ('load_loss_weight', 'no router noise'),
+      )
+  }
 
   def select(self, flat, task_ids, training):
     layer = self.layer
@@ -173,7 +212,12 @@ class SoftToSparseRouter(TopKRouter):
   """
 
   has_load_loss = False
+  has_capacity = False
   drops_zero_gates = True
+  ignores = dict(
+      TopKRouter.ignores,
+      renormalize_gates="soft_to_sparse weighs the experts by g, never renormalized",
+  )
 
   def check(self):
     if self.layer.topk_capacity_factor is not None:

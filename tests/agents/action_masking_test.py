@@ -143,3 +143,44 @@ def test_thousands_of_steps_in_the_multitask_environment_stay_legal():
         action = agent.step(reward, obs)
     assert min(steps.values()) >= 300, steps
     assert actions == {0: {0, 1}, 1: {0, 1, 2}}
+
+
+class ChecksItsInputRank(PrefersActionTwo):
+  """Fails at run time unless the states it is fed have the placeholder's
+  rank (a session callable does not check fed shapes)."""
+
+  def call(self, state, diagnostics=False):
+    def check(value):
+      assert value.ndim == 2 + len(OBS_SHAPE), f'states of rank {value.ndim}'
+      return np.float32(0.0)
+
+    zero = tf.numpy_function(check, [state], tf.float32, stateful=True)
+    output = super().call(state, diagnostics)
+    return output._replace(q_values=output.q_values + zero)
+
+
+@pytest.mark.parametrize('shape', ['flat', 'observation_shape'])
+def test_side_by_side_states_have_the_placeholders_shape(shape):
+  with tf.compat.v1.Session() as sess:
+    agent = moe_dqn_agent.MoEDQNAgent(
+        sess, num_actions=3, network=ChecksItsInputRank, observation_shape=OBS_SHAPE,
+        observation_dtype=tf.float32, stack_size=1, task_names=['CartPole', 'MountainCar'],
+        task_id_in_observation=True, action_masks=MASKS, epsilon_eval=0.0,
+    )
+    sess.run(tf.compat.v1.global_variables_initializer())
+    # As the runner passes them: the environment's flat observations [k, 5].
+    batch = np.stack([observation(t) for t in (0, 1, 1)])
+    if shape == 'observation_shape':
+      batch = batch[:, :, None]
+    np.testing.assert_array_equal(agent.select_actions(batch), [1, 2, 2])
+
+
+def test_stacked_frames_with_the_task_id_are_refused():
+  with tf.compat.v1.Session() as sess:
+    with pytest.raises(config.ConfigError, match=r'DQNAgent.stack_size=4 with the task id in '
+                       r'the observation: .* Fix: DQNAgent.stack_size=1\.'):
+      moe_dqn_agent.MoEDQNAgent(
+          sess, num_actions=3, network=PrefersActionTwo, observation_shape=OBS_SHAPE,
+          stack_size=4, task_names=['CartPole', 'MountainCar'],
+          task_id_in_observation=True, action_masks=MASKS,
+      )

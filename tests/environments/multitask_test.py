@@ -194,3 +194,21 @@ def test_minatar_evaluation_episodes_are_seeded_apart_from_training():
 def test_classic_control_and_minatar_tasks_do_not_mix():
   with pytest.raises(ValueError, match=r"mix task families \['classic_control', 'minatar'\]"):
     make(task_names=['CartPole', 'Breakout'])
+
+
+def test_an_unseeded_environment_is_seeded_by_nothing_constant():
+  # Unseeded, two environments start different episodes, sample different
+  # MTRL schedules and seed different evaluation episodes (env.seed).
+  first, second = (make(setting='mtrl', task_sampling='uniform') for _ in range(2))
+  assert not first.seeded and first.seed != second.seed
+  assert not np.array_equal(first.reset(), second.reset())
+  schedule = [[env.mtrl_task(i, e) for i in range(20) for e in range(3)]
+              for env in (first, second)]
+  assert schedule[0] != schedule[1]
+  # A resume continues the drawn seed's schedule.
+  resumed = make(setting='mtrl', task_sampling='uniform')
+  resumed.set_state(first.get_state())
+  assert resumed.seed == first.seed
+  assert [resumed.mtrl_task(i, e) for i in range(20) for e in range(3)] == schedule[0]
+  seeded = make(setting='crl', seed=7)
+  assert seeded.seeded and seeded.seed == 7

@@ -189,6 +189,60 @@ def test_top_k_capacity_drops_the_overflow_to_zero():
   np.testing.assert_array_equal(out_v[:, 2:], 0.0)
 
 
+def numpy_top_k_with_capacity(x, router_kernel, weights, k, capacity):
+  """TopK of one sample x [m, d] where each expert serves at most `capacity`
+  (rank, token) choices, first-ranked choices first, then in token order."""
+  gates = softmax(x @ router_kernel, axis=-1)
+  chosen = np.argsort(-gates, axis=-1, kind='stable')[:, :k]
+  served = np.zeros(router_kernel.shape[1], int)
+  out = np.zeros((len(x), OUT))
+  for rank in range(k):
+    for t in range(len(x)):
+      e = chosen[t, rank]
+      if served[e] < capacity:
+        served[e] += 1
+        out[t] += gates[t, e] * expert_mlp(weights, e, x[t : t + 1])[0]
+  return out
+
+
+def test_top_two_capacity_serves_first_choices_before_second_ones():
+  # 4 experts, k = 2, 6 tokens, factor 0.5: capacity ceil(6 * 2 * 0.5 / 4) = 2.
+  # Every token's first choice is expert 0 or 1 and its second choice expert
+  # 1 or 0, so both experts overflow and some tokens lose one or both choices.
+  layer = moe.MoE(4, OUT, (8,), router='topk', k=2, topk_capacity_factor=0.5)
+  x = tf.compat.v1.placeholder(tf.float32, (None, 6, DIM))
+  out, _ = layer(x)
+  sess = tf.compat.v1.Session()
+  sess.run(tf.compat.v1.global_variables_initializer())
+  rng = np.random.RandomState(3)
+  kernel = rng.normal(size=(DIM, 4)).astype(np.float32) * 0.1
+  kernel[:, 0] += 3.0
+  kernel[:, 1] += 2.0
+  sess.run(layer.router_kernel.assign(kernel))
+  weights = sess.run((layer.experts.kernels, layer.experts.biases))
+  tokens = np.abs(rng.normal(size=(2, 6, DIM))).astype(np.float32) + 0.5
+  out_v = sess.run(out, {x: tokens})
+  assert layer.capacity(6) == 2
+  for b in range(2):
+    expected = numpy_top_k_with_capacity(tokens[b], kernel, weights, 2, capacity=2)
+    np.testing.assert_allclose(out_v[b], expected, rtol=1e-4, atol=1e-5)
+  # Tokens 0 and 1 get both choices; 2 and 3 only lose to capacity; 4 and 5
+  # get nothing.
+  np.testing.assert_array_equal(out_v[:, 4:], 0.0)
+
+
+def test_hardcoded_routing_never_drops_a_token():
+  # 6 tokens and 2 experts: with TopK's capacity rule, a factor of 1 would
+  # let each expert take 3 of a sample's 6 tokens; hardcoded routing has no
+  # capacity, every token reaches its task's expert.
+  layer = moe.MoE(2, OUT, (8,), router='hardcoded', topk_capacity_factor=1.0)
+  task_ids = np.array([0, 1, 1, 0, 0], np.int32)
+  x, out, _, weights, _ = build(layer, tokens=6, task_ids=task_ids)
+  for b, task in enumerate(task_ids):
+    np.testing.assert_allclose(out[b], expert_mlp(weights, task, x[b]), rtol=1e-5, atol=1e-5)
+  assert 'MoE.topk_capacity_factor' in layer.ignored_bindings()
+
+
 def test_hardcoded_routing_sends_each_task_to_its_expert():
   task_ids = np.array([0, 1, 2, 3, 5], np.int32)
   layer = moe.MoE(4, OUT, (8,), router='hardcoded')
