@@ -8,13 +8,20 @@ f with widths d -> h... -> o:
 - Conv (k x k, C_in -> C_out channels, output H_out x W_out): the product of
   each output position's k x k x C_in patch with the kernel,
   2 H_out W_out k k C_in C_out.
-- SoftMoE: router 2 m d (n p); slot inputs 2 (n p) m d; experts n p flops(f);
-  combine 2 m (n p) o; p = slots per expert.
-- TopK / random: router 2 m d n; experts m k flops(f) (only the chosen ones).
-- Soft-to-sparse: router 2 m d n; experts m n flops(f) while its sparsity
-  s < 1 (every expert on every token); at s = 1 (`fully_sparse`) TopK's
-  m k flops(f).
+- SoftMoE: router 2 m (d + c) (n p); slot inputs 2 (n p) m d; experts
+  n p flops(f); combine 2 m (n p) o; p = slots per expert.
+- TopK / random: router 2 m (d + c) n; experts m k flops(f) (only the chosen
+  ones).
+- Soft-to-sparse: router 2 m (d + c) n; experts m n flops(f) while its
+  sparsity s < 1 (every expert on every token); at s = 1 (`fully_sparse`)
+  TopK's m k flops(f).
 - Hardcoded: experts m flops(f).
+c is the router context's width (the task one-hot with
+task_id_input='router', else 0): the router reads [token, one-hot], the
+experts the token. With task_id_input='network' the one-hot is part of the
+input, so it is in the first layer's fan-in: D + num_tasks for classic
+control's first Dense (or Big's experts and router: d = D + num_tasks), and
+C + num_tasks input channels for the MinAtar conv (the task planes).
 A MinAtar MoE that reads the conv output [h, w, C] sees the tokens of its
 tokenization (minatar_q_networks.tokens_of): per_pixel, m = h w tokens of
 d = C; per_feature_map, m = C tokens of d = h w; per_sample, one token of
@@ -29,8 +36,9 @@ target network's forward pass on the next states.
 
 Active parameters are the ones a single sample's forward pass touches: for
 TopK and random routers, the router plus k experts per token (at most n);
-hardcoded, one expert; SoftMoE and soft-to-sparse, every expert. A conv's
-are its kernel and biases, k k C_in C_out + C_out.
+hardcoded, one expert; SoftMoE and soft-to-sparse, every expert. A router's
+are (d + c) (n p) (SoftMoE) or (d + c) n. A conv's are its kernel and
+biases, k k C_in C_out + C_out.
 """
 
 import numpy as np
@@ -111,21 +119,38 @@ def _experts_per_token(layer, fully_sparse=False):
   return layer.k
 
 
+def router_columns(layer, num_tokens):
+  """Columns of the router's kernel: n p slots (SoftMoE), n, or 0 (no
+  router weights: hardcoded)."""
+  if layer.router == moe.Router.HARDCODED:
+    return 0
+  if layer.router == moe.Router.SOFTMOE:
+    return layer.num_experts * layer.num_slots(num_tokens)
+  return layer.num_experts
+
+
+def router_parameters(layer, num_tokens):
+  """(d + c) x its columns: the router reads a token of d and the context's c."""
+  d = token_width(layer.experts) + layer.router_context_units
+  return d * router_columns(layer, num_tokens)
+
+
 def moe_flops(layer, num_tokens, fully_sparse=False):
   """FLOPs per sample of an MoE layer on `num_tokens` tokens."""
   d, o, n = token_width(layer.experts), layer.experts.output_units, layer.num_experts
   expert = expert_flops(layer.experts)
+  router = 2 * num_tokens * router_parameters(layer, num_tokens)
   if layer.router == moe.Router.SOFTMOE:
     slots = n * layer.num_slots(num_tokens)
-    return 2 * num_tokens * d * slots * 2 + slots * expert + 2 * num_tokens * slots * o
+    return router + 2 * slots * num_tokens * d + slots * expert + 2 * num_tokens * slots * o
   if layer.router == moe.Router.HARDCODED:
     return num_tokens * expert
-  return 2 * num_tokens * d * n + num_tokens * _experts_per_token(layer, fully_sparse) * expert
+  return router + num_tokens * _experts_per_token(layer, fully_sparse) * expert
 
 
 def moe_active_parameters(layer, num_tokens, fully_sparse=False):
   """Parameters one sample's forward pass uses in an MoE layer."""
-  router = sum(int(np.prod(w.shape.as_list())) for w in layer.router_weights())
+  router = router_parameters(layer, num_tokens)
   if layer.router == moe.Router.SOFTMOE:
     used = layer.num_experts
   elif layer.router == moe.Router.HARDCODED:
@@ -161,7 +186,7 @@ def conv_output_tokens(network):
   """The number of tokens the MoE reading a MinAtar network's conv output
   sees per sample, as `tokens_of` cuts it."""
   output_shape = network.conv.compute_output_shape(
-      tf.TensorShape([None] + list(network.screen_shape))
+      tf.TensorShape([None] + list(network.input_screen_shape))
   )
   with tf.Graph().as_default():
     tokens = minatar_q_networks.tokens_of(tf.zeros(output_shape.as_list()[1:])[None],
@@ -175,7 +200,7 @@ def layer_costs(network, fully_sparse=False):
   if isinstance(network, minatar_q_networks.MinAtarQNetwork):
     if network.big_moe is not None:
       return [moe_cost(network.big_moe, 1, fully_sparse)]
-    costs = [conv_cost(network.conv, network.screen_shape)]
+    costs = [conv_cost(network.conv, network.input_screen_shape)]
     if network.hidden_is_moe:
       costs.append(moe_cost(network.hidden, conv_output_tokens(network), fully_sparse))
     else:

@@ -35,7 +35,25 @@ layer that follows. The tokenization applies to the MoE that reads the torso
 it is set to.
 
 The task id is the observation's last element (`moe_dopamine.observation`);
-hardcoded routing reads it.
+hardcoded routing reads it. What else of it the network reads is
+`MinAtarQNetwork.task_id_input` (q_networks.TaskIdInput, as for classic
+control), with o = one_hot(task id, num_tasks):
+- 'none' (default): nothing.
+- 'network': o as num_tasks constant input planes, the screen
+  [10, 10, C] becoming [10, 10, C + num_tasks] with plane C + t equal to o_t
+  at every position. The conv then computes
+  relu(conv(screen, K_s) + conv(planes, K_o) + b), so the torso, and all
+  that follows, is conditioned on the task (k k num_tasks filters more
+  weights; Big's every expert and its router read the planes too). Planes
+  are the standard way to give a conv net a per-sample scalar (AlphaGo's
+  colour-to-play plane, CoordConv); appending o to the flattened feature maps
+  instead would condition only the layers after the torso, and not Big's
+  conv. Near the border the 'same' zero padding leaves part of a plane's
+  patch empty, so a plane also marks the border, as a zero-padded conv
+  does anyway.
+- 'router': o joins every MoE layer's router input only, [token, o] for each
+  of the layer's tokens (middle: each of the 100 per-pixel tokens); the
+  experts read the tokens alone (moe.py). Refused without a learned router.
 
 Diagnostics: the torso's feature maps are the hidden layer 'conv_0', each
 of its 16 channels one neuron (metrics.dormant averages over the batch and
@@ -185,6 +203,7 @@ class MinAtarQNetwork(q_networks.PlacementQNetwork):
       parameter_matched_to=None,
       num_tasks=1,
       task_id_in_observation=False,
+      task_id_input=q_networks.TaskIdInput.NONE,
       name=None,
   ):
     """Creates the network (its layers are made when it first sees a state).
@@ -207,6 +226,9 @@ class MinAtarQNetwork(q_networks.PlacementQNetwork):
       num_tasks: int, number of tasks the observations come from.
       task_id_in_observation: bool, the observation's last feature is the
         task id.
+      task_id_input: TaskIdInput or its name: 'none', 'network' (a one-hot of
+        the task id as constant input planes of the screen) or 'router' (to
+        every router's input only); see the module docstring.
       name: str, Keras name; Dopamine passes 'Online' and 'Target'.
     """
     super().__init__(name=name)
@@ -222,7 +244,10 @@ class MinAtarQNetwork(q_networks.PlacementQNetwork):
         num_actions, hidden_units, expert_hidden_units, relu_after_moe,
         parameter_matched_to, task_id_in_observation,
     )
+    self._check_task_id_input(task_id_input)
     self.screen_shape = None  # [h, w, C], from the first state seen.
+    # [h, w, C(+num_tasks)]: the screen and the task planes ('network').
+    self.input_screen_shape = None
     self.conv = None
     self.hidden = None  # Dense or MoE after the torso (None for big).
     self.output_layer = None  # Dense or MoE.
@@ -235,10 +260,11 @@ class MinAtarQNetwork(q_networks.PlacementQNetwork):
     logging.info(
         'MinAtarQNetwork %s: placement=%s tokenization=%s num_experts=%d '
         'filters=%d kernel_size=%d hidden_units=%d expert_hidden_units=%d '
-        'relu_after_moe=%s parameter_matched_to=%s',
+        'relu_after_moe=%s parameter_matched_to=%s task_id_input=%s',
         name, self.placement.value, self.tokenization.value, self.num_experts,
         self.filters, self.kernel_size, self.hidden_units,
         self.expert_hidden_units, self.relu_after_moe, self._matched_to_name,
+        self.task_id_input.value,
     )
 
   def ignored_bindings(self):
@@ -271,19 +297,22 @@ class MinAtarQNetwork(q_networks.PlacementQNetwork):
     """Finds the screen shape, then makes the layers (see
     PlacementQNetwork.build)."""
     self.screen_shape = self._screen_shape(input_shape)
+    h, w, c = self.screen_shape
+    self.input_screen_shape = (h, w, c + self.task_input_units)
     super().build(input_shape)
 
   def _matched_width(self, target, input_shape):
-    del input_shape  # Read by build into screen_shape.
+    del input_shape  # Read by build into input_screen_shape.
     return matched_width(
-        target, self.screen_shape, self.filters, self.kernel_size, self.num_actions
+        target, self.input_screen_shape, self.filters, self.kernel_size,
+        self.num_actions,
     )
 
   def _make_layers(self):
     h, w, _ = self.screen_shape
     if self.is_big:
       experts = ConvExperts(
-          self.num_experts, self.screen_shape, self.filters, self.kernel_size,
+          self.num_experts, self.input_screen_shape, self.filters, self.kernel_size,
           (self.hidden_units,), self.num_actions, name='experts',
       )
       self.big_moe = self._make_big_moe((self.hidden_units,), experts)
@@ -324,7 +353,7 @@ class MinAtarQNetwork(q_networks.PlacementQNetwork):
     kernel reads, or its channel's rows of a per-pixel MoE's experts and
     router. Per-feature-map tokens make each filter a token, with no weights
     of its own to reset: conv_0 is left out there."""
-    h, w, c = self.screen_shape
+    h, w, c = self.input_screen_shape
     positions, k = h * w, self.kernel_size
     if self.big_moe is not None:
       experts = self.big_moe.experts
@@ -373,14 +402,26 @@ class MinAtarQNetwork(q_networks.PlacementQNetwork):
     ))
     return layers
 
-  def _q_values(self, x, run_moe, activations):
+  def _network_input(self, features, task_one_hot):
     """Features [batch, h*w*C] (a state [batch, h*w*C(+1), stack] in
-    MultiTaskEnvironment's MinAtar layout, without its task id) -> Q-values;
+    MultiTaskEnvironment's MinAtar layout, without its task id) -> the
+    flattened screens the network reads: the features, or with the task
+    one-hot [batch, num_tasks] ('network') the screens with the task planes,
+    [batch, h*w*(C + num_tasks)]."""
+    if task_one_hot is None:
+      return features
+    h, w, _ = self.screen_shape
+    planes = tf.tile(task_one_hot[:, None, None, :], [1, h, w, 1])
+    screens = tf.concat([observation.screen_of(features, self.screen_shape), planes], -1)
+    return tf.reshape(screens, [-1, int(np.prod(self.input_screen_shape))])
+
+  def _q_values(self, x, run_moe, activations):
+    """Flattened screens [batch, h*w*C'] (`_network_input`) -> Q-values;
     `run_moe(layer, tokens)` runs an MoE and keeps its extras, `activations`
     keeps the hidden layers'."""
     if self.big_moe is not None:
       return tf.reduce_mean(run_moe(self.big_moe, x[:, None, :]), axis=1)
-    maps = self.conv(observation.screen_of(x, self.screen_shape))
+    maps = self.conv(observation.screen_of(x, self.input_screen_shape))
     activations['conv_0'] = maps
     if self.hidden_is_moe:
       out = run_moe(self.hidden, tokens_of(maps, self.tokenization))

@@ -12,6 +12,16 @@ routed within their own sample, never across the batch. n = num_experts.
 - Hardcoded: a token of task t goes to expert t mod n with weight 1.
 - Random: TopK dispatch through a fixed, untrained random router (a control).
 
+Router context (`router_context_units` c > 0, set by the network for
+`task_id_input='router'`): a vector z [batch, c] per sample (the task
+one-hot) joins every token of its sample in the router's input only. The
+logits are [x, z] W (SoftMoE: [X, 1 z] Phi over the m tokens of a sample;
+TopK: [x, z] W per token); the experts, and SoftMoE's slot contents
+D^T X, still read the tokens X alone. With SoftMoE and m > 1, z adds the
+same offset z Phi_z to a slot's logit for every token of the sample, which
+the softmax over tokens cancels: z then shifts the combine weights, not the
+dispatch.
+
 Every call returns the output tokens and an `MoEInfo` with the routing
 probabilities [batch, m, n], the weighted load-balancing losses, and each
 expert's hidden activations under a stable name.
@@ -176,6 +186,8 @@ NETWORK_OWNED = {
     'output_units': "the network (the layer's place in it)",
     'expert_hidden_units': 'ClassicControlQNetwork.expert_hidden_units',
     'experts': "the network (MinAtarQNetwork's big placement: whole conv networks)",
+    'router_context_units': "ClassicControlQNetwork.task_id_input or "
+                            "MinAtarQNetwork.task_id_input ('router')",
 }
 
 
@@ -207,6 +219,7 @@ class MoE(tf.keras.layers.Layer):
       importance_loss_weight=0.0,
       load_loss_weight=0.0,
       experts=None,
+      router_context_units=0,
       **kwargs,
   ):
     """Creates the layer.
@@ -234,6 +247,9 @@ class MoE(tf.keras.layers.Layer):
       load_loss_weight: float, weight of CV(load)^2 (needs noise, TopK).
       experts: None (MLP experts from expert_hidden_units and output_units),
         or an `Experts` layer to use instead (e.g. whole conv networks).
+      router_context_units: int >= 0, width c of the per-sample context the
+        router reads beside each token (0: the token alone; see the module
+        docstring).
       **kwargs: Keras layer arguments (name).
     """
     super().__init__(**kwargs)
@@ -241,6 +257,9 @@ class MoE(tf.keras.layers.Layer):
     router_class = ROUTERS[self.router]
     self.num_experts = config.check_int(num_experts, 'MoE.num_experts', minimum=1)
     self.output_units = output_units
+    self.router_context_units = config.check_int(
+        router_context_units, 'MoE.router_context_units', minimum=0
+    )
     self.k = 1
     if router_class.uses_k:
       self.k = config.check_int(k, 'MoE.k')
@@ -287,11 +306,12 @@ class MoE(tf.keras.layers.Layer):
         'MoE %s: router=%s num_experts=%d k=%d capacity_factor=%s '
         'topk_capacity_factor=%s normalize_tokens=%s noise_std=%s '
         'renormalize_gates=%s router_trainable=%s loss_weights=%s '
-        'expert_hidden_units=%s output_units=%s',
+        'expert_hidden_units=%s output_units=%s router_context_units=%d',
         self.name, self.router.value, self.num_experts, self.k,
         self.capacity_factor, self.topk_capacity_factor, self.normalize_tokens,
         self.noise_std, self.renormalize_gates, self.router_trainable,
         self.loss_weights, tuple(expert_hidden_units), output_units,
+        self.router_context_units,
     )
     if experts is None:
       experts = Experts(num_experts, expert_hidden_units, output_units, name='experts')
@@ -306,6 +326,16 @@ class MoE(tf.keras.layers.Layer):
     """The router's weight matrices (rows = token features); [] if none."""
     return self.routing.weights()
 
+  def router_context_weights(self):
+    """The router's weights for its context's rows; [] without a context."""
+    return self.routing.context_weights()
+
+  @property
+  def learns_routing(self):
+    """The routing is learned from the router's input (not hardcoded by the
+    task id, nor a frozen random router)."""
+    return self.routing.reads_inputs and self.router_trainable
+
   def num_slots(self, num_tokens):
     """SoftMoE slots per expert, p = ceil(m * capacity_factor / n)."""
     return int(math.ceil(num_tokens * self.capacity_factor / self.num_experts))
@@ -313,13 +343,14 @@ class MoE(tf.keras.layers.Layer):
   def build(self, input_shape):
     num_tokens, token_size = int(input_shape[1]), int(input_shape[2])
     self.experts.build((None, token_size))
-    self.routing.build(num_tokens, token_size)
+    self.routing.build(num_tokens, token_size, self.router_context_units)
     super().build(input_shape)
 
   # Plain Python control flow over settings, never over tensors: autograph's
   # conversion (seconds per network) has nothing to convert.
   @tf.autograph.experimental.do_not_convert
-  def call(self, tokens, task_ids=None, training=None, diagnostics=False):
+  def call(self, tokens, task_ids=None, training=None, diagnostics=False,
+           router_context=None):
     """Routes tokens [batch, m, d] to the experts.
 
     Args:
@@ -328,17 +359,20 @@ class MoE(tf.keras.layers.Layer):
       training: bool, router noise is only added when True.
       diagnostics: bool, also return every expert's activations on all tokens (sparse routers then run every expert on
         every token: for measurements, not for training).
+      router_context: float tensor [batch, router_context_units], what the
+        router reads beside each token of the sample; None without a context.
 
     Returns:
       (outputs [batch, m, output_units], MoEInfo).
     """
+    router_inputs = self._router_inputs(tokens, router_context)
     router_logits = None
     if self.routing.soft:
-      outputs, probs, hiddens, counts = self._soft_route(tokens, training)
+      outputs, probs, hiddens, counts = self._soft_route(tokens, router_inputs, training)
       all_hiddens = hiddens
     else:
       outputs, probs, hiddens, router_logits, counts, flat = self._sparse_route(
-          tokens, task_ids, training
+          tokens, router_inputs, task_ids, training
       )
       all_hiddens = self._every_expert_on(flat) if diagnostics else None
     return outputs, MoEInfo(
@@ -348,6 +382,19 @@ class MoE(tf.keras.layers.Layer):
         routed_counts=counts,
         all_token_activations=self._named(all_hiddens) if diagnostics else {},
     )
+
+  def _router_inputs(self, tokens, router_context):
+    """[batch, m, d] tokens -> the router's inputs: the tokens, or with a
+    context z [batch, c] each token followed by its sample's z, [batch, m, d + c]."""
+    if (router_context is None) != (self.router_context_units == 0):
+      raise ValueError(
+          f'MoE {self.name} has router_context_units={self.router_context_units}; '
+          f'got router_context={router_context!r}.'
+      )
+    if router_context is None:
+      return tokens
+    context = tf.tile(router_context[:, None, :], [1, int(tokens.shape[1]), 1])
+    return tf.concat([tokens, tf.cast(context, tokens.dtype)], axis=-1)
 
   def _named(self, hiddens):
     """{names.expert_hidden(layer, e, j): hiddens[e][j]}."""
@@ -364,10 +411,10 @@ class MoE(tf.keras.layers.Layer):
     )
     return [[h[e] for h in hiddens] for e in range(self.num_experts)]
 
-  def _soft_route(self, x, training):
+  def _soft_route(self, x, router_inputs, training):
     num_tokens = int(x.shape[1])
     p = self.num_slots(num_tokens)
-    logits = self.routing.slot_logits(x, training)
+    logits = self.routing.slot_logits(router_inputs, training)
     dispatch, combine = soft_moe_weights(logits)
     slots = tf.einsum('bms,bmd->bsd', dispatch, x)  # [b, n*p, d]
     batch = tf.shape(x)[0]
@@ -393,12 +440,17 @@ class MoE(tf.keras.layers.Layer):
     counts = tf.fill([self.num_experts], batch * p)
     return outputs, probs, per_expert, counts
 
-  def _sparse_route(self, x, task_ids, training):
+  def _sparse_route(self, x, router_inputs, task_ids, training):
     batch = tf.shape(x)[0]
     num_tokens, token_size = int(x.shape[1]), int(x.shape[2])
     flat = tf.reshape(x, [-1, token_size])  # [T, d], T = batch * m.
+    flat_router_inputs = flat
+    if self.router_context_units:
+      flat_router_inputs = tf.reshape(
+          router_inputs, [-1, token_size + self.router_context_units]
+      )
     probs, top_idx, top_gates, router_logits = self.routing.select(
-        flat, task_ids, training
+        flat_router_inputs, task_ids, training
     )
 
     # One row per (choice rank, token): higher-ranked choices come first so

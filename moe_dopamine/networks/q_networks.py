@@ -24,6 +24,21 @@ output layer's tokens each give Q-values, averaged over tokens.
 With `task_id_in_observation`, the last feature of the observation is the
 task id (used by hardcoded routing), not an input feature.
 
+What else of the task id the network reads is one binding,
+`task_id_input` (`TaskIdInput`, shared with the MinAtar network), with
+o = one_hot(task id, num_tasks) and x the rescaled features:
+- 'none' (default): nothing; only hardcoded routing sees the id.
+- 'network': the network's input is [x, o], D + num_tasks wide: the first
+  Dense computes relu([x, o] W + b) (num_tasks x hidden_units more weights),
+  Big's every expert and its router read [x, o], and so do the first MoE's
+  tokens (all); as multi-task RL baselines condition a network on the task.
+- 'router': every MoE layer's router reads [token, o] (logits [x, o] W,
+  num_tasks more rows: n * p per SoftMoE router, n per TopK router); the
+  experts, and SoftMoE's slot contents, read the token alone (moe.py).
+  Refused without a learned router (baseline, baseline_scaled, separate,
+  hardcoded or frozen routing).
+Any value but 'none' needs the id in the observation (task_id_in_observation).
+
 Parameter-matched control: `parameter_matched_to=<placement>` (with placement
 'baseline') gives the baseline the hidden width whose trainable parameter
 count is closest to that placement's at the same settings.
@@ -61,14 +76,28 @@ class Placement(enum.Enum):
   SEPARATE = 'separate'
 
 
+@gin.constants_from_enum(module='moe_dopamine')
+class TaskIdInput(enum.Enum):
+  """What of the task id a network reads besides hardcoded routing (see the
+  module docstring)."""
+  NONE = 'none'
+  NETWORK = 'network'  # A one-hot of the id in the network's input.
+  ROUTER = 'router'  # A one-hot of the id in every router's input only.
+
+
+# Placements without a router that learns from its input.
+_UNROUTED = (Placement.BASELINE, Placement.BASELINE_SCALED, Placement.SEPARATE)
+
+
 class PlacementQNetwork(tf.keras.Model):
   """What the Q-networks with an MoE placement share (not gin-configurable).
 
   A subclass's constructor checks its arguments through `_check_placement`,
-  `_check_experts` and `_check_widths` (in that order, its own checks in
-  between), sets `_constructor_args`, and implements `_make_layers`,
-  `_layers_in_order`, `_matched_width` and `_q_values`. Error messages name
-  the subclass's arguments with the prefix given to `_check_placement`.
+  `_check_experts`, `_check_widths` and `_check_task_id_input` (in that
+  order, its own checks in between), sets `_constructor_args`, and
+  implements `_make_layers`, `_layers_in_order`, `_matched_width`,
+  `_network_input` and `_q_values`. Error messages name the subclass's
+  arguments with the prefix given to `_check_placement`.
   """
 
   def _check_placement(self, prefix, placement):
@@ -113,6 +142,37 @@ class PlacementQNetwork(tf.keras.Model):
     self.hidden_units = hidden_units
     self.big_moe = None
 
+  def _check_task_id_input(self, task_id_input):
+    """Sets task_id_input; refuses a one-hot of an id the observations lack,
+    and 'router' for a network without a learned router."""
+    binding = self._prefix + 'task_id_input'
+    self.task_id_input = config.parse_choice(TaskIdInput, task_id_input, binding)
+    value = self.task_id_input.value
+    if self.task_id_input != TaskIdInput.NONE and not self.task_id_in_observation:
+      raise config.ConfigError(
+          f'{binding}={value!r} needs the task id in the observation, and these '
+          'observations carry none (task_id_in_observation=False: not a '
+          f"MultiTaskEnvironment run). Fix: {binding}='none', or build the "
+          "run's tasks with MultiTaskEnvironment."
+      )
+    if self.task_id_input == TaskIdInput.ROUTER and self.placement in _UNROUTED:
+      raise config.ConfigError(
+          f"{binding}='router' gives the task id to the routers, and "
+          f'placement={self.placement.value!r} has no learned router. Fix: '
+          f"{binding}='network' (the id in the network's input), or an MoE "
+          "placement with a learned router ('middle', 'final', 'all', 'big')."
+      )
+
+  @property
+  def task_input_units(self):
+    """Width of the task one-hot in the network's input ('network')."""
+    return self.num_tasks if self.task_id_input == TaskIdInput.NETWORK else 0
+
+  @property
+  def router_context_units(self):
+    """Width of the task one-hot in each router's input ('router')."""
+    return self.num_tasks if self.task_id_input == TaskIdInput.ROUTER else 0
+
   def _shared_constructor_args(self):
     """The checked arguments every subclass's constructor takes (for
     `_constructor_args`)."""
@@ -124,6 +184,7 @@ class PlacementQNetwork(tf.keras.Model):
         relu_after_moe=self.relu_after_moe,
         num_tasks=self.num_tasks,
         task_id_in_observation=self.task_id_in_observation,
+        task_id_input=self.task_id_input,
     )
 
   @property
@@ -141,6 +202,11 @@ class PlacementQNetwork(tf.keras.Model):
   def _feature_width(self, input_shape):
     """Features of a state of `input_shape`, without the task id."""
     return int(np.prod(input_shape[1:])) - int(self.task_id_in_observation)
+
+  def _input_width(self, input_shape):
+    """What the first layer reads: the features and the task one-hot
+    ('network')."""
+    return self._feature_width(input_shape) + self.task_input_units
 
   def build(self, input_shape):
     """Makes the layers; a parameter-matched baseline first finds its width."""
@@ -178,9 +244,19 @@ class PlacementQNetwork(tf.keras.Model):
         output_units=output_units,
         expert_hidden_units=expert_hidden_units,
         experts=experts,
+        router_context_units=self.router_context_units,
         name=layer_name,
         **kwargs,
     )
+    if self.router_context_units and not layer.learns_routing:
+      raise config.ConfigError(
+          f"{self._prefix}task_id_input='router' gives the task id to the routers, "
+          f'and MoE {layer_name} has router={layer.router.value!r}'
+          f'{"" if layer.router_trainable else " (frozen)"}, which learns nothing '
+          "from its input. Fix: MoE.router='softmoe', 'topk' or 'soft_to_sparse' "
+          f"with MoE.router_trainable=True, or {self._prefix}task_id_input="
+          "'network'."
+      )
     if layer.router == moe.Router.HARDCODED and self.num_experts < self.num_tasks:
       raise config.ConfigError(
           f'hardcoded routing with num_experts={self.num_experts} < '
@@ -283,12 +359,17 @@ class PlacementQNetwork(tf.keras.Model):
     x = tf.cast(state, tf.float32)
     x = tf.reshape(x, [-1, int(np.prod(x.shape[1:]))])
     x, task_ids = observation.split_task_id(x, self.task_id_in_observation)
+    task_one_hot = self._task_one_hot(task_ids)
+    is_router = self.task_id_input == TaskIdInput.ROUTER
+    router_context = task_one_hot if is_router else None
+    x = self._network_input(x, None if is_router else task_one_hot)
     aux_losses, router_probs, activations = {}, {}, {}
     routed_activations, routed_counts = {}, {}
 
     def run_moe(layer, tokens):
       out, info = layer(
-          tokens, task_ids=task_ids, training=training, diagnostics=diagnostics
+          tokens, task_ids=task_ids, training=training, diagnostics=diagnostics,
+          router_context=router_context,
       )
       aux_losses.update(info.aux_losses)
       router_probs[layer.name] = info.router_probs
@@ -305,6 +386,13 @@ class PlacementQNetwork(tf.keras.Model):
         q_values, aux_losses, router_probs, activations, routed_activations,
         routed_counts,
     )
+
+  def _task_one_hot(self, task_ids):
+    """one_hot(task ids, num_tasks) [batch, num_tasks]; None with 'none' (no
+    op: the default graph is the one without task input)."""
+    if self.task_id_input == TaskIdInput.NONE:
+      return None
+    return tf.one_hot(task_ids, self.num_tasks)
 
 
 def recyclable_output(name, units, layer, reader):
@@ -345,6 +433,7 @@ class ClassicControlQNetwork(PlacementQNetwork):
       max_vals=None,
       num_tasks=1,
       task_id_in_observation=False,
+      task_id_input=TaskIdInput.NONE,
       name=None,
   ):
     """Creates the network (its layers are made when it first sees a state).
@@ -367,6 +456,9 @@ class ClassicControlQNetwork(PlacementQNetwork):
       num_tasks: int, number of tasks the observations come from.
       task_id_in_observation: bool, the observation's last feature is the
         task id.
+      task_id_input: TaskIdInput or its name: 'none', 'network' (a one-hot
+        of the task id appended to the rescaled features) or 'router' (to
+        every router's input only); see the module docstring.
       name: str, Keras name; Dopamine passes 'Online' and 'Target'.
     """
     super().__init__(name=name)
@@ -381,6 +473,7 @@ class ClassicControlQNetwork(PlacementQNetwork):
         num_actions, hidden_units, expert_hidden_units, relu_after_moe,
         parameter_matched_to, task_id_in_observation,
     )
+    self._check_task_id_input(task_id_input)
     self.min_vals = None if min_vals is None else np.asarray(min_vals, np.float32)
     self.max_vals = None if max_vals is None else np.asarray(max_vals, np.float32)
     self.moe_positions = {
@@ -404,7 +497,7 @@ class ClassicControlQNetwork(PlacementQNetwork):
     logging.info(
         'ClassicControlQNetwork %s: placement=%s num_experts=%d num_tokens=%d '
         'hidden_units=%d num_hidden_layers=%d expert_hidden_units=%d '
-        'relu_after_moe=%s parameter_matched_to=%s',
+        'relu_after_moe=%s parameter_matched_to=%s task_id_input=%s',
         name,
         self.placement.value,
         self.num_experts,
@@ -414,11 +507,12 @@ class ClassicControlQNetwork(PlacementQNetwork):
         self.expert_hidden_units,
         self.relu_after_moe,
         self._matched_to_name,
+        self.task_id_input.value,
     )
 
   def _matched_width(self, target, input_shape):
     return matched_width(
-        target, self._feature_width(input_shape), self.num_actions,
+        target, self._input_width(input_shape), self.num_actions,
         self.num_hidden_layers,
     )
 
@@ -474,12 +568,21 @@ class ClassicControlQNetwork(PlacementQNetwork):
       )
     return tf.reshape(x, [-1, self.num_tokens, width // self.num_tokens])
 
-  def _q_values(self, x, run_moe, activations):
-    """Features [batch, D] (a state [batch, D(+1), stack] without its task id)
-    -> Q-values; `run_moe(layer, tokens)` runs an MoE and keeps its extras,
-    `activations` keeps the hidden layers'."""
+  def _network_input(self, features, task_one_hot):
+    """Features [batch, D] (a state without its task id) -> what the first
+    layer reads: the features rescaled to [-1, 1], then the task one-hot
+    [batch, num_tasks] if given ('network')."""
+    x = features
     if self.min_vals is not None:
       x = observation.rescale_features(x, self.min_vals, self.max_vals)
+    if task_one_hot is None:
+      return x
+    return tf.concat([x, task_one_hot], axis=-1)
+
+  def _q_values(self, x, run_moe, activations):
+    """The network's input [batch, D(+num_tasks)] (`_network_input`) ->
+    Q-values; `run_moe(layer, tokens)` runs an MoE and keeps its extras,
+    `activations` keeps the hidden layers'."""
     if self.big_moe is not None:
       return tf.reduce_mean(run_moe(self.big_moe, self._tokens(x)), axis=1)
     for layer_name, layer, is_moe in self.stack[:-1]:

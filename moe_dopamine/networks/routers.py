@@ -2,12 +2,19 @@
 
 A router owns its weights (created on the MoE layer, so Keras tracks them)
 and decides where tokens go. Two dispatch styles exist:
-- soft (SoftMoE): `slot_logits(tokens, training)` gives logits
+- soft (SoftMoE): `slot_logits(router_inputs, training)` gives logits
   [batch, m, n * p]; the layer mixes tokens into slots and back;
-- sparse (everything else): `select(flat_tokens, task_ids, training)` gives,
-  per token, the routing probabilities over experts [T, n], the chosen
+- sparse (everything else): `select(flat_router_inputs, task_ids, training)`
+  gives, per token, the routing probabilities over experts [T, n], the chosen
   experts [T, k] and their gates [T, k]; only those (token, expert) pairs are
   computed.
+A router's input is the token, or [token, context] when the layer has a
+router context (a network's task one-hot, `router_context_units` c > 0): the
+logits are then [x, z] W over a kernel of d + c rows, kept as two variables,
+the token's rows W_x [d, .] (`weights`, what ReDo edits with the token's
+features) and the context's rows W_z [c, .] (`context_weights`), so that
+[x, z] W = x W_x + z W_z. Both are drawn as the rows of one kernel of fan-in
+d + c; without a context W_x is exactly the router's usual kernel.
 Adding a router is adding a class here and a member to `moe.Router`.
 """
 
@@ -23,10 +30,22 @@ def noisy(layer, logits, training):
   return logits
 
 
+def kernel_rows_initializer(rows, fan_in, divisor=1):
+  """Truncated-normal variance scaling for `rows` rows of a kernel whose
+  fan-in is `fan_in`: variance 1 / (fan_in * divisor), whatever the rows
+  (Keras' initializer reads the fan-in from the variable's own shape)."""
+  return tf.keras.initializers.VarianceScaling(
+      scale=rows / (fan_in * divisor), mode='fan_in', distribution='truncated_normal'
+  )
+
+
 class Router:
   """The interface (and the defaults) of a router."""
 
   soft = False  # Slot dispatch (SoftMoE) rather than sparse dispatch.
+  # Whether the routing is computed from the router's input (through weights);
+  # the hardcoded router reads only the task id.
+  reads_inputs = True
   uses_k = False  # Whether MoE.k applies.
   frozen = False  # Weights never trained (a control).
   # Whether the load loss applies: it is the expected load under router noise.
@@ -44,16 +63,44 @@ class Router:
 
   def __init__(self, layer):
     self.layer = layer
+    self.context_kernel = None  # W_z, with a router context.
 
   def check(self):
     """Raises config.ConfigError for settings this router cannot honour."""
 
-  def build(self, num_tokens, token_size):
+  def build(self, num_tokens, token_size, context_size=0):
     """Creates the router's weights on the layer."""
 
   def weights(self):
     """The router's weight matrices (rows = token features)."""
     return []
+
+  def context_weights(self):
+    """The router's weights for its context's rows, W_z ([] if none)."""
+    return [] if self.context_kernel is None else [self.context_kernel]
+
+  def add_kernel(self, name, token_size, context_size, columns, divisor, trainable):
+    """Adds W_x `name` [token_size, columns] and, with a context, W_z
+    `name`_context [context_size, columns]: the rows of one kernel of fan-in
+    token_size + context_size, variance 1 / (fan-in * divisor). Returns W_x."""
+    fan_in = token_size + context_size
+    kernel = self.layer.add_weight(
+        name, shape=(token_size, columns),
+        initializer=kernel_rows_initializer(token_size, fan_in, divisor),
+        trainable=trainable,
+    )
+    if context_size:
+      self.context_kernel = self.layer.add_weight(
+          f'{name}_context', shape=(context_size, columns),
+          initializer=kernel_rows_initializer(context_size, fan_in, divisor),
+          trainable=trainable,
+      )
+    return kernel
+
+  def kernel(self):
+    """W over the router's input: W_x, or [W_x; W_z] with a context."""
+    rows = self.weights() + self.context_weights()
+    return rows[0] if len(rows) == 1 else tf.concat(rows, axis=0)
 
 
 class SoftMoERouter(Router):
@@ -61,7 +108,9 @@ class SoftMoERouter(Router):
 
   Phi [d, n * p] is initialised as Dopamine's labs/moes Phi [d, n, p] under
   lecun_normal (truncated normal, variance 1 / (d * n)); with
-  normalize_tokens, logits = scale * l2norm(X) l2norm(Phi) (over d).
+  normalize_tokens, logits = scale * l2norm(X) l2norm(Phi) (over d). With a
+  router context z, X is [X, z] and Phi is [Phi; Phi_context] throughout
+  (d + c rows, variance 1 / ((d + c) n)).
   """
 
   soft = True
@@ -71,15 +120,12 @@ class SoftMoERouter(Router):
       'renormalize_gates': 'SoftMoE routing has no kept gates to renormalize',
   }
 
-  def build(self, num_tokens, token_size):
+  def build(self, num_tokens, token_size, context_size=0):
     layer = self.layer
-    layer.phi = layer.add_weight(
-        'phi',
-        shape=(token_size, layer.num_experts * layer.num_slots(num_tokens)),
-        initializer=tf.keras.initializers.VarianceScaling(
-            scale=1.0 / layer.num_experts, mode='fan_in', distribution='truncated_normal'
-        ),
-        trainable=layer.router_trainable,
+    layer.phi = self.add_kernel(
+        'phi', token_size, context_size,
+        columns=layer.num_experts * layer.num_slots(num_tokens),
+        divisor=layer.num_experts, trainable=layer.router_trainable,
     )
     if layer.normalize_tokens:
       layer.scale = layer.add_weight(
@@ -89,16 +135,17 @@ class SoftMoERouter(Router):
   def weights(self):
     return [self.layer.phi]
 
-  def slot_logits(self, tokens, training):
+  def slot_logits(self, router_inputs, training):
     layer = self.layer
+    phi = self.kernel()
     if layer.normalize_tokens:
       logits = layer.scale * tf.einsum(
           'bmd,ds->bms',
-          tf.math.l2_normalize(tokens, axis=-1),
-          tf.math.l2_normalize(layer.phi, axis=0),
+          tf.math.l2_normalize(router_inputs, axis=-1),
+          tf.math.l2_normalize(phi, axis=0),
       )
     else:
-      logits = tf.einsum('bmd,ds->bms', tokens, layer.phi)
+      logits = tf.einsum('bmd,ds->bms', router_inputs, phi)
     return noisy(layer, logits, training)
 
 
@@ -125,22 +172,22 @@ class TopKRouter(Router):
           'False, k >= 2, or a balancing loss (e.g. MoE.switch_loss_weight=0.01).'
       )
 
-  def build(self, num_tokens, token_size):
+  def build(self, num_tokens, token_size, context_size=0):
     layer = self.layer
-    layer.router_kernel = layer.add_weight(
-        'router_kernel',
-        shape=(token_size, layer.num_experts),
-        initializer=tf.keras.initializers.LecunNormal(),
-        trainable=layer.router_trainable and not self.frozen,
+    # LeCun normal (variance 1 / fan-in) over the token and its context.
+    layer.router_kernel = self.add_kernel(
+        'router_kernel', token_size, context_size, columns=layer.num_experts,
+        divisor=1, trainable=layer.router_trainable and not self.frozen,
     )
 
   def weights(self):
     return [self.layer.router_kernel]
 
   def select(self, flat, task_ids, training):
-    """(probs [T, n], experts [T, k], gates [T, k], (clean, noisy) logits)."""
+    """(probs [T, n], experts [T, k], gates [T, k], (clean, noisy) logits)
+    from the flat router inputs [T, d(+c)]."""
     layer = self.layer
-    clean = tf.matmul(flat, layer.router_kernel)
+    clean = tf.matmul(flat, self.kernel())
     logits = noisy(layer, clean, training)
     probs = tf.nn.softmax(logits)
     gates, experts = tf.math.top_k(probs, k=layer.k)
@@ -183,6 +230,8 @@ class HardcodedRouter(Router):
           ('load_loss_weight', 'no router noise'),
       )
   }
+
+  reads_inputs = False
 
   def select(self, flat, task_ids, training):
     layer = self.layer
@@ -227,8 +276,8 @@ class SoftToSparseRouter(TopKRouter):
           'Fix: MoE.topk_capacity_factor=None.'
       )
 
-  def build(self, num_tokens, token_size):
-    super().build(num_tokens, token_size)
+  def build(self, num_tokens, token_size, context_size=0):
+    super().build(num_tokens, token_size, context_size)
     layer = self.layer
     layer.sparsity = layer.add_weight(
         'sparsity', shape=(), initializer='zeros', trainable=False

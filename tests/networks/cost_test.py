@@ -160,3 +160,72 @@ def test_minatar_separate_runs_one_whole_network():
   network = built_minatar('separate', num_tasks=3)
   assert cost.forward_cost(network) == (MINATAR, MINATAR_PARAMETERS)
   assert q_networks.count_parameters(network) == 3 * MINATAR_PARAMETERS
+
+
+# task_id_input: the one-hot of T tasks in the input ('network') or in each
+# router's input ('router'); the counts must include it and match the built
+# network's (SoftMoE uses every weight, so active = all).
+T = 2
+
+
+def built_with_task_input(placement, task_id_input, router='softmoe'):
+  gin.bind_parameter('MoE.router', router)
+  network = q_networks.ClassicControlQNetwork(
+      A, placement=placement, num_experts=4, num_tasks=T, task_id_in_observation=True,
+      task_id_input=task_id_input,
+  )
+  network(tf.zeros([1, D + 1, 1]))
+  return network
+
+
+def test_a_baseline_told_the_task_pays_for_the_one_hot_in_its_first_layer():
+  # Fails if the count reads the features' width, not the first layer's.
+  network = built_with_task_input('baseline', 'network')
+  parameters = 266242 + T * 512
+  assert cost.forward_cost(network) == (BASELINE + 2 * T * 512, parameters)
+  assert q_networks.count_parameters(network) == parameters
+
+
+def test_big_softmoe_with_the_task_in_its_router_pays_for_the_routers_rows():
+  # Router 2 m (d + c) n p on one token (p = 1), slot inputs 2 n p m d
+  # (the token alone), combine 2 m n p o: fails if the context is left out
+  # of the router or counted in the slots.
+  network = built_with_task_input('big', 'router')
+  flops, active = cost.forward_cost(network)
+  assert flops == 4 * BASELINE + 2 * (D + T) * 4 + 2 * 4 * D + 2 * 4 * A
+  assert active == 4 * 266242 + (D + T) * 4 == q_networks.count_parameters(network)
+
+
+@pytest.mark.parametrize('k', [1, 2])
+def test_big_topk_with_the_task_in_its_router_pays_for_the_routers_rows(k):
+  gin.bind_parameter('MoE.k', k)
+  flops, active = cost.forward_cost(built_with_task_input('big', 'router', 'topk'))
+  assert flops == 2 * (D + T) * 4 + k * BASELINE
+  assert active == (D + T) * 4 + k * 266242
+
+
+def test_minatar_baseline_told_the_game_pays_for_the_task_planes():
+  # The conv reads C + T channels: 2 H_out W_out k k (C + T) F.
+  network = built_minatar('baseline', num_tasks=T, task_id_input='network')
+  conv = 2 * 10 * 10 * 3 * 3 * (C + T) * F
+  parameters = MINATAR_PARAMETERS + 3 * 3 * T * F
+  assert cost.forward_cost(network) == (MINATAR - CONV + conv, parameters)
+  assert q_networks.count_parameters(network) == parameters
+
+
+@pytest.mark.parametrize('placement,task_id_input', [
+    ('middle', 'router'), ('all', 'router'), ('big', 'router'), ('big', 'network'),
+    ('final', 'network'),
+])
+def test_minatar_softmoe_counts_match_the_built_network_with_a_task_input(
+    placement, task_id_input):
+  network = built_minatar(placement, num_tasks=T, task_id_input=task_id_input)
+  assert cost.forward_cost(network)[1] == q_networks.count_parameters(network)
+
+
+def test_minatar_middle_softmoe_router_reads_the_task_beside_every_pixel():
+  # 100 per-pixel tokens, each with the one-hot in its router input: the
+  # router costs 2 m (d + c) n p, the slots still 2 n p m d.
+  m, d, p, moe_layer = MIDDLE_SOFTMOE['per_pixel']
+  network = built_minatar('middle', num_tasks=T, task_id_input='router')
+  assert cost.forward_cost(network)[0] == CONV + moe_layer + 2 * m * T * 4 * p + 2 * 300 * MA

@@ -265,3 +265,146 @@ def test_hardcoded_routing_needs_an_expert_per_game():
   gin.bind_parameter('MoE.router', 'hardcoded')
   with pytest.raises(config.ConfigError, match='MinAtarQNetwork.num_experts >= 3'):
     make('big', num_experts=2)(tf.zeros([1, WIDTH, 1]))
+
+
+# task_id_input (q_networks.TaskIdInput): the one-hot of the game id as
+# constant input planes ('network') or in every router's input ('router').
+T = 3  # The three games.
+SMALL = dict(filters=4, hidden_units=8, expert_hidden_units=8)
+IDS_A, IDS_B = [0, 1, 2, 0, 1], [1, 2, 0, 2, 0]
+
+
+def test_network_task_input_is_one_constant_plane_per_game():
+  # Fails for planes of another game's one-hot, planes holding the id's
+  # value, planes at the wrong channels, or a torso that does not read them.
+  states, screens = minatar_states()
+  ids = states[:, -1, 0].astype(int)
+  assert set(ids) == {0, 1, 2}
+  network = make('baseline', task_id_input='network')
+  output = network(tf.constant(states))
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    maps, kernel, bias = sess.run(
+        [output.activations['conv_0'], network.conv.kernel, network.conv.bias])
+  assert kernel.shape == (3, 3, C + T, F)
+  planes = np.broadcast_to(np.eye(T)[ids][:, None, None, :], (5, 10, 10, T))
+  expected = numpy_conv(np.concatenate([screens, planes], axis=-1), kernel, bias)
+  np.testing.assert_allclose(maps, expected, rtol=1e-4, atol=1e-5)
+
+
+def outputs_by_task(network, task_id_batches, prepare=None):
+  """The network's outputs on the same random screens with each batch of
+  game ids, in one session; `prepare(sess)` runs first."""
+  screens = np.random.default_rng(0).integers(0, 2, (len(task_id_batches[0]), 100 * C))
+  state = tf.compat.v1.placeholder(tf.float32, (None, WIDTH, 1))
+  output = network(state)
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    if prepare is not None:
+      prepare(sess)
+    return [sess.run(output, {state: np.concatenate(
+        [screens, np.asarray(ids)[:, None]], axis=1)[..., None]}) for ids in task_id_batches]
+
+
+@pytest.mark.parametrize('placement,router', [
+    ('baseline', 'softmoe'), ('middle', 'softmoe'), ('big', 'softmoe'), ('big', 'topk'),
+])
+def test_changing_only_the_game_id_changes_the_q_values_only_with_a_task_input(
+    placement, router):
+  # 'none' fails if the id leaks in (e.g. read as a pixel); 'network' if the
+  # planes are lost.
+  gin.bind_parameter('MoE.router', router)
+  none = outputs_by_task(make(placement, task_id_input='none', **SMALL), [IDS_A, IDS_B])
+  np.testing.assert_array_equal(none[0].q_values, none[1].q_values)
+  with tf.Graph().as_default():
+    told = outputs_by_task(make(placement, task_id_input='network', **SMALL), [IDS_A, IDS_B])
+  assert np.abs(told[0].q_values - told[1].q_values).min() > 0
+
+
+@pytest.mark.parametrize('placement,router', [
+    ('middle', 'softmoe'), ('middle', 'topk'), ('all', 'softmoe'), ('big', 'softmoe'),
+    ('big', 'topk'),
+])
+def test_router_task_input_reaches_the_routers_and_nothing_else(placement, router):
+  # Fails if the one-hot reaches an expert or SoftMoE's slots (the Q-values
+  # would change with the id although the routers' one-hot rows are 0, and
+  # the experts' first kernels would be wider), or misses a router.
+  gin.bind_parameter('MoE.router', router)
+  told = outputs_by_task(make(placement, task_id_input='router', **SMALL), [IDS_A, IDS_B])
+  for name in told[0].router_probs:
+    assert not np.allclose(told[0].router_probs[name], told[1].router_probs[name])
+  with tf.Graph().as_default():
+    network = make(placement, task_id_input='router', **SMALL)
+
+    def zero_context_rows(sess):
+      for layer in network.moe_layers():
+        for weights in layer.router_context_weights():
+          sess.run(weights.assign(tf.zeros_like(weights)))
+
+    blind = outputs_by_task(network, [IDS_A, IDS_B], prepare=zero_context_rows)
+    with tf.Graph().as_default():
+      reference = make(placement, task_id_input='none', **SMALL)
+      reference(tf.zeros([1, WIDTH, 1]))
+  np.testing.assert_allclose(blind[0].q_values, blind[1].q_values, rtol=1e-6, atol=1e-7)
+  for layer, plain in zip(network.moe_layers(), reference.moe_layers()):
+    assert ([k.shape.as_list() for k in layer.experts.kernels[0]]
+            == [k.shape.as_list() for k in plain.experts.kernels[0]])
+    columns = plain.router_weights()[0].shape.as_list()[1]
+    assert [w.shape.as_list() for w in layer.router_context_weights()] == [[T, columns]]
+
+
+def parameters(placement, task_id_input, tokenization='per_pixel'):
+  network = make(placement, tokenization, task_id_input=task_id_input)
+  network(tf.zeros([1, WIDTH, 1]))
+  return q_networks.count_parameters(network)
+
+
+@pytest.mark.parametrize('placement,router,task_id_input,tokenization,extra', [
+    # 'network': T more input channels of the conv.
+    ('baseline', 'softmoe', 'network', 'per_pixel', 3 * 3 * T * F),
+    # Big: every expert's conv, and the router's token (100 T values more).
+    ('big', 'softmoe', 'network', 'per_pixel', N * 3 * 3 * T * F + 100 * T * N),
+    # 'router': T rows more per router, n * p columns (SoftMoE) or n (TopK).
+    ('middle', 'softmoe', 'router', 'per_pixel', T * N * 25),  # 100 tokens, p = 25.
+    ('middle', 'topk', 'router', 'per_pixel', T * N),
+    ('all', 'softmoe', 'router', 'per_pixel', T * N * 25 + T * N),
+    ('big', 'softmoe', 'router', 'per_pixel', T * N),
+])
+def test_task_inputs_add_num_tasks_weights_to_each_layer_that_reads_them(
+    placement, router, task_id_input, tokenization, extra):
+  gin.bind_parameter('MoE.router', router)
+  assert parameters(placement, task_id_input, tokenization) - parameters(
+      placement, 'none', tokenization) == extra
+
+
+def test_a_parameter_matched_baseline_counts_the_task_planes():
+  # Fails if the matched width is found for the screen's C channels, not C + T.
+  reference = make('big', task_id_input='network')
+  reference(tf.zeros([1, WIDTH, 1]))
+  goal = q_networks.count_parameters(reference)
+  matched = make('baseline', parameter_matched_to='big', task_id_input='network')
+  matched(tf.zeros([1, WIDTH, 1]))
+  width = matched.hidden_units
+  conv = 3 * 3 * (C + T) * F + F
+
+  def count(w):
+    return conv + dense(1600, w) + dense(w, A)
+
+  assert q_networks.count_parameters(matched) == count(width)
+  for other in (width - 1, width + 1):
+    assert abs(count(other) - goal) >= abs(count(width) - goal)
+
+
+@pytest.mark.parametrize('placement,kwargs,message', [
+    ('baseline', {'task_id_in_observation': False},
+     "MinAtarQNetwork.task_id_input='network' needs the task id in the observation"),
+    ('baseline', {'task_id_input': 'router'},
+     "MinAtarQNetwork.task_id_input='router' gives the task id to the routers, and "
+     "placement='baseline' has no learned router"),
+    ('separate', {'task_id_input': 'router'}, "placement='separate' has no learned router"),
+])
+def test_task_inputs_that_make_no_sense_are_refused_naming_the_binding(
+    placement, kwargs, message):
+  kwargs = dict({'task_id_input': 'network', 'task_id_in_observation': True}, **kwargs)
+  with pytest.raises(config.ConfigError, match=message):
+    mq.MinAtarQNetwork(A, placement=placement, num_tasks=T, **kwargs)

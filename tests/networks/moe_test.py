@@ -45,12 +45,14 @@ def build(layer, tokens=TOKENS, dim=DIM, task_ids=None, training=False, seed=0):
   return x_value, out_v, info_v, weights, (sess, x, out, info)
 
 
-def numpy_soft_moe(x, phi, weights, n, p, scale=None):
-  """Soft MoE of one sample x [m, d] (science.md section 4)."""
+def numpy_soft_moe(x, phi, weights, n, p, scale=None, router_x=None):
+  """Soft MoE of one sample x [m, d] (science.md section 4); the logits read
+  router_x (default x), the slots x."""
+  router_x = x if router_x is None else router_x
   if scale is None:
-    logits = x @ phi
+    logits = router_x @ phi
   else:
-    xn = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    xn = router_x / np.linalg.norm(router_x, axis=-1, keepdims=True)
     phin = phi / np.linalg.norm(phi, axis=0, keepdims=True)
     logits = scale * (xn @ phin)
   dispatch = softmax(logits, axis=0)
@@ -116,9 +118,10 @@ def test_soft_moe_with_one_token_is_softmax_gating_of_all_experts():
     np.testing.assert_allclose(out[b], expected, rtol=1e-5, atol=1e-5)
 
 
-def numpy_top_k(x, router_kernel, weights, k, renormalize=False):
-  """TopK MoE of tokens x [T, d]: sum over the k largest gates g_e f_e(x)."""
-  gates = softmax(x @ router_kernel, axis=-1)
+def numpy_top_k(x, router_kernel, weights, k, renormalize=False, router_x=None):
+  """TopK MoE of tokens x [T, d]: sum over the k largest gates g_e f_e(x),
+  the gates from router_x (default x)."""
+  gates = softmax((x if router_x is None else router_x) @ router_kernel, axis=-1)
   out = []
   for t in range(len(x)):
     chosen = np.argsort(-gates[t])[:k]
@@ -503,3 +506,75 @@ def test_soft_to_sparse_computes_only_the_chosen_experts_once_fully_sparse(spars
   np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
   for mine, theirs in zip(got[2], want[2]):
     np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-6)
+
+
+# A router context z [batch, c] (the network's task one-hot with
+# task_id_input='router') joins each token in the router's input only.
+CONTEXT = 3
+
+
+def run_with_context(layer, tokens=TOKENS, seed=5):
+  """(x [B, m, d], z [B, c], outputs, MoEInfo, experts' weights, router kernel
+  [W_x; W_z]) for one-hots z of varied tasks."""
+  rng = np.random.RandomState(seed)
+  x = rng.normal(size=(BATCH, tokens, DIM)).astype(np.float32)
+  z = np.eye(CONTEXT, dtype=np.float32)[np.arange(BATCH) % CONTEXT]
+  out, info = layer(tf.constant(x), router_context=tf.constant(z))
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    for biases in layer.experts.biases:
+      for bias in biases:
+        sess.run(bias.assign(rng.normal(size=bias.shape.as_list()).astype(np.float32)))
+    values = sess.run((out, info, (layer.experts.kernels, layer.experts.biases),
+                       layer.router_weights() + layer.router_context_weights()))
+  out, info, weights, (token_rows, context_rows) = values
+  return x, z, out, info, weights, np.concatenate([token_rows, context_rows])
+
+
+@pytest.mark.parametrize('normalize', [False, True])
+def test_soft_moe_router_context_enters_the_logits_not_the_slots(normalize):
+  # Fails if z is mixed into the slots (the experts would see it), if a
+  # sample gets another sample's z, or if the context rows are ignored.
+  layer = moe.MoE(2, OUT, (8,), router='softmoe', router_context_units=CONTEXT,
+                  normalize_tokens=normalize)
+  x, z, out, info, weights, phi = run_with_context(layer)
+  assert phi.shape == (DIM + CONTEXT, 2 * 2)  # p = ceil(3 / 2) = 2.
+  assert layer.experts.kernels[0][0].shape.as_list() == [DIM, 8]
+  for b in range(BATCH):
+    router_x = np.concatenate([x[b], np.tile(z[b], (TOKENS, 1))], axis=1)
+    expected, probs = numpy_soft_moe(x[b], phi, weights, 2, 2,
+                                     scale=1.0 if normalize else None, router_x=router_x)
+    np.testing.assert_allclose(out[b], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(info.router_probs[b], probs, rtol=1e-5, atol=1e-6)
+
+
+def test_top_k_router_context_enters_the_gates_not_the_experts():
+  layer = moe.MoE(4, OUT, (8,), router='topk', k=2, router_context_units=CONTEXT)
+  x, z, out, info, weights, kernel = run_with_context(layer)
+  assert kernel.shape == (DIM + CONTEXT, 4)
+  router_x = np.concatenate([x, np.repeat(z[:, None], TOKENS, axis=1)], axis=2)
+  expected, gates = numpy_top_k(x.reshape(-1, DIM), kernel, weights, 2,
+                                router_x=router_x.reshape(-1, DIM + CONTEXT))
+  np.testing.assert_allclose(out.reshape(-1, OUT), expected, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(info.router_probs.reshape(-1, 4), gates, rtol=1e-5, atol=1e-6)
+
+
+def test_router_context_rows_are_drawn_as_rows_of_one_kernel_over_token_and_context():
+  # Phi over [token, context] has fan-in d + c: variance 1 / ((d + c) n) in
+  # both parts (drawing the context rows with their own fan-in c would give
+  # them 1 / (c n), 2.5 times more here).
+  d, c, n, m = 60, 40, 4, 64
+  layer = moe.MoE(n, 2, (2,), router='softmoe', router_context_units=c)
+  layer(tf.zeros([1, m, d]), router_context=tf.zeros([1, c]))
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    phi, phi_context = sess.run(layer.router_weights() + layer.router_context_weights())
+  assert phi.shape == (d, n * 16) and phi_context.shape == (c, n * 16)
+  for rows in (phi, phi_context):
+    assert rows.std() == pytest.approx(1.0 / math.sqrt((d + c) * n), rel=0.1)
+
+
+def test_a_layer_with_a_router_context_needs_one():
+  layer = moe.MoE(2, OUT, (8,), router='softmoe', router_context_units=CONTEXT)
+  with pytest.raises(ValueError, match='router_context_units=3; got router_context=None'):
+    layer(tf.zeros([1, TOKENS, DIM]))

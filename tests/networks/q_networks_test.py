@@ -210,3 +210,185 @@ def test_diagnostics_run_every_topk_expert_on_the_whole_batch():
     assert out.activations[f'big/expert_{e}/hidden_0'].shape == (16, H)
     routed = out.routed_activations[f'big/expert_{e}/hidden_0']
     assert routed.shape == (out.routed_counts['big'][e], H)
+
+
+# task_id_input: what of the task id reaches the network (module docstring).
+T = 3  # Tasks.
+SMALL = dict(hidden_units=32, expert_hidden_units=32)  # Widths do not matter here.
+IDS_A, IDS_B = [0, 1, 2, 0, 1, 2], [1, 2, 0, 2, 0, 1]  # Every state's task changes.
+
+
+def make_multitask(placement, task_id_input, **kwargs):
+  return make(placement, num_tasks=T, task_id_in_observation=True,
+              task_id_input=task_id_input, **kwargs)
+
+
+def with_task_ids(features, task_ids):
+  """States [B, D + 1, 1]: the features [B, D], then each state's task id."""
+  return np.concatenate([features, np.asarray(task_ids, float)[:, None]], 1)[..., None]
+
+
+def outputs_by_task(network, task_id_batches, prepare=None, seed=0):
+  """The network's outputs on the same random features with each batch of
+  task ids, in one session (the same weights); `prepare(sess)` runs first."""
+  features = np.random.default_rng(seed).uniform(-1, 1, (len(task_id_batches[0]), D))
+  state = tf.compat.v1.placeholder(tf.float32, (None, D + 1, 1))
+  output = network(state)
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    if prepare is not None:
+      prepare(sess)
+    return [sess.run(output, {state: with_task_ids(features, ids)})
+            for ids in task_id_batches]
+
+
+def test_network_task_input_is_the_tasks_one_hot_after_the_rescaling():
+  # Fails for the id fed as its index, another task's one-hot (an off-by-one),
+  # the one-hot left out, or the rescaling not applied to the features.
+  min_vals, max_vals = [-2.0, -1.0, 0.0, 0.0], [2.0, 1.0, 2.0, 6.0]
+  network = make_multitask('baseline', 'network', min_vals=min_vals, max_vals=max_vals)
+  ids = [0, 1, 2, 2, 1, 0]
+  features = np.random.default_rng(3).uniform(0, 2, (6, D))
+  output = network(tf.constant(with_task_ids(features, ids), tf.float32))
+  hidden = network.stack[0][1]
+  with tf.compat.v1.Session() as sess:
+    sess.run(tf.compat.v1.global_variables_initializer())
+    h0, kernel, bias = sess.run([output.activations['hidden_0'], hidden.kernel, hidden.bias])
+  assert kernel.shape == (D + T, H)
+  rescaled = observation.rescale_features(features, np.array(min_vals), np.array(max_vals))
+  inputs = np.concatenate([rescaled, np.eye(T)[ids]], axis=1)
+  np.testing.assert_allclose(h0, np.maximum(inputs @ kernel + bias, 0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('placement,router', [
+    ('baseline', 'softmoe'), ('middle', 'softmoe'), ('middle', 'topk'),
+    ('final', 'softmoe'), ('final', 'topk'), ('all', 'softmoe'), ('all', 'topk'),
+    ('big', 'softmoe'), ('big', 'topk'),
+])
+def test_changing_only_the_task_id_changes_the_q_values_only_with_a_task_input(
+    placement, router):
+  # 'none' fails if any of the id leaks into the network (the id read as a
+  # feature, a one-hot built anyway); 'network' fails if the one-hot is lost.
+  gin.bind_parameter('MoE.router', router)
+  none = outputs_by_task(make_multitask(placement, 'none', **SMALL), [IDS_A, IDS_B])
+  np.testing.assert_array_equal(none[0].q_values, none[1].q_values)
+  with tf.Graph().as_default():
+    told = outputs_by_task(make_multitask(placement, 'network', **SMALL), [IDS_A, IDS_B])
+  assert np.abs(told[0].q_values - told[1].q_values).min() > 0
+
+
+def zero_context_rows(network):
+  """`prepare` that zeroes every router's weights for the one-hot's rows."""
+  def prepare(sess):
+    for layer in network.moe_layers():
+      for weights in layer.router_context_weights():
+        sess.run(weights.assign(tf.zeros_like(weights)))
+  return prepare
+
+
+@pytest.mark.parametrize('placement', ['middle', 'final', 'all', 'big'])
+@pytest.mark.parametrize('router', ['softmoe', 'topk'])
+def test_router_task_input_reaches_the_routers_and_nothing_else(placement, router):
+  # Fails if the one-hot reaches the experts (or SoftMoE's slots): with the
+  # routers' one-hot rows at zero the Q-values would still change with the
+  # id, and the experts' kernels would be wider; fails too if a router does
+  # not read it (its probabilities would not change).
+  gin.bind_parameter('MoE.router', router)
+  network = make_multitask(placement, 'router', **SMALL)
+  told = outputs_by_task(network, [IDS_A, IDS_B])
+  for name in told[0].router_probs:
+    assert not np.allclose(told[0].router_probs[name], told[1].router_probs[name])
+  with tf.Graph().as_default():
+    network = make_multitask(placement, 'router', **SMALL)
+    blind = outputs_by_task(network, [IDS_A, IDS_B], prepare=zero_context_rows(network))
+    with tf.Graph().as_default():
+      reference = make_multitask(placement, 'none', **SMALL)
+      reference(tf.zeros([1, D + 1, 1]))
+  np.testing.assert_allclose(blind[0].q_values, blind[1].q_values, rtol=1e-6, atol=1e-7)
+  for layer, plain in zip(network.moe_layers(), reference.moe_layers()):
+    assert ([k.shape.as_list() for k in layer.experts.kernels[0]]
+            == [k.shape.as_list() for k in plain.experts.kernels[0]])
+    token_rows = layer.router_weights()[0].shape.as_list()
+    assert token_rows == plain.router_weights()[0].shape.as_list()
+    assert [w.shape.as_list() for w in layer.router_context_weights()] == [[T, token_rows[1]]]
+
+
+def parameters(placement, task_id_input, **kwargs):
+  network = make_multitask(placement, task_id_input, **kwargs)
+  network(tf.zeros([1, D + 1, 1]))
+  return q_networks.count_parameters(network)
+
+
+@pytest.mark.parametrize('placement,router,task_id_input,kwargs,extra', [
+    # 'network': the first Dense reads T more inputs.
+    ('baseline', 'softmoe', 'network', {}, T * H),
+    # Big: every expert's first layer and the router (d x n, p = 1).
+    ('big', 'softmoe', 'network', {}, N * T * H + T * N),
+    # 'router': T rows more per router, n * p columns (SoftMoE) or n (TopK).
+    ('middle', 'softmoe', 'router', {}, T * N),
+    ('middle', 'softmoe', 'router', {'num_tokens': 8}, T * N * 2),  # p = ceil(8 / 4).
+    ('middle', 'topk', 'router', {'num_tokens': 8}, T * N),
+    ('all', 'softmoe', 'router', {}, 3 * T * N),
+    ('big', 'topk', 'router', {}, T * N),
+])
+def test_task_inputs_add_num_tasks_weights_to_each_layer_that_reads_them(
+    placement, router, task_id_input, kwargs, extra):
+  # Fails for a one-hot of the wrong width, or a router context counted once
+  # per network instead of once per router, or n instead of n * p slots.
+  gin.bind_parameter('MoE.router', router)
+  assert parameters(placement, task_id_input, **kwargs) - parameters(
+      placement, 'none', **kwargs) == extra
+
+
+def test_a_parameter_matched_baseline_counts_the_task_one_hot_in_its_input():
+  # Fails if the matched width is found for D inputs instead of D + T.
+  reference = make_multitask('big', 'network')
+  reference(tf.zeros([1, D + 1, 1]))
+  goal = q_networks.count_parameters(reference)
+  matched = make_multitask('baseline', 'network', parameter_matched_to='big')
+  matched(tf.zeros([1, D + 1, 1]))
+  width = matched.hidden_units
+  assert q_networks.count_parameters(matched) == mlp(D + T, width, width, A)
+  for other in (width - 1, width + 1):
+    assert abs(mlp(D + T, other, other, A) - goal) >= abs(mlp(D + T, width, width, A) - goal)
+
+
+@pytest.mark.parametrize('placement,kwargs,router,message', [
+    ('baseline', {'task_id_input': 'network'}, None,
+     "ClassicControlQNetwork.task_id_input='network' needs the task id in the observation"),
+    ('middle', {'task_id_input': 'router'}, None,
+     "ClassicControlQNetwork.task_id_input='router' needs the task id in the observation"),
+    ('baseline', {'task_id_input': 'router', 'task_id_in_observation': True}, None,
+     "ClassicControlQNetwork.task_id_input='router' gives the task id to the routers, and "
+     "placement='baseline' has no learned router. Fix: ClassicControlQNetwork.task_id_input="
+     "'network'"),
+    ('baseline_scaled', {'task_id_input': 'router', 'task_id_in_observation': True}, None,
+     "placement='baseline_scaled' has no learned router"),
+    ('separate', {'task_id_input': 'router', 'task_id_in_observation': True}, None,
+     "placement='separate' has no learned router"),
+    ('big', {'task_id_input': 'router', 'task_id_in_observation': True}, 'hardcoded',
+     "ClassicControlQNetwork.task_id_input='router' gives the task id to the routers, and "
+     "MoE big has router='hardcoded', which learns nothing from its input"),
+    ('middle', {'task_id_input': 'router', 'task_id_in_observation': True}, 'random',
+     "MoE hidden_1 has router='random' \\(frozen\\)"),
+    ('middle', {'task_id_input': 'netwrok'}, None,
+     r"ClassicControlQNetwork.task_id_input='netwrok' is not one of \['none', 'network', "
+     r"'router'\]. Did you mean 'network'"),
+])
+def test_task_inputs_that_make_no_sense_are_refused_naming_the_binding(
+    placement, kwargs, router, message):
+  if router is not None:
+    gin.bind_parameter('MoE.router', router)
+  with pytest.raises(config.ConfigError, match=message):
+    make(placement, num_tasks=T, **kwargs)(tf.zeros([1, D + 1, 1]))
+
+
+def test_a_frozen_router_is_refused_the_task_id():
+  gin.bind_parameter('MoE.router_trainable', False)
+  with pytest.raises(config.ConfigError, match=r"router='softmoe' \(frozen\)"):
+    make_multitask('big', 'router')(tf.zeros([1, D + 1, 1]))
+
+
+def test_task_id_input_accepts_the_gin_enum_constant():
+  network = make_multitask('baseline', q_networks.TaskIdInput.NETWORK)
+  assert network.task_id_input == q_networks.TaskIdInput.NETWORK
