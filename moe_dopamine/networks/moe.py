@@ -25,6 +25,20 @@ dispatch.
 Every call returns the output tokens and an `MoEInfo` with the routing
 probabilities [batch, m, n], the weighted load-balancing losses, and each
 expert's hidden activations under a stable name.
+
+Where this differs from Dopamine's labs/moes (JAX):
+- TopK capacity: none by default (no token dropped); with
+  topk_capacity_factor c, ceil(m * k * c / n) per expert and sample, first
+  choices served first. Dopamine always applies ceil(m * c / n) per sample
+  (k not counted) and drops the overflow in token order.
+- Balancing losses are computed over all the tokens of the batch; Dopamine
+  computes them per sample and averages. The load loss uses Shazeer et al.'s
+  leave-one-out threshold with the routed batch's noise; Dopamine uses the
+  k-th threshold with fresh noise.
+- SoftMoE routing probabilities: combine weights summed over an expert's
+  slots (Dopamine: averaged).
+- The random router is a frozen linear router with softmax gates (Dopamine:
+  fresh Gaussian scores at every call, used as the gates).
 """
 
 import collections

@@ -14,6 +14,12 @@ Dense(512, relu), Dense(num_actions). A placement says what becomes an MoE:
 | baseline_scaled | none; hidden widths x num_experts (a parameter control)  |
 | separate        | big with hardcoded routing and one expert per task       |
 
+Big differs from Dopamine's labs/moes Big network (Atari), which runs
+SoftMoE over the raw-pixel tokens of its input, with square slot images
+through a shared torso and head: here the MoE's tokens are the feature vector
+(one per sample, or `num_tokens`) and it mixes the Q-values of whole
+networks.
+
 A hidden MoE replaces Dense + relu. As in Dopamine's labs/moes networks, the
 MoE's output is used as it is (no relu after it; `relu_after_moe=True` adds
 one). Its experts are Dense(expert_hidden_units, relu) then Dense back to the

@@ -106,6 +106,9 @@ class Router:
 class SoftMoERouter(Router):
   """SoftMoE (Puigcerver et al., 2023): logits X Phi over n * p slots.
 
+  The layer reports each expert's combine weights summed over its p slots as
+  its routing probability (Dopamine's labs/moes averages them over the slots).
+
   Phi [d, n * p] is initialised as Dopamine's labs/moes Phi [d, n, p] under
   lecun_normal (truncated normal, variance 1 / (d * n)); with
   normalize_tokens, logits = scale * l2norm(X) l2norm(Phi) (over d). With a
@@ -197,7 +200,13 @@ class TopKRouter(Router):
 
 
 class RandomRouter(TopKRouter):
-  """TopK dispatch through a fixed, untrained random router (a control)."""
+  """TopK dispatch through a fixed, untrained random router (a control).
+
+  Unlike Dopamine's labs/moes RandomRouter, which draws fresh Gaussian scores
+  at every call and uses them, unnormalized, as the gates, this router is a
+  frozen linear router with softmax gates: TopK with its router left at its
+  random initialisation, so it isolates what learning the router brings.
+  """
 
   frozen = True
   has_load_loss = False
