@@ -66,7 +66,7 @@ def main(argv=None):
     print(f'wrote {path}')
     return 0
   planned = engine.plan(study, parts, seeds, args.gin_bindings)
-  done, scores = engine.done_runs(study.results)
+  done, scores = engine.done_runs(study, study.results)
   print(f'study {study.name} ({study.path}): results in {study.results}, run folders in '
         f'{study.runs_dir}')
   print('\n'.join(engine.describe(planned, done, engine.measured_seconds(scores), args.workers,

@@ -136,10 +136,11 @@ def estimate_seconds(runs, measured, ratios=None):
 
 def describe(planned, done, measured, workers, ratios=None):
   """Lines: per part, its runs, done, to do and expected compute; then the
-  total and the expected wall time with `workers` runs at a time."""
+  total and the expected wall time with `workers` runs at a time. `done`:
+  {part: run keys} (see done_runs) or one set for every part."""
   lines, total_seconds, total_todo, guessed = [], 0.0, 0, 0
   for part, runs in planned.items():
-    todo = [r for r in runs if run_key(r) not in done]
+    todo = [r for r in runs if run_key(r) not in _done_of(done, part)]
     estimates = estimate_seconds(todo, measured, ratios)
     seconds = sum(e for e in estimates if e is not None)
     guessed += sum(1 for r in todo if r.point not in measured and _stem(r.point) not in measured)
@@ -185,13 +186,24 @@ class CollectingProgress(sweep.Progress):
               f'--results={self.results_dir}', file=sys.stderr, flush=True)
 
 
-def done_runs(results_dir):
-  scores = results.read(results_dir)[0]
-  return set(scores['run'].unique()) if len(scores) else set(), scores
+def done_runs(study, results_dir):
+  """({part: keys of its runs the tables hold}, scores table). A part that
+  requires the per-layer dormant table counts only runs that logged it."""
+  scores, _, dormant = results.read(results_dir)
+  finished = set(scores['run'].unique()) if len(scores) else set()
+  with_layers = finished & set(dormant['run'].unique()) if len(dormant) else set()
+  done = {part.name: with_layers if 'dormant_layers' in part.requires else finished
+          for part in study.parts}
+  return done, scores
+
+
+def _done_of(done, part):
+  return done.get(part, set()) if isinstance(done, dict) else done
 
 
 def run(planned, done, results_dir, workers, ray_address, argv):
-  todo = [r for runs in planned.values() for r in runs if run_key(r) not in done]
+  todo = [r for part, runs in planned.items() for r in runs
+          if run_key(r) not in _done_of(done, part)]
   if not todo:
     print('nothing to run: the results tables hold every run of these parts.')
     return 0

@@ -33,6 +33,8 @@ A study spec is one TOML file (read with the standard library's `tomllib`):
   variants = ["crl_baseline", "crl_big_softmoe",
               {gin = "crl_baseline", bindings = ["MoEDQNAgent.replay_at_task_switch='clear'"]}]
   overlay = {"replay kept" = "crl_big_softmoe", ...}   # optional: arms in one panel
+  requires = ["dormant_layers"]       # optional: a run counts as done only if it also
+                                      # logged the per-layer dormant table (a rerun)
 
   [[claim]]
   id = "1"
@@ -76,6 +78,7 @@ from typing import Optional
 from moe_dopamine import sweep
 
 DIRECTIONS = ('greater', 'less')
+REQUIREMENTS = ('dormant_layers',)
 RULES = ('all', 'any')
 _TASK_METRICS = ('score', 'F', 'FT', 'end')
 METRICS = ('P', 'F', 'dormant') + tuple(f'{m}:<task>' for m in _TASK_METRICS)
@@ -105,6 +108,7 @@ class Part:
   seeds: tuple
   baseline: Optional[str] = None
   overlay: tuple = ()  # ((label, variant name), ...)
+  requires: tuple = ()  # of REQUIREMENTS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,7 +320,8 @@ def load(path, root='.'):
     raise SpecError(f'{path}: no [[part]]: a study runs at least one part.')
   for index, entry in enumerate(part_entries):
     pwhere = f'{path} part {index + 1}'
-    _unknown_keys(entry, ('name', 'seeds', 'baseline', 'variants', 'overlay'), pwhere)
+    _unknown_keys(entry, ('name', 'seeds', 'baseline', 'variants', 'overlay', 'requires'),
+                  pwhere)
     pname = _require(entry, 'name', str, pwhere)
     pwhere = f"{path} part '{pname}'"
     if any(p.name == pname for p in parts):
@@ -328,7 +333,11 @@ def load(path, root='.'):
     here = {v.name for v in variants}
     baseline = entry.get('baseline')
     overlay = entry.get('overlay', {})
-    parts.append(Part(pname, variants, part_seeds, baseline, tuple(overlay.items())))
+    requires = tuple(entry.get('requires', []))
+    for requirement in requires:
+      if requirement not in REQUIREMENTS:
+        raise SpecError(f"{pwhere}: requires '{requirement}' must be one of {REQUIREMENTS}.")
+    parts.append(Part(pname, variants, part_seeds, baseline, tuple(overlay.items()), requires))
     names |= here
   for part in parts:
     if part.baseline is not None and part.baseline not in names:

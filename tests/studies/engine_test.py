@@ -22,7 +22,9 @@ def test_the_plan_has_every_part_its_seeds_and_no_run_twice(tmp_path):
   planned = engine.plan(shipped(tmp_path))
   counts = {part: len(runs) for part, runs in planned.items()}
   assert counts['protocol'] == 2 * 5 and counts['crl_headline'] == 3 * 5
-  assert counts['mtrl_headline'] == 5 * 5 and counts['crl_placements'] == 6 * 5
+  # The Middle reruns come first, so the placements part keeps the others.
+  assert counts['mtrl_headline'] == 5 * 5 and counts['dormant_reruns'] == 4 * 5
+  assert counts['crl_placements'] == counts['mtrl_placements'] == 4 * 5
   keys = [engine.run_key(r) for runs in planned.values() for r in runs]
   assert len(keys) == len(set(keys)) == 150 + 285
   assert 'crl_big_softmoe__replay_at_task_switch-clear/seed_4' in keys
@@ -76,3 +78,23 @@ def test_times_come_from_measured_runs_then_the_cost_table(tmp_path):
 def test_with_nothing_measured_the_time_is_said_to_be_unknown(tmp_path):
   planned = engine.plan(shipped(tmp_path), parts=['protocol'], seeds=[0])
   assert 'known once the first runs have finished' in engine.describe(planned, set(), {}, 2)[-1]
+
+
+def test_a_part_that_requires_the_dormant_table_reruns_runs_logged_without_it(tmp_path):
+  # Fails if a rerun part takes an old run (no per-layer dormant rows) as done.
+  from moe_dopamine import results  # pylint: disable=g-import-not-at-top
+  from tests.studies import synthetic  # pylint: disable=g-import-not-at-top
+  scores = synthetic.table({'crl_middle_topk': 0.5}, seeds=[0, 1], noise=0.0)
+  dormant = pd.DataFrame([dict(run='crl_middle_topk/seed_1', variant='crl_middle_topk', seed=1,
+                               setting='crl', iteration=0, layer='hidden_0', units=512,
+                               **{'dormant_tau0.025': 0.1, 'dormant_tau0.1': 0.2})],
+                         columns=results.DORMANT_COLUMNS)
+  results.add(str(tmp_path / 'results'), [(scores, pd.DataFrame(columns=results.EXPERT_COLUMNS),
+                                           dormant)])
+  study = shipped(tmp_path)
+  done, _ = engine.done_runs(study, str(tmp_path / 'results'))
+  assert done['dormant_reruns'] == {'crl_middle_topk/seed_1'}
+  assert 'crl_middle_topk/seed_0' in done['crl_placements']
+  planned = engine.plan(study, parts=['dormant_reruns'], seeds=[0, 1])
+  lines = engine.describe(planned, done, {}, 2)
+  assert lines[0].startswith('  dormant_reruns: 8 runs, 1 done, 7 to run')
