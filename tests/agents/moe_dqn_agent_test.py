@@ -269,21 +269,52 @@ def test_aux_loss_gradient_reaches_its_variables():
     assert abs(sess.run(agent.online_convnet.aux_var)) < abs(before)
 
 
+class LinearQ(tf.keras.Model):
+  """Q(s, a) = flatten(s) . W[:, a], W drawn per network: Q-values that
+  depend on the state and differ between the online and target networks."""
+
+  def __init__(self, num_actions, name=None):
+    super().__init__(name=name)
+    self.head = tf.keras.layers.Dense(
+        num_actions, use_bias=False,
+        kernel_initializer=tf.keras.initializers.RandomUniform(-1.0, 1.0))
+
+  def call(self, state):
+    flat = tf.reshape(tf.cast(state, tf.float32), [tf.shape(state)[0], -1])
+    return types.make_output(self.head(flat))
+
+
 def test_the_td_loss_is_dqns_huber_loss_with_a_masked_free_target():
+  # State-dependent Q-values, online != target, terminals, 3-step returns: a
+  # target from the online network or the current states, gamma instead of
+  # gamma^3, or terminals left out each give another loss.
   with tf.compat.v1.Session() as sess:
-    agent = make_agent(sess, gamma=0.5)
-    fill_replay(agent)
+    agent = moe_dqn_agent.MoEDQNAgent(
+        sess, num_actions=NUM_ACTIONS, network=LinearQ, observation_shape=(3,),
+        observation_dtype=tf.float32, stack_size=1, min_replay_history=MIN_REPLAY,
+        gamma=0.5, update_horizon=3,
+    )
+    sess.run(tf.compat.v1.global_variables_initializer())
+    rng = np.random.default_rng(0)
+    for i in range(60):
+      agent._replay.add(rng.normal(size=3).astype(np.float32), i % NUM_ACTIONS,
+                        float(rng.normal()), i % 7 == 6)
     assert set(agent.loss_parts) == {'HuberLoss', 'TotalLoss'}
     batch = agent._replay.memory.sample_transition_batch()
-    feed = dict(zip(
-        [agent._replay.transition[e.name]
-         for e in agent._replay.memory.get_transition_elements()], batch))
+    elements = [e.name for e in agent._replay.memory.get_transition_elements()]
+    feed = dict(zip([agent._replay.transition[name] for name in elements], batch))
     huber = sess.run(agent.loss_parts['HuberLoss'], feed)
-  actions, rewards, terminals = batch[1], batch[2], batch[6]
-  # GreedyZeroNetwork: Q(a) = num_actions - a + 1 for every state (stack 1).
-  q = NUM_ACTIONS - np.arange(NUM_ACTIONS) + 1.0
-  target = rewards + 0.5 * q.max() * (1.0 - terminals)
-  error = np.abs(target - q[actions])
+    online, target_weights = sess.run(
+        [agent.online_convnet.head.kernel, agent.target_convnet.head.kernel])
+  values = dict(zip(elements, batch))
+  states = values['state'].reshape(len(values['state']), -1)
+  next_states = values['next_state'].reshape(len(states), -1)
+  terminals = values['terminal'].astype(np.float32)
+  assert 0 < terminals.sum() < len(terminals)
+  assert not np.allclose(online, target_weights)
+  q = (states @ online)[np.arange(len(states)), values['action']]
+  target = values['reward'] + 0.5 ** 3 * (next_states @ target_weights).max(1) * (1 - terminals)
+  error = np.abs(target - q)
   expected = np.where(error <= 1.0, 0.5 * error ** 2, error - 0.5).mean()
   assert huber == pytest.approx(expected, rel=1e-5)
 

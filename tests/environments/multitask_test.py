@@ -183,12 +183,36 @@ def test_a_seeded_multigame_environment_repeats_its_observations():
   assert not np.array_equal(first, minatar_observations(seed=4))
 
 
+def evaluation_trajectories(env, task, seed, episodes=3, steps=150):
+  """Each evaluation episode's observations under one fixed action sequence
+  ([episodes, steps + 1, width + 1]): what its seed decides, beyond the
+  first frame (SpaceInvaders' first frame is the same for every seed)."""
+  envs, first = env.evaluation_episodes(task, episodes, seed=seed)
+  legal = np.flatnonzero(env.action_masks[task])
+  actions = np.random.default_rng(0).choice(legal, steps)
+  trajectories = []
+  for game, observation in zip(envs, first):
+    frames = [observation]
+    for action in actions:
+      raw, _, terminated, truncated, _ = game.step(int(action))
+      frames.append(env.encode(task, raw) if not (terminated or truncated) else frames[-1])
+    trajectories.append(np.stack(frames))
+  return np.stack(trajectories)
+
+
 def test_minatar_evaluation_episodes_are_seeded_apart_from_training():
   env = make(task_names=GAMES, seed=0)
-  _, first = env.evaluation_episodes(1, 3, seed=10)
-  _, again = env.evaluation_episodes(1, 3, seed=10)
-  np.testing.assert_array_equal(first, again)
-  assert first.shape == (3, 601) and set(first[:, -1]) == {1}
+  env.reset()  # A training episode in progress (Breakout).
+  training_state = env.get_state()
+  first = evaluation_trajectories(env, 1, seed=10)
+  assert first.shape == (3, 151, 601) and set(first[:, :, -1].ravel()) == {1}
+  # The same seed replays the same episodes; another seed plays others, and
+  # the episodes of one evaluation differ from each other (seeds 10, 11, 12).
+  np.testing.assert_array_equal(first, evaluation_trajectories(env, 1, seed=10))
+  assert not np.array_equal(first, evaluation_trajectories(env, 1, seed=20))
+  assert not np.array_equal(first[0], first[1]) and not np.array_equal(first[1], first[2])
+  # Evaluating drew nothing from the training environments' streams.
+  assert env.get_state() == training_state
 
 
 def test_classic_control_and_minatar_tasks_do_not_mix():

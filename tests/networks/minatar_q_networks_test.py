@@ -10,6 +10,7 @@ from moe_dopamine import observation
 from moe_dopamine.environments import multitask
 from moe_dopamine.networks import minatar_q_networks as mq
 from moe_dopamine.networks import q_networks
+from tests.networks import numpy_networks
 
 C, A, N, H = 6, 6, 4, 128  # Breakout + SpaceInvaders + Asterix: 6 channels, 6 actions.
 F = 16
@@ -183,14 +184,29 @@ def test_big_conv_experts_start_as_keras_initialises_a_conv():
 @pytest.mark.parametrize('placement', [p.value for p in q_networks.Placement])
 @pytest.mark.parametrize('router', ['softmoe', 'topk', 'soft_to_sparse'])
 def test_every_placement_gives_finite_q_values_for_every_action(placement, router):
+  # Against a NumPy forward pass (conv, tokens, experts, routers), with every
+  # weight random.
   gin.bind_parameter('MoE.router', router)
+  gin.bind_parameter('MoE.k', 2)
   states, _ = minatar_states(4)
-  output = make(placement)(tf.constant(states))
-  with tf.compat.v1.Session() as sess:
-    sess.run(tf.compat.v1.global_variables_initializer())
-    q_values = sess.run(output.q_values)
+  network = make(placement, filters=4, hidden_units=16, expert_hidden_units=8)
+  sess, q_values, _ = numpy_networks.run(network, states)
+  with sess:
+    expected = numpy_networks.minatar_forward(network, sess, states)
   assert q_values.shape == (4, A) and np.all(np.isfinite(q_values))
-  assert bool(output.router_probs) == (placement not in ('baseline', 'baseline_scaled'))
+  np.testing.assert_allclose(q_values, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('tokenization', ['per_pixel', 'per_feature_map', 'per_sample'])
+@pytest.mark.parametrize('router', ['softmoe', 'topk'])
+def test_each_tokenization_feeds_the_moe_the_documented_tokens(tokenization, router):
+  gin.bind_parameter('MoE.router', router)
+  states, _ = minatar_states(3)
+  network = make('middle', tokenization, filters=4, hidden_units=16, expert_hidden_units=8)
+  sess, q_values, _ = numpy_networks.run(network, states)
+  with sess:
+    expected = numpy_networks.minatar_forward(network, sess, states)
+  np.testing.assert_allclose(q_values, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_recyclable_layers_are_the_filters_and_the_dense_hidden_layers():

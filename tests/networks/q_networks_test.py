@@ -9,6 +9,7 @@ from moe_dopamine import config
 from moe_dopamine import observation
 from moe_dopamine.networks import moe
 from moe_dopamine.networks import q_networks
+from tests.networks import numpy_networks
 
 D, A, H, N = 4, 2, 512, 4
 
@@ -45,37 +46,71 @@ def test_parameter_count_matches_the_architecture(placement):
   assert q_networks.count_parameters(network) == EXPECTED_PARAMETERS[placement]
 
 
+def states_with_task_ids(count=7, seed=0):
+  """[count, D + 1, 1]: features in [-1, 1], then task id 0 or 1."""
+  rng = np.random.default_rng(seed)
+  states = np.zeros((count, D + 1, 1), np.float32)
+  states[:, :D, 0] = rng.uniform(-1, 1, (count, D))
+  states[:, D, 0] = np.arange(count) % 2
+  return states
+
+
 @pytest.mark.parametrize('placement', [p.value for p in q_networks.Placement])
 @pytest.mark.parametrize('router', ['softmoe', 'topk', 'soft_to_sparse'])
 def test_every_placement_gives_q_values_for_every_action(placement, router):
+  # Against a NumPy forward pass of the placement's architecture, with every
+  # weight random: a layer left out, an MoE in the wrong place, a missing
+  # relu or bias, a wrong router formula each change the Q-values.
   gin.bind_parameter('MoE.router', router)
-  network = make(placement, num_tasks=1)
-  state = tf.compat.v1.placeholder(tf.float64, (None, D, 1))
-  output = network(state)
-  with tf.compat.v1.Session() as sess:
-    sess.run(tf.compat.v1.global_variables_initializer())
-    q_values = sess.run(output.q_values, {state: np.random.uniform(-1, 1, (7, D, 1))})
+  gin.bind_parameter('MoE.k', 2)
+  network = make(placement, num_tasks=2, task_id_in_observation=True,
+                 hidden_units=16, expert_hidden_units=8)
+  states = states_with_task_ids()
+  sess, q_values, _ = numpy_networks.run(network, states)
+  with sess:
+    expected, _ = numpy_networks.classic_forward(network, sess, states)
   assert q_values.shape == (7, A)
-  assert np.all(np.isfinite(q_values))
-  has_moe = placement not in ('baseline', 'baseline_scaled')
-  assert bool(output.router_probs) == has_moe
+  np.testing.assert_allclose(q_values, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_middle_moe_replaces_the_penultimate_layer():
-  network = make('middle')
-  output = network(tf.zeros([2, D, 1]))
-  assert list(output.router_probs) == ['hidden_1']
-  assert 'hidden_1/expert_3/hidden_0' in output.activations
-  # Dormant neurons: hidden_0 is behind a ReLU; the MoE's linear output is
-  # not a neuron (its experts' hidden layers are what is scored).
-  assert 'hidden_0' in output.activations and 'hidden_1' not in output.activations
+  network = make('middle', hidden_units=16, expert_hidden_units=8)
+  states = states_with_task_ids()[:, :D]
+  sess, q_values, activations = numpy_networks.run(network, states)
+  with sess:
+    expected, hidden = numpy_networks.classic_forward(network, sess, states)
+  # hidden_0 is Dense + relu, hidden_1 the MoE over it (no relu after, as
+  # Dopamine's), the output a Dense over the MoE's output.
+  np.testing.assert_allclose(activations['hidden_0'], hidden['hidden_0'], rtol=1e-4, atol=1e-5)
+  assert (hidden['hidden_1'] < 0).any()  # No relu after the MoE.
+  np.testing.assert_allclose(q_values, expected, rtol=1e-4, atol=1e-5)
+  assert 'hidden_1/expert_3/hidden_0' in activations
+  # Dormant neurons: the MoE's linear output is not a neuron (its experts'
+  # hidden layers are what is scored).
+  assert 'hidden_1' not in activations
 
 
 def test_big_experts_are_whole_networks():
-  network = make('big')
-  output = network(tf.zeros([2, D, 1]))
-  assert list(output.router_probs) == ['big']
-  assert {'big/expert_0/hidden_0', 'big/expert_0/hidden_1'} <= set(output.activations)
+  gin.bind_parameter('MoE.router', 'topk')
+  network = make('big', hidden_units=16)
+  states = states_with_task_ids()[:, :D]
+  sess, q_values, activations = numpy_networks.run(network, states)
+  with sess:
+    layer = network.big_moe
+    weights = sess.run((layer.experts.kernels, layer.experts.biases))
+    gates = numpy_networks.softmax(states[:, :, 0] @ sess.run(layer.router_kernel))
+  # Each expert is the baseline network D -> 16 -> 16 -> A (Glorot weights
+  # replaced by random ones), and the top-1 expert's Q-values, times its gate,
+  # are the network's.
+  for b in range(len(states)):
+    x = states[b:b + 1, :, 0]
+    e = int(gates[b].argmax())
+    h0 = numpy_networks.relu(x @ weights[0][0][e] + weights[1][0][e])
+    h1 = numpy_networks.relu(h0 @ weights[0][1][e] + weights[1][1][e])
+    q = h1 @ weights[0][2][e] + weights[1][2][e]
+    np.testing.assert_allclose(q_values[b], gates[b, e] * q[0], rtol=1e-4, atol=1e-5)
+  assert [w.shape for w in weights[0][0]][0] == (D, 16)
+  assert {'big/expert_0/hidden_0', 'big/expert_0/hidden_1'} <= set(activations)
 
 
 def test_rescaling_uses_the_task_bounds():
@@ -106,11 +141,20 @@ def test_tokens_are_consecutive_equal_slices_of_the_features():
   np.testing.assert_array_equal(tokens[1], [[8, 9], [10, 11], [12, 13], [14, 15]])
 
 
-def test_tokens_split_the_features():
-  network = make('middle', num_tokens=4)
-  output = network(tf.zeros([2, D, 1]))
-  assert output.router_probs['hidden_1'].shape.as_list() == [2, 4, N]
-  assert output.q_values.shape.as_list() == [2, A]
+@pytest.mark.parametrize('placement', ['middle', 'big'])
+def test_tokens_split_the_features(placement):
+  # Four tokens: middle's SoftMoE mixes the four 4-wide slices of hidden_0
+  # into slots and back; big's splits the 4 features into four 1-feature
+  # tokens and averages their Q-values.
+  network = make(placement, num_tokens=4, hidden_units=16, expert_hidden_units=8)
+  states = states_with_task_ids()[:, :D]
+  state = tf.compat.v1.placeholder(tf.float32, (None, D, 1))
+  output = network(state)
+  assert output.router_probs[network.moe_layers()[0].name].shape.as_list() == [None, 4, N]
+  sess, q_values, _ = numpy_networks.run(network, states)
+  with sess:
+    expected, _ = numpy_networks.classic_forward(network, sess, states)
+  np.testing.assert_allclose(q_values, expected, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize(
