@@ -16,7 +16,6 @@ where it stopped, on this machine or another. `report` regenerates
 docs/study/ from the tables alone (moe_dopamine.study_report).
 """
 
-import argparse
 import collections
 import os
 import re
@@ -24,6 +23,7 @@ import statistics
 import subprocess
 import sys
 
+from moe_dopamine import cli
 from moe_dopamine import sweep
 
 DEFAULT_RESULTS = os.path.join('docs', 'study', 'results')
@@ -271,7 +271,8 @@ def run(planned, done, results_dir, workers, ray_address, argv):
 
 def main(argv=None):
   argv = sys.argv[1:] if argv is None else list(argv)
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = cli.ArgumentParser(prog='moe_dopamine.study',
+                              description=__doc__.split('\n')[0])
   parser.add_argument('command', choices=['plan', 'run', 'report'])
   parser.add_argument('--parts', default='', help=f'comma-separated, of {list(STUDY_PARTS)}')
   parser.add_argument('--seeds', default=','.join(map(str, DEFAULT_SEEDS)))
