@@ -21,7 +21,6 @@ writes into --out:
 Every formula comes from moe_dopamine.metrics (continual, aggregate).
 """
 
-import argparse
 import collections
 import os
 import re
@@ -37,6 +36,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib import ticker  # pylint: disable=g-import-not-at-top
 
+from moe_dopamine import cli
 from moe_dopamine import cost
 from moe_dopamine import results
 from moe_dopamine.study import architecture
@@ -190,7 +190,8 @@ def plot_curves(group_frame, group, out_dir, baseline_variant=None, value='eval_
       x, mean, low, high = _band(frame, value)
       axis.plot(x, mean, color='C0', lw=1.4)
       axis.fill_between(x, low, high, color='C0', alpha=0.25, lw=0)
-      axis.set_title(f"{variant} (n={frame['seed'].nunique()})", fontsize=7)
+      # n counts runs: an unseeded run has no seed to count.
+      axis.set_title(f"{variant} (n={frame['run'].nunique()})", fontsize=7)
       axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
       axis.tick_params(labelsize=7)
     for axis in list(axes.flat)[len(variants):]:
@@ -760,7 +761,8 @@ def conclusions_lines(text, num_runs):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = cli.ArgumentParser(prog='moe_dopamine.study_report',
+                              description=__doc__.split('\n')[0])
   parser.add_argument('--results', default=os.path.join('docs', 'study', 'results'))
   parser.add_argument('--out', default=os.path.join('docs', 'study'))
   parser.add_argument('--cost_table', default=os.path.join('docs', 'cost.md'))

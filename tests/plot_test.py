@@ -87,3 +87,23 @@ def test_plotter_says_when_there_is_nothing_to_read(tmp_path, capsys):
   assert 'no run folder' in capsys.readouterr().err
 
 
+
+
+def test_an_unseeded_run_counts_as_one_and_every_figure_is_reported(
+    tmp_path, capsys, monkeypatch):
+  run = tmp_path / 'run'
+  write_run(run, '/g/crl_big_softmoe.gin', 0, 1.0)
+  info = json.loads((run / run_folder.RUN_INFO).read_text())
+  info['gin_bindings'] = []  # Unseeded: run_info.json says "seed": null.
+  info['seed'] = None
+  (run / run_folder.RUN_INFO).write_text(json.dumps(info))
+  titles = []
+  set_title = study_report.plt.Axes.set_title
+  monkeypatch.setattr(study_report.plt.Axes, 'set_title',
+                      lambda self, label, *a, **k: titles.append(label) or set_title(
+                          self, label, *a, **k))
+  assert plot.main([str(run), '--out', str(tmp_path / 'report')]) == 0
+  assert 'crl_big_softmoe (n=1)' in titles and not any('(n=0)' in t for t in titles)
+  printed = capsys.readouterr().out
+  assert ('wrote 2 curve figure(s), 1 dormant-neuron figure, 1 expert-usage figure(s) '
+          'and summary.md') in printed
