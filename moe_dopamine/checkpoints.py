@@ -71,6 +71,29 @@ def latest_iteration(base_dir):
   return done[0] if done else -1
 
 
+# Iterations whose checkpoints Dopamine keeps (its Checkpointer's and the
+# replay buffer's checkpoint_duration, DQNAgent.max_tf_checkpoints_to_keep).
+KEPT = 4
+
+
+def checkpoint_size(base_dir):
+  """(bytes, complete): the files of the newest complete checkpoint, or
+  (when none is complete) of the newest one begun; (0, False) if none."""
+  checkpoint_dir = os.path.join(base_dir, CHECKPOINT_DIR)
+  sizes = {}
+  for name in (os.listdir(checkpoint_dir) if os.path.isdir(checkpoint_dir) else []):
+    iteration = iteration_of(name)
+    if iteration is not None:
+      sizes[iteration] = sizes.get(iteration, 0) + os.path.getsize(
+          os.path.join(checkpoint_dir, name))
+  done = completed_iterations(checkpoint_dir)
+  if done:
+    return sizes[done[0]], True
+  if sizes:
+    return sizes[max(sizes)], False
+  return 0, False
+
+
 def _replay_arrays(checkpoint_dir, iteration):
   names = set()
   for name in os.listdir(checkpoint_dir):

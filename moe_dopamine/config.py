@@ -8,10 +8,13 @@ Loads gin files and bindings the way Dopamine does, with three differences:
   knows one, the closest valid name.
 """
 
+import contextlib
 import difflib
 import inspect
+import logging as std_logging
 import os
 import re
+import tokenize
 
 import gin
 import numpy as np
@@ -153,17 +156,95 @@ def load_gin_configs(gin_files, gin_bindings):
   for folder in [GIN_CONFIGS_DIR] + [os.path.dirname(f) for f in gin_files]:
     if folder not in prefixes:
       prefixes.insert(0, folder)
+  # One file or binding at a time (as gin.parse_config_files_and_bindings
+  # does), so that an error can name where it is.
+  with _without_include_search_errors():
+    for path in gin_files:
+      with _explained(f"gin file '{path}'"):
+        gin.parse_config_file(path, skip_unknown=False)
+    for binding in gin_bindings:
+      with _explained(f'--gin_bindings={binding!r}', binding):
+        gin.parse_config(binding, skip_unknown=False)
+    with _explained('the gin configuration'):
+      gin.finalize()
+
+
+_GIN_ERRORS = (ValueError, ImportError, SyntaxError, IOError, TypeError,
+               tokenize.TokenError)
+
+
+@contextlib.contextmanager
+def _explained(source, binding=None):
+  """Turns gin's errors raised in the block into one-line ConfigErrors."""
   try:
-    gin.parse_config_files_and_bindings(
-        gin_files, bindings=gin_bindings, skip_unknown=False
-    )
-  except (ValueError, ImportError, SyntaxError, IOError, TypeError) as error:
-    raise ConfigError(explain_gin_error(error)) from error
+    yield
+  except _GIN_ERRORS as error:
+    raise ConfigError(explain_gin_error(error, source, binding)) from error
 
 
-def explain_gin_error(error):
-  """Turns one of gin's parse errors into a message with a suggested fix."""
+class _NotFoundFilter(std_logging.Filter):
+  def filter(self, record):
+    return not record.getMessage().startswith('Path not found:')
+
+
+@contextlib.contextmanager
+def _without_include_search_errors():
+  """Hides the error gin logs for each folder an include is not found in
+  (the include resolves in the next one; a missing file still raises)."""
+  root = std_logging.getLogger()
+  quiet = _NotFoundFilter()
+  root.addFilter(quiet)
+  try:
+    yield
+  finally:
+    root.removeFilter(quiet)
+
+
+def _syntax_error(error, source, binding):
+  """'gin syntax error in <file>, line N: <what> (<the line>)'."""
+  if isinstance(error, tokenize.TokenError):
+    what, (line, _) = error.args[0], error.args[1]
+    what += ': a bracket or quote is not closed'
+    filename, text = None, None
+  else:
+    what = error.msg
+    filename, line, text = error.filename, error.lineno, error.text
+  if filename:
+    where = f"'{filename}', line {line}"
+  elif binding is None:  # A file (or one it includes) ended inside a bracket.
+    where = f'{source} (or a file it includes), line {line}'
+  else:
+    where = source
+  message = f'gin syntax error in {where}: {what}'
+  if text and text.strip():
+    message += f' ({text.strip()!r})'
+  return message
+
+
+def _unparsable_value(token, source):
+  """A value gin cannot read, e.g. a string without quotes."""
+  message = f'gin cannot parse the value {token!r} in {source}.'
+  if re.fullmatch(r'[A-Za-z_]\w*', token):
+    message += f" Fix: quote a string value ('{token}')."
+  return message
+
+
+def explain_gin_error(error, source='the gin configuration', binding=None):
+  """Turns one of gin's parse errors into a message with a suggested fix.
+
+  Args:
+    error: the exception gin raised.
+    source: where it was parsed from ("gin file 'x.gin'", "--gin_bindings=...").
+    binding: the binding string, if it came from --gin_bindings.
+  """
   message = str(error)
+  unparsable = re.search(r"Failed to parse token '([^']*)'", message)
+  if unparsable:
+    if getattr(error, 'filename', None):
+      source = f"'{error.filename}', line {error.lineno}"
+    return _unparsable_value(unparsable.group(1), source)
+  if isinstance(error, (SyntaxError, tokenize.TokenError)):
+    return _syntax_error(error, source, binding)
   first_line, _, location = message.partition('\n')
   location = location.strip()
   unknown = re.search(r"No configurable matching (?:reference )?'@?([\w.]+)", message)

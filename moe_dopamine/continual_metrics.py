@@ -11,15 +11,20 @@ seeds on, or the range of the values below 5 seeds (metrics.continual).
 Run folders hold pickles: read only trusted ones.
 """
 
-import argparse
 import collections
 import math
 import sys
 
 import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
+from moe_dopamine import cli
 
-from moe_dopamine.metrics import continual
-from moe_dopamine.metrics import run_logs
+# TensorFlow and gym (through Dopamine's log reader) print set-up noise on
+# stderr as they are imported.
+with cli.stderr_without_noise():
+  # pylint: disable=g-import-not-at-top
+  from moe_dopamine.metrics import continual
+  from moe_dopamine.metrics import run_logs
+  # pylint: enable=g-import-not-at-top
 
 
 def parse_references(specs):
@@ -45,8 +50,9 @@ def format_value(value):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(
-      description='Continual-learning metrics of CRL runs.'
+  parser = cli.ArgumentParser(
+      prog='moe_dopamine.continual_metrics',
+      description='Continual-learning metrics of CRL runs.',
   )
   parser.add_argument('run_dirs', nargs='+')
   parser.add_argument('--reference', action='append', default=[],
@@ -59,7 +65,7 @@ def main(argv=None):
     runs = [run_logs.load_run(d) for d in args.run_dirs]
     per_run = {r.run_dir: run_logs.continual_metrics(r, references, args.last) for r in runs}
   except (ValueError, FileNotFoundError) as error:
-    print(f'continual_metrics: error: {error}', file=sys.stderr)
+    print(f'moe_dopamine.continual_metrics: error: {error}', file=sys.stderr)
     return 2
 
   print('## Runs')

@@ -45,7 +45,6 @@ A baseline's row does not depend on n and is printed once (n '-'); a
 parameter-matched baseline's does.
 """
 
-import argparse
 import collections
 from concurrent import futures
 import csv
@@ -62,6 +61,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from moe_dopamine import cli
 from moe_dopamine import config
 from moe_dopamine.agents import factory
 from moe_dopamine.environments import multitask
@@ -314,7 +314,8 @@ def table(result, extra=None):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = cli.ArgumentParser(prog='moe_dopamine.cost',
+                              description=__doc__.split('\n')[0])
   parser.add_argument(
       '--family', choices=FAMILIES, default='classic_control',
       help='the default set of variants: classic_control (every single-task '

@@ -24,21 +24,26 @@ logged iteration yet are skipped with a warning. Logs are pickles: read only
 trusted run folders.
 """
 
-import argparse
 import os
 import sys
 
 import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
+from moe_dopamine import cli
 
-import pandas as pd
+# TensorFlow, gym and the ALE (through Dopamine's log reader) print set-up
+# noise on stderr as they are imported.
+with cli.stderr_without_noise():
+  # pylint: disable=g-import-not-at-top
+  import pandas as pd
 
-from moe_dopamine import results
-from moe_dopamine.metrics import aggregate
-from moe_dopamine.metrics import continual
-from moe_dopamine.metrics import run_logs
-from moe_dopamine.studies import figures
-from moe_dopamine.studies import measurements
-from moe_dopamine.studies import tables
+  from moe_dopamine import results
+  from moe_dopamine.metrics import aggregate
+  from moe_dopamine.metrics import continual
+  from moe_dopamine.metrics import run_logs
+  from moe_dopamine.studies import figures
+  from moe_dopamine.studies import measurements
+  from moe_dopamine.studies import tables
+  # pylint: enable=g-import-not-at-top
 
 
 def warn(message):
@@ -73,7 +78,8 @@ def default_baseline(variants):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = cli.ArgumentParser(prog='moe_dopamine.plot',
+                              description=__doc__.split('\n')[0])
   parser.add_argument('paths', nargs='+', help='run or sweep folders')
   parser.add_argument('--out', required=True)
   parser.add_argument('--last', type=int, default=continual.FINAL_WINDOW,
@@ -148,8 +154,11 @@ def main(argv=None):
     report.append(f'![expert usage: {variant}]({os.path.basename(path)})')
   with open(os.path.join(args.out, 'summary.md'), 'w') as f:
     f.write('\n'.join(report) + '\n')
-  print(f'wrote {len(curve_paths)} curve figure(s), {int(dormant_path is not None)} dormant '
-        f'figure, {len(usage_paths)} usage figure(s) and summary.md to {args.out}')
+  written = [f'{len(curve_paths)} curve figure(s)']
+  if dormant_path:
+    written.append('1 dormant-neuron figure')
+  written.append(f'{len(usage_paths)} expert-usage figure(s)')
+  print(f"wrote {', '.join(written)} and summary.md to {args.out}")
   return 0
 
 

@@ -36,7 +36,6 @@ finished runs (finished.json) are added. Logs are pickles: add only trusted
 run folders.
 """
 
-import argparse
 import gzip
 import os
 import sys
@@ -46,6 +45,7 @@ import filelock
 import numpy as np
 import pandas as pd
 
+from moe_dopamine import cli
 from moe_dopamine import run_folder
 from moe_dopamine.metrics import names
 
@@ -239,7 +239,8 @@ def add_run_dirs(results_dir, run_dirs, variant=None):
 
 
 def main(argv=None):
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = cli.ArgumentParser(prog='moe_dopamine.results',
+                              description=__doc__.split('\n')[0])
   sub = parser.add_subparsers(dest='command', required=True)
   add_parser = sub.add_parser('add', help='add finished runs (run or sweep folders)')
   add_parser.add_argument('paths', nargs='+')

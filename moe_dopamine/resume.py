@@ -190,4 +190,4 @@ def _write_atomically(path, data):
 
 def log_drop(base_dir, last, what):
   if what:
-    logging.warning('Resuming %s after iteration %d: %s.', base_dir, last, what)
+    logging.info('Resuming %s after iteration %d: %s.', base_dir, last, what)

@@ -90,6 +90,23 @@ def describe_holder(holder):
           f"(since {holder.get('since', '?')})")
 
 
+def holder_if_in_use(base_dir):
+  """The lock holder record if another process holds the folder, else None.
+
+  Tries the lock without waiting and lets go at once; a folder that does not
+  exist yet is not in use (and is not made).
+  """
+  if not os.path.isdir(base_dir):
+    return None
+  lock = filelock.FileLock(os.path.join(base_dir, LOCK), timeout=0)
+  try:
+    lock.acquire()
+  except filelock.Timeout:
+    return read_lock_holder(base_dir) or {'pid': None}
+  lock.release()
+  return None
+
+
 class RunLock:
   """Exclusive hold on a run folder for the life of the process.
 

@@ -14,6 +14,7 @@ import statistics as stats_lib
 import time
 
 from absl import logging
+from dopamine.discrete_domains import iteration_statistics
 from dopamine.discrete_domains import run_experiment
 from dopamine.metrics import statistics_instance
 import gin
@@ -234,9 +235,40 @@ class MoERunner(run_experiment.Runner):
           switch()
       env.begin_iteration(iteration)
     self._iteration = iteration
-    statistics = super()._run_one_iteration(iteration)
+    if self.multitask:
+      statistics = self._run_tasks_iteration(iteration)
+    else:
+      statistics = super()._run_one_iteration(iteration)
     self._add_iteration_summaries(iteration, statistics)
     return statistics
+
+  def _run_tasks_iteration(self, iteration):
+    """Dopamine's iteration (train, then evaluate every task), whose summary
+    for the collectors gives each task's returns and scores instead of one
+    average over tasks whose returns are not on one scale."""
+    statistics = iteration_statistics.IterationStatistics()
+    logging.info('Starting iteration %d', iteration)
+    num_train, _, steps_per_second = self._run_train_phase(statistics)
+    num_eval, _ = self._run_eval_phase(statistics)
+    data = statistics.data_lists
+    if self._has_collector_dispatcher:
+      def instance(name, value):
+        return statistics_instance.StatisticsInstance(name, value, iteration)
+      self._collector_dispatcher.write([
+          instance('Train/NumEpisodes', num_train),
+          instance('Train/AverageStepsPerSecond', steps_per_second),
+          instance('Eval/NumEpisodes', num_eval),
+      ])
+      per_task = []
+      for name in self.task_names:
+        for key, tag in ((names.train_return(name), 'Train/AverageReturns'),
+                         (names.eval_return(name), 'Eval/AverageReturns'),
+                         (names.eval_score(name), 'Eval/NormalizedScore')):
+          if key in data:
+            per_task.append(instance(f'{tag}/{name}', float(data[key][0])))
+      # TensorBoard has them already (_add_iteration_summaries).
+      self._collector_dispatcher.write(per_task, collector_allowlist=['console', 'pickle'])
+    return data
 
   def _add_iteration_summaries(self, iteration, statistics):
     """Adds the agent's diagnostics, averaged over the iteration, to the

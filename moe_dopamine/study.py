@@ -14,12 +14,11 @@ on this machine or another; `report` regenerates the report from the tables
 and the spec alone. The default spec is the classic-control study.
 """
 
-import argparse
 import dataclasses
 import os
 import sys
 
-from moe_dopamine import sweep
+from moe_dopamine import cli
 from moe_dopamine.studies import engine
 from moe_dopamine.studies import spec as spec_lib
 
@@ -28,8 +27,7 @@ DEFAULT_SPEC = os.path.join('studies', 'classic_control.toml')
 
 def main(argv=None):
   argv = sys.argv[1:] if argv is None else list(argv)
-  parser = argparse.ArgumentParser(prog='python -m moe_dopamine.study',
-                                   description=__doc__.split('\n')[0])
+  parser = cli.ArgumentParser(prog='moe_dopamine.study', description=__doc__.split('\n')[0])
   parser.add_argument('command', choices=['plan', 'run', 'report'])
   parser.add_argument('--spec', default=DEFAULT_SPEC, help='the study spec (TOML)')
   parser.add_argument('--parts', default='', help='comma-separated parts (default: all)')

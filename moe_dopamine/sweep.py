@@ -12,9 +12,12 @@ finished (finished.json) are skipped on a re-launch; an interrupted run
 resumes from its checkpoint. A failed run is reported at the end without
 stopping the others; the exit code is 1 if any failed.
 
-Before anything is launched, every grid point's configuration is parsed and
-checked (in one `moe_dopamine.train --check_plan` process, so that this driver
-never loads TensorFlow); a bad one is named and nothing runs (exit code 2).
+Before anything is launched, every grid point goes through the checks of a
+run's start (in one `moe_dopamine.train --check_plan` process, so that this
+driver never loads TensorFlow): its configuration is parsed, its environment,
+networks and agent are built on the CPU without training, and every binding
+must be used (--allow_unused_bindings: a warning). A bad one is named and
+nothing runs (exit code 2).
 
 Ctrl-C or SIGTERM stops the whole sweep: the running runs are stopped (each
 keeps its last checkpoint), no other run starts, and the driver prints which
@@ -26,7 +29,7 @@ start Ray on this machine), every run is a Ray task needing one CPU; the
 repository must be at the same path on every node.
 """
 
-import argparse
+import ctypes
 import dataclasses
 import itertools
 import json
@@ -39,6 +42,7 @@ import sys
 import time
 from typing import List
 
+from moe_dopamine import cli
 from moe_dopamine import run_folder
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,6 +50,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STOP_GRACE_SECONDS = 20
 _POLL_SECONDS = 0.2
 _TRAIN_ERROR = 'moe_dopamine.train: error: '
+# The exit code recorded for a run not started because another process
+# (e.g. a run of an earlier launch still stopping) holds its folder.
+IN_USE = -2
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclasses.dataclass
@@ -57,6 +65,8 @@ class Run:
   # TensorFlow threads per op: the machine's cores shared among the runs
   # that run at once (one per Ray task).
   threads: int = 1
+  # Bindings nothing uses are warnings, not errors (--allow_unused_bindings).
+  allow_unused_bindings: bool = False
 
   def command(self):
     return (
@@ -64,6 +74,7 @@ class Run:
         + [f'--gin_files={f}' for f in self.gin_files]
         + [f'--gin_bindings={b}' for b in self.config_bindings()]
         + [f'--gin_bindings=MoERunner.seed={self.seed}']
+        + (['--allow_unused_bindings'] if self.allow_unused_bindings else [])
     )
 
   def config_bindings(self):
@@ -123,7 +134,7 @@ def tag(binding):
   return f"{key.split('.')[-1]}-{re.sub(r'[^A-Za-z0-9._-]+', '', value)}"
 
 
-def plan(gin_files, seeds, grid, common_bindings, out):
+def plan(gin_files, seeds, grid, common_bindings, out, allow_unused_bindings=False):
   """Every run of the sweep, in launch order."""
   runs = []
   for gin_file, combo in itertools.product(gin_files, grid):
@@ -136,14 +147,19 @@ def plan(gin_files, seeds, grid, common_bindings, out):
           bindings=list(common_bindings) + combo,
           seed=seed,
           base_dir=os.path.abspath(os.path.join(out, name, f'seed_{seed}')),
+          allow_unused_bindings=allow_unused_bindings,
       ))
   return runs
 
 
 def check_configs(runs):
-  """Parses and checks every distinct grid point, without building anything.
+  """Runs the checks of a run's start on every distinct grid point.
 
-  All points are checked by one `moe_dopamine.train --check_plan` process.
+  All points are checked by one `moe_dopamine.train --check_plan` process,
+  which parses each point's configuration, builds its environment, networks
+  and agent on the CPU in a scratch folder (no training) and checks that
+  every binding is used: a value a run would refuse at its start is refused
+  here, before anything is launched.
 
   Returns:
     One line per bad grid point, naming it and the error ([] if all are good).
@@ -154,7 +170,8 @@ def check_configs(runs):
     if key not in seen:
       seen.add(key)
       points.append({'label': run.point, 'gin_files': run.gin_files,
-                     'gin_bindings': run.config_bindings()})
+                     'gin_bindings': run.config_bindings(),
+                     'allow_unused_bindings': run.allow_unused_bindings})
   if not points:
     return []
   result = subprocess.run(
@@ -171,18 +188,52 @@ def check_configs(runs):
   return [f'checking the configurations failed (exit {result.returncode}): {tail}']
 
 
+def _die_with(parent):
+  """A preexec function: the child gets SIGTERM when `parent` dies.
+
+  On Linux, prctl(PR_SET_PDEATHSIG) asks the kernel to signal the child when
+  the thread that forked it exits, even by SIGKILL, so a killed sweep leaves
+  no training process behind (SIGTERM: each stops as Ctrl-C stops it, with
+  its checkpoint kept). Elsewhere: None (no preexec function).
+  """
+  if not sys.platform.startswith('linux'):
+    return None
+  # Looked up here, in the parent: the child, between fork and exec, only
+  # makes the one call.
+  prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+  def preexec():
+    prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # The parent died before prctl took effect.
+      os.kill(os.getpid(), signal.SIGTERM)
+  return preexec
+
+
 def start(run):
   """Starts the run's training process in a session (process group) of its own.
 
   Its own group lets the driver stop it with everything it started, and keeps
-  a terminal's Ctrl-C for the driver, which stops the runs itself.
+  a terminal's Ctrl-C for the driver, which stops the runs itself. The
+  process dies with the driver (`_die_with`).
   """
   os.makedirs(run.base_dir, exist_ok=True)
   with open(os.path.join(run.base_dir, run_folder.TRAIN_LOG), 'a') as log:
     return subprocess.Popen(
         run.command(), stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=_die_with(os.getpid()),
     )
+
+
+def in_use_message(run):
+  """Why `run` cannot start now: another process writes its folder (None
+  if none does)."""
+  holder = run_folder.holder_if_in_use(run.base_dir)
+  if holder is None:
+    return None
+  return (f'{run.base_dir} is in use by {run_folder.describe_holder(holder)}: '
+          'not started (a run of an earlier launch may still be stopping). '
+          'Relaunch once it has stopped'
+          + (f" (or stop it: kill {holder['pid']})" if holder.get('pid') else '') + '.')
 
 
 def stop(processes, grace=STOP_GRACE_SECONDS):
@@ -216,6 +267,9 @@ def execute(run):
   Interrupted (a cancelled Ray task raises KeyboardInterrupt here), it stops
   the training process before passing the interrupt on.
   """
+  busy = in_use_message(run)
+  if busy:
+    return IN_USE, busy
   process = start(run)
   try:
     while process.poll() is None:
@@ -236,7 +290,7 @@ class Progress:
     self.done += 1
     elapsed = time.time() - self.start
     eta = elapsed / self.done * (self.total - self.done)
-    status = 'ok' if code == 0 else f'FAILED (exit {code})'
+    status = {0: 'ok', IN_USE: 'IN USE, not started'}.get(code, f'FAILED (exit {code})')
     print(f'[{self.done}/{self.total}] {status} {run.base_dir}  '
           f'elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min', flush=True)
 
@@ -271,6 +325,17 @@ class Outcome:
   finished: list = dataclasses.field(default_factory=list)
   failures: list = dataclasses.field(default_factory=list)
   interrupted: list = dataclasses.field(default_factory=list)
+  # (run, why) of runs whose folder another process holds: not started.
+  in_use: list = dataclasses.field(default_factory=list)
+
+  def add(self, run, code, tail):
+    """Files a run that ended (or could not start) with exit code `code`."""
+    if code == IN_USE:
+      self.in_use.append((run, tail))
+    elif code:
+      self.failures.append((run, tail))
+    else:
+      self.finished.append(run)
 
 
 def run_local(runs, workers, progress, stop_signals):
@@ -279,15 +344,18 @@ def run_local(runs, workers, progress, stop_signals):
   while (queue or running) and not stop_signals.signum:
     while queue and len(running) < workers and not stop_signals.signum:
       run = queue.pop(0)
+      busy = in_use_message(run)
+      if busy:
+        progress.update(run, IN_USE)
+        outcome.add(run, IN_USE, busy)
+        continue
       running[start(run)] = run
     time.sleep(_POLL_SECONDS)
     for process in [p for p in running if p.poll() is not None]:
       run = running.pop(process)
       progress.update(run, process.returncode)
-      if process.returncode:
-        outcome.failures.append((run, log_tail(run)))
-      else:
-        outcome.finished.append(run)
+      outcome.add(run, process.returncode,
+                  log_tail(run) if process.returncode else '')
   if running:
     stop(list(running))
     outcome.interrupted = list(running.values())
@@ -317,10 +385,7 @@ def run_ray(runs, address, progress, stop_signals):
       except ray.exceptions.RayError as error:
         code, tail = -1, str(error)
       progress.update(run, code)
-      if code:
-        outcome.failures.append((run, tail))
-      else:
-        outcome.finished.append(run)
+      outcome.add(run, code, tail)
     if pending:
       # A running task's execute() stops its training process when cancelled
       # gently; queued tasks just go. What has not ended in time is killed.
@@ -360,7 +425,8 @@ def launch(todo, workers, ray_address, progress, argv, module='moe_dopamine.swee
 
   Returns None once every run finished, else the exit code: 2 for a bad
   configuration (nothing ran), 1 if a run failed (each is reported with the
-  end of its log), 128 + the signal if stopped (with the command that
+  end of its log) or could not start because another process holds its
+  folder (each is named with that process), 128 + the signal if stopped (with the command that
   resumes, `module` and `argv`).
   """
   with StopSignals() as stop_signals:
@@ -380,17 +446,23 @@ def launch(todo, workers, ray_address, progress, argv, module='moe_dopamine.swee
     if stop_signals.signum:
       report_stop(stop_signals.signum, outcome, todo, argv, module)
       return 128 + stop_signals.signum
+  if outcome.in_use:
+    print(f'\n{len(outcome.in_use)} run(s) not started, their folder in use:')
+    for _, why in outcome.in_use:
+      print(f'  {why}')
   if outcome.failures:
     print(f'\n{len(outcome.failures)} run(s) failed:')
     for run, tail in outcome.failures:
       print(f'--- {run.base_dir} (log: {run.base_dir}/train.log)\n{tail[-600:]}')
+  if outcome.failures or outcome.in_use:
     return 1
   return None
 
 
 def main(argv=None):
   argv = sys.argv[1:] if argv is None else list(argv)
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser = cli.ArgumentParser(prog='moe_dopamine.sweep',
+                              description=__doc__.split('\n')[0])
   parser.add_argument('--gin_files', action='append', required=True)
   parser.add_argument('--seeds', default='0', help='comma-separated seeds')
   parser.add_argument('--grid', action='append', default=[],
@@ -401,6 +473,9 @@ def main(argv=None):
   parser.add_argument('--workers', type=int, default=os.cpu_count())
   parser.add_argument('--ray_address', default=None,
                       help="Ray cluster address, 'auto', or 'local'")
+  parser.add_argument('--allow_unused_bindings', action='store_true',
+                      help='warn about bindings a run does not use instead of '
+                      'refusing them (a bindings file shared by several configs)')
   args = parser.parse_args(argv)
 
   try:
@@ -417,7 +492,8 @@ def main(argv=None):
   except ValueError as error:
     print(f'moe_dopamine.sweep: error: {error}', file=sys.stderr)
     return 2
-  runs = plan(args.gin_files, seeds, grid, args.gin_bindings, args.out)
+  runs = plan(args.gin_files, seeds, grid, args.gin_bindings, args.out,
+              args.allow_unused_bindings)
   todo = [run for run in runs if not run.finished]
   if not args.ray_address:
     for run in todo:

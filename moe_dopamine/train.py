@@ -25,10 +25,10 @@ progress are hidden unless --verbose is given.
 import atexit
 import contextlib
 import datetime
+import errno
 import json
 import logging as std_logging
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -38,6 +38,7 @@ import time
 import warnings
 
 import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
+from moe_dopamine import cli
 
 
 def _verbose_requested(argv):
@@ -54,51 +55,6 @@ def _verbose_requested(argv):
   return verbose
 
 
-# Lines of set-up noise on stderr, hidden unless --verbose: TensorFlow's CUDA
-# registration and absl C++ messages (written before any log level applies)
-# and gym's banner.
-_NOISE = re.compile(
-    r'absl::InitializeLog|^[IWE]0000 00:00:|^\S+ \S+: [IWE] external/local_xla/'
-    r'|^Gym has been unmaintained|^Please upgrade to Gymnasium'
-    r'|^See the migration guide at https://gymnasium'
-)
-# Deprecation warnings raised while importing (gym resets warning filters).
-_DEPRECATION = re.compile(r':\d+: DeprecationWarning: ')
-
-
-@contextlib.contextmanager
-def _stderr_without_noise():
-  """Holds back stderr (C++ writes too) and lets through all but _NOISE lines.
-
-  The noise is written by C++ or by print at import time, so only the file
-  descriptor can catch it; what is held back shows when the block ends, even
-  if it raises.
-  """
-  sys.stderr.flush()
-  saved = os.dup(2)
-  with tempfile.TemporaryFile() as held:
-    os.dup2(held.fileno(), 2)
-    try:
-      yield
-    finally:
-      sys.stderr.flush()
-      os.dup2(saved, 2)
-      os.close(saved)
-      held.seek(0)
-      kept = []
-      source_line_of_warning = False
-      for line in held.read().decode(errors='replace').splitlines(keepends=True):
-        # A Python warning is its line and the indented source line after it.
-        if source_line_of_warning and line.startswith('  '):
-          source_line_of_warning = False
-          continue
-        source_line_of_warning = bool(_DEPRECATION.search(line))
-        if not source_line_of_warning and not _NOISE.search(line):
-          kept.append(line)
-      sys.stderr.write(''.join(kept))
-      sys.stderr.flush()
-
-
 _QUIET = __name__ == '__main__' and not _verbose_requested(sys.argv)
 if __name__ == '__main__' and not _QUIET:
   os.environ['TF_CPP_MIN_LOG_LEVEL'] = '0'  # moe_dopamine sets 2 by default.
@@ -107,7 +63,7 @@ if _QUIET:
 # Imports and absl's start-up (which wakes CUDA) are noisy: held until main().
 _SETUP_NOISE = contextlib.ExitStack()
 if _QUIET:
-  _SETUP_NOISE.enter_context(_stderr_without_noise())
+  _SETUP_NOISE.enter_context(cli.stderr_without_noise())
   atexit.register(_SETUP_NOISE.close)  # Shows an import error's traceback.
 
 # pylint: disable=g-import-not-at-top,g-bad-import-order
@@ -158,6 +114,9 @@ flags.DEFINE_string(
 )
 
 FLAGS = flags.FLAGS
+
+# Exit code of a run stopped by a full disk (2: bad input; 130 / 143: signals).
+DISK_FULL = 3
 
 # Runner budgets checked before the build: parameter, least valid value, rule.
 _BUDGETS = (
@@ -338,7 +297,7 @@ def run(gin_files, gin_bindings=(), base_dir=None, verbose=True,
     run_folder.FolderInUse: if another process is writing the folder.
   """
   gin_files, gin_bindings = list(gin_files), list(gin_bindings)
-  quiet = _stderr_without_noise if not verbose else contextlib.nullcontext
+  quiet = cli.stderr_without_noise if not verbose else contextlib.nullcontext
   with quiet():
     if not verbose:
       # Bound first, so that a gin file or binding can still turn it on.
@@ -418,6 +377,39 @@ def interrupted_message(base_dir, command):
           f'({checkpoint}). Resume with: {command}')
 
 
+def disk_is_full(error):
+  """Whether `error`, or an error it was raised from, is a full disk
+  (Python's ENOSPC, or TensorFlow's 'No space left on device')."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+      return True
+    if isinstance(error, tf.errors.OpError) and 'No space left on device' in error.message:
+      return True
+    error = error.__cause__ or error.__context__
+  return False
+
+
+def disk_full_message(base_dir, command):
+  """One line: the disk is full, where, what a checkpoint takes, the resume."""
+  folder = os.path.abspath(base_dir)
+  try:
+    free = f'{shutil.disk_usage(folder).free / 2**20:.1f} MiB free'
+  except OSError:
+    free = 'free space unknown'
+  size, complete = checkpoints.checkpoint_size(folder)
+  if size:
+    need = (f'a checkpoint of this run takes {"" if complete else "at least "}'
+            f'{size / 2**20:.1f} MiB and {checkpoints.KEPT} are kept')
+  else:
+    need = 'no checkpoint was written yet'
+  last = checkpoints.latest_iteration(folder)
+  kept = (f'last checkpoint: iteration {last}' if last >= 0 else 'no checkpoint to resume from')
+  return (f'the disk is full: writing in {folder} failed ({free}; {need}; {kept}). '
+          f'Free some space, then resume with: {command}')
+
+
 class _ProgressOnly(std_logging.Filter):
   """Lets through warnings and Dopamine's per-iteration summaries."""
 
@@ -476,9 +468,26 @@ class _StopSignals:
     raise Terminated() if self.signum == signal.SIGTERM else KeyboardInterrupt()
 
 
+def usage_error(message):
+  """One line on stderr and exit code 2, as for any other bad input."""
+  end = '' if message.endswith(('.', '?')) else '.'
+  print(f'moe_dopamine.train: error: {message}{end} Run with --help for the flags.',
+        file=sys.stderr, flush=True)
+  sys.exit(2)
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with a mistake reported as `usage_error`."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as error:
+    usage_error(str(error).replace(' ?', '?'))
+
+
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    usage_error(f'unexpected argument(s) {" ".join(argv[1:])!r}: every option is '
+                'a --flag, e.g. --gin_files=<file>')
   logging.set_verbosity(logging.INFO)
   if not FLAGS.verbose:
     quiet_logging()
@@ -497,7 +506,7 @@ def main(argv):
       sys.exit(2 if errors else 0)
     if FLAGS.check_only:
       problem = run_folder.path_problem(base_dir) if FLAGS.base_dir else None
-      quiet = contextlib.nullcontext if FLAGS.verbose else _stderr_without_noise
+      quiet = contextlib.nullcontext if FLAGS.verbose else cli.stderr_without_noise
       with quiet():
         check_config(FLAGS.gin_files, FLAGS.gin_bindings, FLAGS.allow_unused_bindings)
       if problem:
@@ -521,8 +530,16 @@ def main(argv):
       message = interrupted_message(base_dir, command)
     print(f'moe_dopamine.train: {message}', file=sys.stderr, flush=True)
     sys.exit(128 + signum)
+  except Exception as error:  # pylint: disable=broad-except
+    if not disk_is_full(error):
+      raise
+    command = resume_command(FLAGS.gin_files, FLAGS.gin_bindings, base_dir,
+                             FLAGS.verbose, FLAGS.allow_unused_bindings)
+    print(f'moe_dopamine.train: error: {disk_full_message(base_dir, command)}',
+          file=sys.stderr, flush=True)
+    sys.exit(DISK_FULL)
 
 
 if __name__ == '__main__':
   with _SETUP_NOISE:
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

@@ -22,3 +22,25 @@ def test_type_checks_name_the_binding():
   assert config.check_float(3, 'x', minimum=0.0) == 3.0
   with pytest.raises(config.ConfigError, match='x=True must be a number'):
     config.check_float(True, 'x')
+
+
+@pytest.mark.parametrize('contents,bindings,message', [
+    ("Runner.num_iterations = (1\nfoo\n", [],
+     "gin syntax error in '{path}', line 2: Expected ',' or ')'. ('foo')"),
+    ("Runner.num_iterations = [1,\n", [],
+     "gin syntax error in gin file '{path}' (or a file it includes), line 2: EOF in "
+     'multi-line statement: a bracket or quote is not closed'),
+    ('', ['Runner.num_iterations=(1'],
+     "gin syntax error in --gin_bindings='Runner.num_iterations=(1': EOF in multi-line "
+     'statement: a bracket or quote is not closed'),
+    ('', ['MoE.router=topk'],
+     "gin cannot parse the value 'topk' in --gin_bindings='MoE.router=topk'. "
+     "Fix: quote a string value ('topk')."),
+])
+def test_a_gin_syntax_error_names_its_file_and_line_or_its_binding(
+    tmp_path, contents, bindings, message):
+  path = tmp_path / 'experiment.gin'
+  path.write_text(contents)
+  with pytest.raises(config.ConfigError) as error:
+    config.load_gin_configs([str(path)], bindings)
+  assert str(error.value).startswith(message.format(path=path)), str(error.value)

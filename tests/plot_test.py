@@ -4,6 +4,7 @@ import json
 import os
 import pickle
 
+import matplotlib.axes
 import numpy as np
 
 from moe_dopamine import plot
@@ -68,7 +69,8 @@ def test_plotter_writes_figures_and_a_summary(tmp_path, capsys):
   assert big[columns.index('P')] == '0.65 (range 0.55 to 0.75, n=2)'
   assert 'IQM' in summary and 'P(variant > crl_baseline)' in summary
   assert '![dormant](dormant.png)' in summary
-  assert 'wrote 2 curve figure(s), 1 dormant figure, 2 usage figure(s)' in printed.out
+  assert ('wrote 2 curve figure(s), 1 dormant-neuron figure, 2 expert-usage figure(s)'
+          in printed.out)
   (scores, experts), _ = plot.load([str(sweep_dir / 'big' / 'seed_0')])
   assert set(scores['variant']) == {'crl_big_softmoe'}
   # The last iteration measured no usage: the heatmap's data is the one before.
@@ -91,3 +93,23 @@ def test_plotter_says_when_there_is_nothing_to_read(tmp_path, capsys):
   assert 'no run folder' in capsys.readouterr().err
 
 
+
+
+def test_an_unseeded_run_counts_as_one_and_every_figure_is_reported(
+    tmp_path, capsys, monkeypatch):
+  run = tmp_path / 'run'
+  write_run(run, '/g/crl_big_softmoe.gin', 0, 1.0)
+  info = json.loads((run / run_folder.RUN_INFO).read_text())
+  info['gin_bindings'] = []  # Unseeded: run_info.json says "seed": null.
+  info['seed'] = None
+  (run / run_folder.RUN_INFO).write_text(json.dumps(info))
+  titles = []
+  set_title = matplotlib.axes.Axes.set_title
+  monkeypatch.setattr(matplotlib.axes.Axes, 'set_title',
+                      lambda self, label, *a, **k: titles.append(label) or set_title(
+                          self, label, *a, **k))
+  assert plot.main([str(run), '--out', str(tmp_path / 'report')]) == 0
+  assert 'crl_big_softmoe (n=1)' in titles and not any('(n=0)' in t for t in titles)
+  printed = capsys.readouterr().out
+  assert ('wrote 2 curve figure(s), 1 dormant-neuron figure, 1 expert-usage figure(s) '
+          'and summary.md') in printed

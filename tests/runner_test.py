@@ -11,6 +11,7 @@ import time
 
 from dopamine.colab import utils as colab_utils
 import gin
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -51,6 +52,15 @@ def test_crl_iterations_log_the_trained_task_and_every_tasks_eval(tmp_path):
   assert first[names.eval_score('MountainCar')] == [0.0]
   # Two evaluation episodes per task: four episode returns in all.
   assert len(first['eval_episode_returns']) == 4
+  # The console gives each task's returns, not their average across tasks.
+  console = open(os.path.join(base_dir, 'metrics', 'console', 'console.log')).read()
+  for task in ('CartPole', 'MountainCar'):
+    assert f'[Iteration 1]: Eval/AverageReturns/{task} = ' in console
+    assert f'[Iteration 1]: Eval/NormalizedScore/{task} = ' in console
+  assert '[Iteration 0]: Train/AverageReturns/CartPole = ' in console
+  assert 'Train/AverageReturns/MountainCar' not in console.split('[Iteration 1]')[0]
+  assert 'Eval/AverageReturns =' not in console
+  assert 'Train/AverageReturns =' not in console
 
 
 def test_every_statistic_reads_with_dopamines_reader(tmp_path):
@@ -198,6 +208,11 @@ def test_diagnostics_land_in_the_iteration_statistics(tmp_path):
 MINATAR_GAMES = ['Breakout', 'SpaceInvaders', 'Asterix']
 
 
+# The README's MinAtar table: random and reference returns.
+README_MINATAR_RETURNS = {'Breakout': (0.38, 10.0), 'SpaceInvaders': (3.89, 100.0),
+                          'Asterix': (0.44, 20.0)}
+
+
 def test_minatar_crl_goes_through_each_game_and_evaluates_every_game(tmp_path):
   base_dir = str(tmp_path / 'minatar_crl')
   run('minatar_crl_big_softmoe.gin', ['MultiTaskEnvironment.iterations_per_task=1'], base_dir)
@@ -206,9 +221,18 @@ def test_minatar_crl_goes_through_each_game_and_evaluates_every_game(tmp_path):
   assert [data[k][names.TRAIN_TASK] for k in data] == [[0], [1], [2]]
   for iteration, trained in zip(data.values(), MINATAR_GAMES):
     assert [g for g in MINATAR_GAMES if names.train_return(g) in iteration] == [trained]
-    for game in MINATAR_GAMES:
+    # Two episodes per game, in task order: each game's return is the mean
+    # of its two, and its score that return normalized by the README's
+    # random and reference returns of that game.
+    episodes = iteration['eval_episode_returns']
+    assert len(episodes) == 2 * len(MINATAR_GAMES)
+    for index, game in enumerate(MINATAR_GAMES):
       assert iteration[names.eval_episodes(game)] == [2]
-      assert 0.0 <= iteration[names.eval_score(game)][0] <= 1.0
+      average = iteration[names.eval_return(game)][0]
+      assert average == pytest.approx(np.mean(episodes[2 * index:2 * index + 2]))
+      random_return, reference = README_MINATAR_RETURNS[game]
+      expected = min(1.0, max(0.0, (average - random_return) / (reference - random_return)))
+      assert iteration[names.eval_score(game)][0] == pytest.approx(expected)
   info = json.load(open(os.path.join(base_dir, 'run_info.json')))
   assert info['task_names'] == MINATAR_GAMES
   assert info['num_parameters'] == 4 * 206582 + 600 * 4  # Four whole networks and Phi.

@@ -62,15 +62,46 @@ def test_two_runs_finish_record_themselves_and_are_skipped_after(tmp_path, mode)
 
 @pytest.mark.slow
 def test_a_failed_run_is_reported_and_the_others_finish(tmp_path, capsys):
-  # k=9 > num_experts parses, so it passes the up-front check, and fails as
-  # the network is built.
+  # A run that fails as it starts: a file where its checkpoints folder goes.
+  broken = tmp_path / 'cartpole_middle_topk__k-2' / 'seed_0'
+  broken.mkdir(parents=True)
+  (broken / 'checkpoints').write_text('not a folder')
   args = ['--out', str(tmp_path), f'--gin_files={TOPK}', '--seeds=0',
-          '--grid=MoE.k=1;9'] + TINY + ['--workers=1']
+          '--grid=MoE.k=1;2'] + TINY + ['--workers=1']
   assert sweep.main(args) == 1
   out = capsys.readouterr().out
   assert '1 run(s) failed' in out
   assert (tmp_path / 'cartpole_middle_topk__k-1' / 'seed_0' / run_folder.FINISHED).exists()
-  assert 'MoE.k=9' in out
+  assert str(broken) in out
+
+
+@pytest.mark.slow
+def test_a_value_that_fails_as_the_network_is_built_is_refused_before_any_launch(
+    tmp_path, capsys):
+  # k=9 > num_experts parses; only building the network refuses it. The
+  # pre-launch check builds every grid point, so k=1 is not launched either.
+  args = ['--out', str(tmp_path / 'sweep'), f'--gin_files={TOPK}', '--seeds=0',
+          '--grid=MoE.k=1;9'] + TINY + ['--workers=1']
+  assert sweep.main(args) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err == ['moe_dopamine.sweep: error: grid point cartpole_middle_topk__k-9: '
+                 'MoE.k=9 is out of range: k must be in [1, num_experts=4]. Fix: bind '
+                 'MoE.k to at most 4, or raise the number of experts.']
+  assert not (tmp_path / 'sweep').exists()
+
+
+@pytest.mark.slow
+def test_a_binding_a_grid_point_does_not_use_is_refused_unless_allowed(tmp_path, capsys):
+  args = ['--out', str(tmp_path / 'sweep'), f'--gin_files={CARTPOLE}', '--seeds=0',
+          '--grid=MoE.k=2'] + TINY
+  assert sweep.main(args) == 2
+  err = capsys.readouterr().err
+  assert 'grid point cartpole_baseline__k-2: MoE.k=2: this run never builds MoE' in err
+  assert not (tmp_path / 'sweep').exists()
+  assert sweep.main(args + ['--allow_unused_bindings']) == 0
+  info = json.loads((tmp_path / 'sweep' / 'cartpole_baseline__k-2' / 'seed_0' /
+                     run_folder.RUN_INFO).read_text())
+  assert info['unused_bindings'] == ['MoE.k=2: this run never builds MoE']
 
 
 @pytest.mark.slow
@@ -172,3 +203,57 @@ def test_runs_share_the_cores_among_themselves():
   assert sweep.threads_per_run(workers=1, num_runs=4, cores=8) == 8
   run = sweep.Run(['a.gin'], [], 0, '/tmp/x', threads=2)
   assert '--gin_bindings=MoERunner.intra_op_threads=2' in run.command()
+
+
+def _start_long_sweep(out):
+  args = ['--out', str(out), f'--gin_files={CARTPOLE}', '--seeds=0', '--workers=1',
+          '--gin_bindings=MoERunner.num_iterations=1000'] + TINY
+  return subprocess.Popen([sys.executable, '-m', 'moe_dopamine.sweep'] + args,
+                          cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait_for_training(driver, run_dir):
+  deadline = time.time() + 180
+  while not run_folder.read_lock_holder(str(run_dir)).get('pid'):
+    assert driver.poll() is None and time.time() < deadline
+    time.sleep(0.1)
+  return run_folder.read_lock_holder(str(run_dir))['pid']
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='prctl is Linux')
+def test_a_killed_sweep_leaves_no_training_process_behind(tmp_path):
+  run_dir = tmp_path / 'sweep' / 'cartpole_baseline' / 'seed_0'
+  driver = _start_long_sweep(tmp_path / 'sweep')
+  try:
+    child = _wait_for_training(driver, run_dir)
+    driver.kill()  # SIGKILL: the driver cannot stop anything itself.
+    driver.wait()
+    deadline = time.time() + 30
+    while _alive(child) and time.time() < deadline:
+      time.sleep(0.2)
+    assert not _alive(child)
+  finally:
+    driver.kill()
+  # It stopped as on Ctrl-C or SIGTERM: with the line that resumes it.
+  assert 'moe_dopamine.train: interrupted at iteration' in (
+      run_dir / run_folder.TRAIN_LOG).read_text()
+
+
+@pytest.mark.slow
+def test_a_relaunch_names_the_live_process_that_holds_a_run(tmp_path, capsys):
+  out = tmp_path / 'sweep'
+  holder = run_folder.RunLock(str(out / 'cartpole_baseline' / 'seed_0'))
+  holder.acquire()  # This process stands for a run of an earlier launch.
+  try:
+    args = ['--out', str(out), f'--gin_files={CARTPOLE}', '--seeds=0,1',
+            '--workers=1'] + TINY
+    assert sweep.main(args) == 1
+  finally:
+    holder.release()
+  printed = capsys.readouterr().out
+  assert 'FAILED' not in printed
+  assert f'[1/2] IN USE, not started {holder.base_dir}' in printed
+  assert (f'{holder.base_dir} is in use by process {os.getpid()} on host') in printed
+  assert f'(or stop it: kill {os.getpid()})' in printed
+  assert (out / 'cartpole_baseline' / 'seed_1' / run_folder.FINISHED).exists()

@@ -74,3 +74,50 @@ def test_an_interrupt_lost_in_a_callback_is_raised_again():
     for signum, handler in handlers.items():
       signal.signal(signum, handler)
   assert stop_signals.signum == signal.SIGTERM
+
+
+def test_a_full_disk_is_recognised_in_python_and_tensorflow_errors():
+  import errno  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  assert train.disk_is_full(OSError(errno.ENOSPC, 'No space left on device'))
+  tf_error = tf.errors.ResourceExhaustedError(
+      None, None, '/run/checkpoints/tf_ckpt-3.data-00000-of-00001.tempstate1; '
+      'No space left on device')
+  assert train.disk_is_full(tf_error)
+  try:
+    try:
+      raise tf_error
+    except tf.errors.OpError as error:
+      raise RuntimeError('while checkpointing') from error
+  except RuntimeError as wrapped:
+    assert train.disk_is_full(wrapped)
+  assert not train.disk_is_full(OSError(errno.EACCES, 'Permission denied'))
+  assert not train.disk_is_full(tf.errors.ResourceExhaustedError(None, None, 'OOM'))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='mounts a tmpfs')
+def test_a_full_disk_stops_the_run_with_one_line_and_the_resume_command(tmp_path):
+  disk = tmp_path / 'small_disk'
+  disk.mkdir()
+  mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=10m', 'tmpfs', str(disk)],
+                           capture_output=True)
+  if mounted.returncode:
+    pytest.skip('cannot mount a 10 MB tmpfs here (needs root)')
+  base_dir = str(disk / 'run')
+  try:
+    result = subprocess.run(train_command(base_dir, 50), cwd=REPO, capture_output=True,
+                            text=True, timeout=600)
+  finally:
+    subprocess.run(['umount', str(disk)], check=True)
+  assert result.returncode == train.DISK_FULL == 3, result.stderr[-2000:]
+  assert 'Traceback' not in result.stderr
+  lines = [line for line in result.stderr.splitlines() if line.startswith('moe_dopamine.train:')]
+  assert len(lines) == 1
+  assert lines[0].startswith(f'moe_dopamine.train: error: the disk is full: writing in '
+                             f'{base_dir} failed (')
+  assert 'MiB free; a checkpoint of this run takes ' in lines[0]
+  assert 'and 4 are kept; last checkpoint: iteration ' in lines[0]
+  resume = lines[0].split('then resume with: ', 1)[1]
+  assert shlex.split(resume)[:4] == [sys.executable, '-m', 'moe_dopamine.train',
+                                     f'--base_dir={base_dir}']

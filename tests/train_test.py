@@ -255,3 +255,30 @@ def test_check_only_parses_and_creates_nothing(tmp_path):
   assert result.returncode == 0, result.stderr
   assert 'the configuration is usable' in result.stdout
   assert not base_dir.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('gin_file,binding,first_line', [
+    ('cartpole_middle_topk.gin', 'MoE.k=9',
+     'moe_dopamine.train: error: MoE.k=9 is out of range: k must be in [1, num_experts=4].'),
+    ('crl_baseline.gin', "MultiTaskEnvironment.task_names=['CartPole', 'Acrobat']",
+     "moe_dopamine.train: error: unknown task 'Acrobat'. Did you mean 'Acrobot'?"),
+    ('crl_baseline.gin', "ClassicControlQNetwork.placement='middel'",
+     "moe_dopamine.train: error: ClassicControlQNetwork.placement='middel' is not one of"),
+    ('crl_baseline.gin', 'Runner.num_iterations=1',
+     'moe_dopamine.train: error: Runner.num_iterations=1: a CRL run lasts its task schedule'),
+])
+def test_check_only_refuses_what_a_run_would_refuse_at_its_start(
+    tmp_path, gin_file, binding, first_line):
+  base_dir = tmp_path / 'run'
+  result = subprocess.run(
+      [sys.executable, '-m', 'moe_dopamine.train', '--check_only',
+       f'--gin_files={runs.gin_path(gin_file)}', f'--base_dir={base_dir}',
+       f'--gin_bindings={binding}'],
+      cwd=REPO, capture_output=True, text=True, timeout=300,
+  )
+  assert result.returncode == 2, result.stderr
+  assert result.stderr.splitlines() == [result.stderr.splitlines()[0]]
+  assert result.stderr.startswith(first_line), result.stderr
+  assert not base_dir.exists()
+  assert not list(tmp_path.iterdir())

@@ -73,6 +73,8 @@ def test_no_masked_action_is_taken_in_thousands_of_steps_and_the_target_skips_th
     tasks = next_states.reshape(len(next_states), -1)[:, -1].astype(int)
     if (tasks == 0).any():
       break
+  # Otherwise the Breakout checks below would hold over no state at all.
+  assert (tasks == 0).any(), 'no replayed batch bootstrapped from a Breakout state'
   masks = env.action_masks[tasks]
   best_legal = np.where(masks, next_q, -np.inf).max(axis=1)
   # Breakout lacks every trapped action: its unmasked max is far above.
@@ -116,9 +118,37 @@ def test_every_placement_and_tokenization_trains(placement, tokenization, router
     assert any(changed[name] for name in experts), changed
     if router == 'softmoe':
       assert all(changed[name] for name in experts), changed
-  stats = agent.measure()
+  states = agent._sample_states()
+  stats = agent.measure(states)
   assert np.isfinite(stats[names.loss('TotalLoss')])
-  assert 0.0 <= stats[names.dormant_fraction(0.0)] <= 1.0
+  # The dormant fractions, against the ReDo score computed here from the
+  # network's activations on the same states: every hidden layer (the conv,
+  # hidden_0, each expert's hidden layers), each a fraction of its neurons,
+  # the overall one over all of them.
+  network = agent.online_convnet
+  output = network(tf.constant(states), diagnostics=True)
+  activations, counts = agent._sess.run((output.activations, output.routed_counts))
+  # An expert no state was routed to is not made of dormant neurons.
+  expected_layers = {name for name in activations
+                     if names.parse_expert_hidden(name) is None
+                     or counts[names.parse_expert_hidden(name)[0]][
+                         names.parse_expert_hidden(name)[1]] > 0}
+  assert ('conv_0' in expected_layers) == (placement not in ('big', 'separate'))
+  assert any(names.parse_expert_hidden(n) for n in expected_layers) == (
+      placement not in ('baseline', 'baseline_scaled'))
+  reported = {key[len(names.dormant_fraction(0.0)) + 1:] for key in stats
+              if key.startswith(names.dormant_fraction(0.0) + '/')}
+  assert reported == expected_layers
+  dormant, total = 0, 0
+  for layer in expected_layers:
+    values = np.abs(activations[layer]).reshape(-1, activations[layer].shape[-1])
+    mean_abs = values.mean(axis=0)
+    scores = mean_abs / mean_abs.mean() if mean_abs.mean() else np.zeros_like(mean_abs)
+    for tau in (0.0, 0.1):
+      assert stats[names.dormant_fraction(tau, layer)] == pytest.approx(
+          (scores <= tau).mean(), abs=1e-9), (layer, tau)
+    dormant, total = dormant + (scores <= 0.1).sum(), total + len(scores)
+  assert stats[names.dormant_fraction(0.1)] == pytest.approx(dormant / total, abs=1e-9)
 
 
 def test_a_conv_feature_map_is_one_neuron_of_the_dormant_score():
