@@ -7,13 +7,23 @@ r"""The cost of every network variant, as a Markdown table.
       [--csv=docs/study/cost.csv]
 
 One row per variant and number of experts: trainable parameters, parameters
-active in one forward pass, FLOPs of an acting forward pass and of a training
-step (moe_dopamine.networks.cost: analytic, from the layer shapes). With
+active in one forward pass, FLOPs and bytes of memory traffic of an acting
+forward pass and of a training step (moe_dopamine.networks.cost: analytic,
+from the layer shapes). With
 --measure, also the median time of a training step (sampling, forward,
 backward, Adam) and of choosing an action, on one thread, each with its ratio
 to the baseline's, and the peak resident memory of that short run (build,
 fill the replay with 1,000 transitions, time; each variant in a fresh
-process, so the figure includes Python and TensorFlow themselves). A
+process, so the figure includes Python and TensorFlow themselves).
+
+--measure also measures the machine's limits in the same run, on one thread
+with TensorFlow (`machine_limits`): its fp32 matmul rate (the best of square
+products of 512 and 1,024), its memory bandwidth (STREAM's scale, y = 2 x,
+over 256 MB, with NumPy into a preallocated output) and the fixed cost of one session call that feeds one state
+and fetches one value. Each row then gets its roofline floor,
+  training floor = max(FLOPs / matmul rate, bytes / bandwidth),
+  acting floor = session call + max(FLOPs / matmul rate, bytes / bandwidth),
+and its measured time over the floor. A
 variant with a soft-to-sparse router has a second row, its name ending in
 ' (s = 1)': the router at full sparsity, where it computes only the chosen
 experts (the first row is its annealing phase, s < 1, every expert). --out
@@ -64,6 +74,7 @@ import tensorflow as tf
 from moe_dopamine import cli
 from moe_dopamine import config
 from moe_dopamine.agents import factory
+from moe_dopamine.agents import moe_dqn_agent
 from moe_dopamine.environments import multitask
 from moe_dopamine.networks import cost
 from moe_dopamine.networks import moe
@@ -220,6 +231,84 @@ def measured_apart(variant, num_experts, repeats, fully_sparse=False):
     return pool.submit(measured_run, variant, num_experts, repeats, fully_sparse).result()
 
 
+MachineLimits = collections.namedtuple(
+    'MachineLimits', ['matmul_flops_per_s', 'bytes_per_s', 'call_s'])
+
+
+def _single_thread_session():
+  return tf.compat.v1.Session(config=tf.compat.v1.ConfigProto(
+      intra_op_parallelism_threads=1, inter_op_parallelism_threads=1))
+
+
+def _best_seconds(fn, repeats):
+  """The fastest of `repeats` calls (after a warm-up): a machine limit is
+  what it can do, not what it does on average beside other work."""
+  fn()
+  best = float('inf')
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    best = min(best, time.perf_counter() - start)
+  return best
+
+
+def measure_limits(repeats=20):
+  """MachineLimits of this machine, measured with TensorFlow on one thread
+  in this process (see the module docstring)."""
+  tf.compat.v1.disable_v2_behavior()
+  rates = []
+  for size in (512, 1024):
+    with tf.Graph().as_default():
+      a = tf.Variable(tf.random.uniform([size, size]))
+      b = tf.Variable(tf.random.uniform([size, size]))
+      product = tf.reduce_sum(tf.matmul(a, b)[:1, :1])
+      sess = _single_thread_session()
+      sess.run(tf.compat.v1.global_variables_initializer())
+      seconds = _best_seconds(sess.make_callable(product), repeats)
+      rates.append(2 * size ** 3 / seconds)
+  # STREAM's scale with NumPy into a preallocated output, 256 MB each, far
+  # beyond the last-level cache (TensorFlow would allocate, and page in, a
+  # fresh output at every call).
+  x = np.ones(64 * 2 ** 20, np.float32)
+  y = np.empty_like(x)
+  bandwidth = 2 * x.nbytes / _best_seconds(lambda: np.multiply(x, 2.0, out=y), repeats)
+  with tf.Graph().as_default():
+    state = tf.compat.v1.placeholder(tf.float32, [1, 5])
+    sess = _single_thread_session()
+    # The agent's own way of calling the session (moe_dqn_agent.feeding_callable).
+    call = moe_dqn_agent.feeding_callable(sess, [state], tf.reduce_sum(state))
+    one_state = np.zeros([1, 5], np.float32)
+    call_seconds = 1e-3 * median_ms(lambda: call(one_state), 50 * repeats)
+  return MachineLimits(max(rates), bandwidth, call_seconds)
+
+
+def measure_limits_apart(repeats=20):
+  """measure_limits in a fresh process (nothing else of this one in cache)."""
+  context = multiprocessing.get_context('spawn')
+  with futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+    return MachineLimits(*pool.submit(measure_limits, repeats).result())
+
+
+def floors(row, limits):
+  """A measured row's roofline floors (ms) and measured time / floor."""
+  train = max(row['training-step GFLOP'] * 1e9 / limits.matmul_flops_per_s,
+              row['training-step MB'] * 1e6 / limits.bytes_per_s)
+  act = limits.call_s + max(row['acting MFLOP'] * 1e6 / limits.matmul_flops_per_s,
+                            row['acting MB'] * 1e6 / limits.bytes_per_s)
+  return {
+      'train floor ms': 1e3 * train, 'train x floor': row['train ms'] / (1e3 * train),
+      'act floor ms': 1e3 * act, 'act x floor': row['act ms'] / (1e3 * act),
+  }
+
+
+def describe_limits(limits):
+  """One sentence of the measured limits, for the table's header."""
+  return (f'Machine limits, measured in the same run with TensorFlow on one thread: '
+          f'fp32 matmul {limits.matmul_flops_per_s / 1e9:.1f} GFLOP/s, memory '
+          f'{limits.bytes_per_s / 1e9:.1f} GB/s, one session call '
+          f'{1e6 * limits.call_s:.0f} us (in every acting floor).')
+
+
 FULLY_SPARSE = ' (s = 1)'  # Suffix of a soft-to-sparse variant's row at full sparsity.
 
 
@@ -228,10 +317,11 @@ def has_soft_to_sparse(network):
   return any(layer.router == moe.Router.SOFT_TO_SPARSE for layer in layers)
 
 
-def rows(variants, experts, measured, repeats):
+def rows(variants, experts, measured, repeats, limits=None):
   """One row per variant and number of experts (None: as its files set); a
   soft-to-sparse variant gets a second row at full sparsity, named with
-  FULLY_SPARSE."""
+  FULLY_SPARSE. Measured rows get their floors from `limits` (a
+  MachineLimits)."""
   out, seen = [], set()
   for variant in variants:
     for num_experts in experts:
@@ -246,6 +336,7 @@ def rows(variants, experts, measured, repeats):
       seen.add((variant.name, n))
       for fully_sparse in (False, True) if has_soft_to_sparse(network) else (False,):
         flops, active = cost.forward_cost(network, fully_sparse)
+        batch_size = agent._replay.batch_size  # pylint: disable=protected-access
         row = {
             'variant': variant.name + (FULLY_SPARSE if fully_sparse else ''),
             'n': n,
@@ -253,17 +344,23 @@ def rows(variants, experts, measured, repeats):
             'active': active,
             'acting MFLOP': flops / 1e6,
             'training-step GFLOP': cost.training_step_flops(
-                network, agent._replay.batch_size, fully_sparse) / 1e9,  # pylint: disable=protected-access
+                network, batch_size, fully_sparse) / 1e9,
+            'acting MB': cost.acting_bytes(network, fully_sparse) / 1e6,
+            'training-step MB': cost.training_step_bytes(
+                network, batch_size, fully_sparse) / 1e6,
         }
         if measured:
           row['train ms'], row['act ms'], row['peak RSS MiB'] = measured_apart(
               variant, num_experts, repeats, fully_sparse)
+          row.update(floors(row, limits))
         out.append(row)
   return out
 
 
 INTEGER_COLUMNS = ('parameters', 'active')
-FLOAT_COLUMNS = ('acting MFLOP', 'training-step GFLOP', 'train ms', 'act ms', 'peak RSS MiB')
+FLOAT_COLUMNS = ('acting MFLOP', 'training-step GFLOP', 'acting MB', 'training-step MB',
+                 'train ms', 'act ms', 'peak RSS MiB', 'train floor ms', 'train x floor',
+                 'act floor ms', 'act x floor')
 
 
 def write_csv(result, path):
@@ -294,20 +391,29 @@ def table(result, extra=None):
   extra = extra or {}
   baseline = next((r for r in result if r['n'] == '-'), None)
   header = ['variant', 'n', 'parameters', 'active', 'acting MFLOP', 'training-step GFLOP']
+  if 'acting MB' in result[0]:
+    header += ['acting MB', 'training-step MB']
   if 'train ms' in result[0]:
     header += ['train ms', 'x baseline', 'act ms', 'x baseline ', 'peak RSS MiB']
+  if 'train floor ms' in result[0]:
+    header += ['train floor ms', 'train x floor', 'act floor ms', 'act x floor']
   header += list(extra)
   lines = ['| ' + ' | '.join(h.strip() for h in header) + ' |',
            '|' + '---|' * len(header)]
   for r in result:
     cells = [r['variant'], str(r['n']), f"{r['parameters']:,}", f"{r['active']:,}",
              f"{r['acting MFLOP']:.2f}", f"{r['training-step GFLOP']:.3f}"]
+    if 'acting MB' in result[0]:
+      cells += [f"{r['acting MB']:.2f}", f"{r['training-step MB']:.1f}"]
     if 'train ms' in r:
       cells += [f"{r['train ms']:.2f}",
                 f"{r['train ms'] / baseline['train ms']:.2f}" if baseline else '-',
                 f"{r['act ms']:.3f}",
                 f"{r['act ms'] / baseline['act ms']:.2f}" if baseline else '-',
                 f"{r['peak RSS MiB']:.0f}"]
+    if 'train floor ms' in r:
+      cells += [f"{r['train floor ms']:.2f}", f"{r['train x floor']:.2f}",
+                f"{r['act floor ms']:.3f}", f"{r['act x floor']:.2f}"]
     cells += [column.get(r['variant'], 'n/a') for column in extra.values()]
     lines.append('| ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines)
@@ -347,7 +453,8 @@ def main(argv=None):
       variants = [file_variant(f) for f in args.gin_files]
     else:
       variants = default_variants(args.family)
-    result = rows(variants, experts, args.measure, args.repeats)
+    limits = measure_limits_apart() if args.measure else None
+    result = rows(variants, experts, args.measure, args.repeats, limits)
   except (ValueError, config.ConfigError) as error:
     print(f'moe_dopamine.cost: error: {error}', file=sys.stderr)
     return 2
@@ -356,7 +463,8 @@ def main(argv=None):
     family = '' if args.gin_files else f' --family={args.family}'
     text = (f'Measured with `python -m moe_dopamine.cost{family} --measure '
             f'--repeats={args.repeats}` '
-            f'on {os.cpu_count()} cores, 1 thread per variant.\n\n' + text)
+            f'on {os.cpu_count()} cores, 1 thread per variant. '
+            + describe_limits(limits) + '\n\n' + text)
   print(text)
   if args.out:
     with open(args.out, 'w') as f:

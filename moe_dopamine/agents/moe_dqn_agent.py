@@ -173,17 +173,17 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     self._build_diagnostics()
     # Callables skip Session.run's per-call fetch and feed analysis: they are
     # what acting and training run thousands of times per iteration.
-    self._greedy_action = _feeding_callable(self._sess, [self.state_ph], self._q_argmax)
+    self._greedy_action = feeding_callable(self._sess, [self.state_ph], self._q_argmax)
     self._greedy_actions = None
     if self._batch_argmax is not None:
-      self._greedy_actions = _feeding_callable(
+      self._greedy_actions = feeding_callable(
           self._sess, [self._batch_states_ph], self._batch_argmax
       )
     # The train op takes its batch fed from a Python call of the sampler
     # instead of the graph's py_func (the same function, without the
     # py_func's overhead); everything else about the step is Dopamine's.
     elements = self._replay.memory.get_transition_elements()
-    train_on = _feeding_callable(
+    train_on = feeding_callable(
         self._sess, [self._replay.transition[e.name] for e in elements], self._train_op
     )
     sample = self._replay.memory.sample_transition_batch
@@ -472,7 +472,7 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     self._sparsity_value = 0.0
     if variables:
       value = tf.compat.v1.placeholder(tf.float32, (), name='sparsity_ph')
-      self._set_sparsity = _feeding_callable(
+      self._set_sparsity = feeding_callable(
           self._sess, [value], tf.group(*[v.assign(value) for v in variables])
       )
 
@@ -599,7 +599,7 @@ def _empty(memory):
     array[...] = 0
 
 
-def _feeding_callable(sess, feeds, fetch):
+def feeding_callable(sess, feeds, fetch):
   """fn(*values) -> sess.run(fetch, dict(zip(feeds, values))), cheaper.
 
   `Session.make_callable` with a feed list falls back to `Session.run`; a

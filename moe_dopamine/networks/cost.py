@@ -34,12 +34,31 @@ A DQN training step on a batch B costs about B (3 F_online + F_target):
 the online forward pass, its backward pass (twice the forward), and the
 target network's forward pass on the next states.
 
+Memory traffic (`training_step_bytes`, `acting_bytes`), 4 bytes per float:
+activations are counted per sample as the elements each layer writes (a
+Dense layer its outputs; a conv its feature maps; an MoE its router logits,
+SoftMoE's slot inputs, every expert's hidden layers and outputs on the
+tokens or slots it runs, and the combined outputs). A training step on a
+batch of B, where every expert receives tokens (so every parameter P is
+read):
+- the online forward pass, its backward pass and the target's forward pass
+  read the weights (3 P); the backward pass writes a gradient per weight
+  (P); Adam reads weight, gradient and both moments and writes weight and
+  moments (7 P): 11 P;
+- activations: the online forward pass writes them, its backward pass reads
+  them twice (the relu's mask and the weight gradient) and writes their
+  gradients, and the target network writes and reads its own: 6 B X.
+Acting on one state reads the active parameters A and writes and reads its
+activations: A + 2 X.
+
 Active parameters are the ones a single sample's forward pass touches: for
 TopK and random routers, the router plus k experts per token (at most n);
 hardcoded, one expert; SoftMoE and soft-to-sparse, every expert. A router's
 are (d + c) (n p) (SoftMoE) or (d + c) n. A conv's are its kernel and
 biases, k k C_in C_out + C_out.
 """
+
+import collections
 
 import numpy as np
 import tensorflow as tf
@@ -160,26 +179,55 @@ def moe_active_parameters(layer, num_tokens, fully_sparse=False):
   return router + used * expert_parameters(layer.experts)
 
 
+def expert_activations(experts):
+  """Elements one expert writes on one token: its feature maps (conv
+  experts), then each dense layer's outputs."""
+  elements = sum(_dense_widths(experts)[1:])
+  if _is_conv(experts):
+    h, w, _ = experts.screen_shape
+    elements += h * w * experts.filters
+  return elements
+
+
+def moe_activations(layer, num_tokens, fully_sparse=False):
+  """Elements per sample an MoE layer writes (see the module docstring)."""
+  d, o, n = token_width(layer.experts), layer.experts.output_units, layer.num_experts
+  expert = expert_activations(layer.experts)
+  if layer.router == moe.Router.SOFTMOE:
+    slots = n * layer.num_slots(num_tokens)
+    return num_tokens * slots + slots * d + slots * expert + num_tokens * o
+  if layer.router == moe.Router.HARDCODED:
+    return num_tokens * expert + num_tokens * o
+  return num_tokens * n + num_tokens * _experts_per_token(layer, fully_sparse) * expert + (
+      num_tokens * o)
+
+
+LayerCost = collections.namedtuple('LayerCost', ['flops', 'active', 'activations'])
+
+
 def moe_cost(layer, num_tokens, fully_sparse=False):
-  """(FLOPs, active parameters) per sample of an MoE layer; soft-to-sparse
-  at s = 1 if `fully_sparse`, else while s < 1."""
-  return (moe_flops(layer, num_tokens, fully_sparse),
-          moe_active_parameters(layer, num_tokens, fully_sparse))
+  """LayerCost per sample of an MoE layer; soft-to-sparse at s = 1 if
+  `fully_sparse`, else while s < 1."""
+  return LayerCost(moe_flops(layer, num_tokens, fully_sparse),
+                   moe_active_parameters(layer, num_tokens, fully_sparse),
+                   moe_activations(layer, num_tokens, fully_sparse))
 
 
 def dense_cost(layer):
-  """(FLOPs, parameters) per sample of a Dense layer."""
+  """LayerCost per sample of a Dense layer."""
   widths = layer.kernel.shape.as_list()
-  return mlp_flops(widths), mlp_parameters(widths)
+  return LayerCost(mlp_flops(widths), mlp_parameters(widths), widths[-1])
 
 
 def conv_cost(layer, input_shape):
-  """(FLOPs, parameters) per sample of a Conv2D layer on inputs [h, w, C]."""
+  """LayerCost per sample of a Conv2D layer on inputs [h, w, C]."""
   kernel_size, _, in_channels, out_channels = layer.kernel.shape.as_list()
   output_shape = layer.compute_output_shape(tf.TensorShape([None] + list(input_shape)))
   out_height, out_width = output_shape.as_list()[1:3]
-  return (conv_flops(out_height, out_width, kernel_size, in_channels, out_channels),
-          conv_parameters(kernel_size, in_channels, out_channels))
+  return LayerCost(
+      conv_flops(out_height, out_width, kernel_size, in_channels, out_channels),
+      conv_parameters(kernel_size, in_channels, out_channels),
+      out_height * out_width * out_channels)
 
 
 def conv_output_tokens(network):
@@ -195,8 +243,8 @@ def conv_output_tokens(network):
 
 
 def layer_costs(network, fully_sparse=False):
-  """(FLOPs, active parameters) per sample of each layer of a built network,
-  in order (soft-to-sparse layers at s = 1 if `fully_sparse`)."""
+  """The LayerCost per sample of each layer of a built network, in order
+  (soft-to-sparse layers at s = 1 if `fully_sparse`)."""
   if isinstance(network, minatar_q_networks.MinAtarQNetwork):
     if network.big_moe is not None:
       return [moe_cost(network.big_moe, 1, fully_sparse)]
@@ -220,10 +268,32 @@ def forward_cost(network, fully_sparse=False):
   """(FLOPs, active parameters) per sample of a built ClassicControlQNetwork
   or MinAtarQNetwork (soft-to-sparse layers at s = 1 if `fully_sparse`)."""
   costs = layer_costs(network, fully_sparse)
-  return sum(f for f, _ in costs), sum(a for _, a in costs)
+  return sum(c.flops for c in costs), sum(c.active for c in costs)
+
+
+def activations(network, fully_sparse=False):
+  """Activation elements per sample of a forward pass, X."""
+  return sum(c.activations for c in layer_costs(network, fully_sparse))
 
 
 def training_step_flops(network, batch_size, fully_sparse=False):
   """About batch_size * (3 forward passes of the online network + one of the
   target network): forward, backward (2x) and the bootstrap target."""
   return batch_size * 4 * forward_cost(network, fully_sparse)[0]
+
+
+BYTES_PER_FLOAT = 4
+
+
+def training_step_bytes(network, batch_size, fully_sparse=False):
+  """Bytes a training step reads and writes: 4 (11 P + 6 B X), see the
+  module docstring."""
+  parameters = sum(int(np.prod(v.shape)) for v in network.trainable_variables)
+  return BYTES_PER_FLOAT * (
+      11 * parameters + 6 * batch_size * activations(network, fully_sparse))
+
+
+def acting_bytes(network, fully_sparse=False):
+  """Bytes choosing one action reads and writes: 4 (A + 2 X)."""
+  active = forward_cost(network, fully_sparse)[1]
+  return BYTES_PER_FLOAT * (active + 2 * activations(network, fully_sparse))

@@ -123,8 +123,8 @@ class ConvExperts(moe.Experts):
   The conv is a matrix product over each position's k x k patch, so its
   kernel `kernels[0][e]` is [k * k * c, filters] (a Conv2D kernel
   [k, k, c, filters] flattened, initialised as Keras initialises that
-  kernel) and every expert runs in one batched matmul, as the MLP experts
-  do. Hidden layer 0 is the feature maps [s, h * w, filters].
+  kernel), one matmul over every patch of the expert's screens. Hidden layer
+  0 is the feature maps [s, h * w, filters].
   """
 
   def __init__(self, num_experts, screen_shape, filters, kernel_size, hidden_units,
@@ -161,18 +161,10 @@ class ConvExperts(moe.Experts):
     """flat [s, h*w*c] -> relu(conv) [s, h*w, filters]."""
     patches = conv_patches(tf.reshape(flat, [-1] + list(self.screen_shape)),
                            self.kernel_size)
-    return tf.nn.relu(tf.tensordot(patches, kernel, 1) + bias)
-
-  def call_all(self, x):
-    n, positions = self.num_experts, self.screen_shape[0] * self.screen_shape[1]
-    patches = conv_patches(tf.reshape(x, [-1] + list(self.screen_shape)), self.kernel_size)
-    patches = tf.reshape(patches, [n, -1, int(patches.shape[-1])])  # [n, s*hw, kkc]
-    maps = tf.nn.relu(
-        tf.matmul(patches, tf.stack(self.kernels[0])) + tf.stack(self.biases[0])[:, None, :]
-    )
-    maps = tf.reshape(maps, [n, -1, positions, self.filters])  # [n, s, hw, f]
-    flat = tf.reshape(maps, [n, -1, positions * self.filters])
-    return self.dense_all(flat, 1, [maps])
+    positions = int(patches.shape[1])
+    maps = tf.nn.relu(tf.nn.bias_add(
+        tf.matmul(tf.reshape(patches, [-1, int(patches.shape[2])]), kernel), bias))
+    return tf.reshape(maps, [-1, positions, self.filters])
 
   def call_groups(self, groups):
     outputs, hiddens = [], []

@@ -114,10 +114,10 @@ def soft_moe_weights(logits):
 class Experts(tf.keras.layers.Layer):
   """n independent MLPs d_in -> hidden_units... -> output_units.
 
-  Each expert owns its variables, so one expert can run on a variable-size
+  Each expert owns its variables, so one expert runs on a variable-size
   group of tokens without touching the others' weights (`call_groups`, the
-  sparse path); `call_all` stacks them to run every expert on its own inputs
-  in one batched matmul (the SoftMoE path).
+  sparse path), and `call_all` (the SoftMoE path, every expert on its own
+  slots) runs each expert's own matmuls on its slice of the inputs.
   """
 
   def __init__(self, num_experts, hidden_units, output_units, **kwargs):
@@ -158,18 +158,15 @@ class Experts(tf.keras.layers.Layer):
     super().build(input_shape)
 
   def call_all(self, x):
-    """x: [n, s, d_in] (expert e gets x[e]) -> ([n, s, d_out], hidden list)."""
-    return self.dense_all(x, 0, [])
+    """x: [n, s, d_in] (expert e gets x[e]) -> ([n, s, d_out], hiddens),
+    hiddens[e][j] expert e's j-th hidden layer [s, h] (the SoftMoE path).
 
-  def dense_all(self, x, start, hiddens):
-    """Layers start.. of every expert, x [n, s, d] -> ([n, s, d_out], hiddens
-    with each hidden layer's [n, s, h] appended)."""
-    for i in range(start, len(self.kernels)):
-      x = tf.matmul(x, tf.stack(self.kernels[i])) + tf.stack(self.biases[i])[:, None, :]
-      if i < len(self.kernels) - 1:
-        x = tf.nn.relu(x)
-        hiddens.append(x)
-    return x, hiddens
+    Each expert multiplies its own slice of x by its own kernels: stacking
+    the kernels into one batched matmul would copy every expert's weights at
+    every call (and their gradients back), which costs more than the loop.
+    """
+    outputs, hiddens = self.call_groups(tf.unstack(x, num=self.num_experts))
+    return tf.stack(outputs), hiddens
 
   def call_groups(self, groups):
     """groups: list of n tensors [s_e, d_in] -> (list of [s_e, d_out], hiddens).
@@ -187,7 +184,8 @@ class Experts(tf.keras.layers.Layer):
     """Layers start.. of expert e, x [s_e, d] -> ([s_e, d_out], hiddens
     with each hidden layer's [s_e, h] appended)."""
     for i in range(start, len(self.kernels)):
-      x = tf.matmul(x, self.kernels[i][e]) + self.biases[i][e]
+      # bias_add, not +: TensorFlow fuses MatMul, BiasAdd and Relu into one op.
+      x = tf.nn.bias_add(tf.matmul(x, self.kernels[i][e]), self.biases[i][e])
       if i < len(self.kernels) - 1:
         x = tf.nn.relu(x)
         hiddens.append(x)
@@ -420,10 +418,8 @@ class MoE(tf.keras.layers.Layer):
 
   def _every_expert_on(self, flat):
     """Each expert's hidden activations on all tokens [T, d]: [n][j] -> [T, h]."""
-    _, hiddens = self.experts.call_all(
-        tf.tile(flat[None], [self.num_experts, 1, 1])
-    )
-    return [[h[e] for h in hiddens] for e in range(self.num_experts)]
+    _, hiddens = self.experts.call_groups([flat] * self.num_experts)
+    return hiddens
 
   def _soft_route(self, x, router_inputs, training):
     num_tokens = int(x.shape[1])
@@ -450,9 +446,8 @@ class MoE(tf.keras.layers.Layer):
     probs = tf.reduce_sum(
         tf.reshape(combine, [batch, num_tokens, self.num_experts, p]), axis=-1
     )
-    per_expert = [[h[e] for h in hiddens] for e in range(self.num_experts)]
     counts = tf.fill([self.num_experts], batch * p)
-    return outputs, probs, per_expert, counts
+    return outputs, probs, hiddens, counts
 
   def _sparse_route(self, x, router_inputs, task_ids, training):
     batch = tf.shape(x)[0]

@@ -229,3 +229,31 @@ def test_minatar_middle_softmoe_router_reads_the_task_beside_every_pixel():
   m, d, p, moe_layer = MIDDLE_SOFTMOE['per_pixel']
   network = built_minatar('middle', num_tasks=T, task_id_input='router')
   assert cost.forward_cost(network)[0] == CONV + moe_layer + 2 * m * T * 4 * p + 2 * 300 * MA
+
+
+def test_baseline_memory_traffic_counts_weights_adam_and_activations_by_hand():
+  network = built('baseline')
+  parameters = q_networks.count_parameters(network)
+  activations = 512 + 512 + A  # Two hidden layers, the Q-values.
+  assert cost.activations(network) == activations
+  assert cost.training_step_bytes(network, 128) == 4 * (11 * parameters + 6 * 128 * activations)
+  assert cost.acting_bytes(network) == 4 * (parameters + 2 * activations)
+
+
+def test_topk_traffic_reads_every_weight_in_training_and_k_experts_in_acting():
+  network = built('big', 'topk')
+  parameters = q_networks.count_parameters(network)
+  # Router logits (n), one expert's hidden layers and outputs, the combined output.
+  activations = 4 + (512 + 512 + A) + A
+  assert cost.activations(network) == activations
+  assert cost.training_step_bytes(network, 8) == 4 * (11 * parameters + 6 * 8 * activations)
+  router = D * 4
+  one_expert = (parameters - router) // 4
+  assert cost.acting_bytes(network) == 4 * (router + one_expert + 2 * activations)
+
+
+def test_softmoe_traffic_counts_its_slots():
+  network = built('big')
+  # One token, p = 1 slot per expert: logits n, slot inputs n d, each
+  # expert's hidden layers and outputs on its slot, the combined output.
+  assert cost.activations(network) == 4 + 4 * D + 4 * (512 + 512 + A) + A

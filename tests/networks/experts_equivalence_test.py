@@ -1,0 +1,210 @@
+"""The experts' fast paths against the stacked-kernel formulation they replace.
+
+`Experts.call_all` (SoftMoE: every expert on its own slots) once stacked every
+expert's kernels into [n, d_in, d_out] and ran one batched matmul; it now runs
+each expert's own matmuls on its slice of the inputs, and the dense layers add
+their biases with bias_add (so TensorFlow fuses MatMul, BiasAdd and Relu).
+Each test builds one network, calls it once with the package's experts and
+once more, on the same variables and inputs, with the stacked formulation
+patched in, and compares Q-values, every hidden activation, the auxiliary
+losses and the gradients of every trainable variable, for every placement,
+router and tokenization, with TopK's capacity dropping tokens and router noise
+on (the noise is made deterministic, the same draw in both calls).
+"""
+
+import gin
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from moe_dopamine.networks import minatar_q_networks as mq
+from moe_dopamine.networks import moe
+from moe_dopamine.networks import q_networks
+from moe_dopamine.networks import routers
+from tests.networks import numpy_networks
+
+
+def stacked_dense(experts, x, start, hiddens):
+  """Layers start.. of every expert as one batched matmul over the stacked
+  kernels, x [n, s, d]; hiddens[j] is [n, s, h]."""
+  for i in range(start, len(experts.kernels)):
+    x = tf.matmul(x, tf.stack(experts.kernels[i])) + tf.stack(experts.biases[i])[:, None, :]
+    if i < len(experts.kernels) - 1:
+      x = tf.nn.relu(x)
+      hiddens.append(x)
+  return x, hiddens
+
+
+def per_expert(hiddens, n):
+  """[j][n, s, h] -> [e][j] [s, h]."""
+  return [[h[e] for h in hiddens] for e in range(n)]
+
+
+def stacked_call_all(self, x):
+  out, hiddens = stacked_dense(self, x, 0, [])
+  return out, per_expert(hiddens, self.num_experts)
+
+
+def stacked_conv_call_all(self, x):
+  n, positions = self.num_experts, self.screen_shape[0] * self.screen_shape[1]
+  patches = mq.conv_patches(tf.reshape(x, [-1] + list(self.screen_shape)), self.kernel_size)
+  patches = tf.reshape(patches, [n, -1, int(patches.shape[-1])])
+  maps = tf.nn.relu(
+      tf.matmul(patches, tf.stack(self.kernels[0])) + tf.stack(self.biases[0])[:, None, :]
+  )
+  maps = tf.reshape(maps, [n, -1, positions, self.filters])
+  out, hiddens = stacked_dense(self, tf.reshape(maps, [n, -1, positions * self.filters]), 1,
+                               [maps])
+  return out, per_expert(hiddens, n)
+
+
+def added_dense_one(self, e, x, start, hiddens):
+  for i in range(start, len(self.kernels)):
+    x = tf.matmul(x, self.kernels[i][e]) + self.biases[i][e]
+    if i < len(self.kernels) - 1:
+      x = tf.nn.relu(x)
+      hiddens.append(x)
+  return x, hiddens
+
+
+def added_feature_maps(self, flat, kernel, bias):
+  patches = mq.conv_patches(tf.reshape(flat, [-1] + list(self.screen_shape)),
+                            self.kernel_size)
+  return tf.nn.relu(tf.tensordot(patches, kernel, 1) + bias)
+
+
+def the_same_noise(layer, logits, training):
+  """Router noise as a fixed function of the logits' shape: both calls draw
+  the same values, and they are not zero."""
+  if layer.noise_std > 0 and training:
+    noise = tf.random.stateless_normal(tf.shape(logits), seed=[1, 2])
+    logits += noise * (layer.noise_std / layer.num_experts)
+  return logits
+
+
+def outputs_and_gradients(network, state, diagnostics):
+  output = network(state, training=True, diagnostics=diagnostics)
+  weights = tf.constant(
+      np.random.default_rng(1).normal(size=(1, network.num_actions)).astype(np.float32))
+  loss = tf.reduce_sum(output.q_values * weights) + tf.add_n(
+      [tf.constant(0.0)] + list(output.aux_losses.values()))
+  variables = network.trainable_variables
+  gradients = tf.gradients(loss, variables)
+  return {
+      'q_values': output.q_values,
+      'activations': output.activations,
+      'routed': output.routed_activations,
+      'aux_losses': output.aux_losses,
+      'gradients': {v.name: g for v, g in zip(variables, gradients) if g is not None},
+  }
+
+
+def compare_with_stacked(monkeypatch, network, states, diagnostics=False):
+  monkeypatch.setattr(routers, 'noisy', the_same_noise)
+  state = tf.compat.v1.placeholder(tf.float32, (None,) + states.shape[1:])
+  new = outputs_and_gradients(network, state, diagnostics)
+  monkeypatch.setattr(moe.Experts, 'call_all', stacked_call_all)
+  monkeypatch.setattr(moe.Experts, 'dense_one', added_dense_one)
+  monkeypatch.setattr(mq.ConvExperts, 'call_all', stacked_conv_call_all)
+  monkeypatch.setattr(mq.ConvExperts, '_feature_maps', added_feature_maps)
+  old = outputs_and_gradients(network, state, diagnostics)
+  sess = tf.compat.v1.Session()
+  sess.run(tf.compat.v1.global_variables_initializer())
+  numpy_networks.randomize(sess, network)
+  new, old = sess.run((new, old), {state: states})
+  assert new['gradients'].keys() == old['gradients'].keys()
+  assert len(new['gradients']) == len(network.trainable_variables)
+  for field in ('activations', 'routed', 'aux_losses', 'gradients'):
+    assert new[field].keys() == old[field].keys(), field
+    for name in new[field]:
+      np.testing.assert_allclose(new[field][name], old[field][name], rtol=1e-5, atol=1e-5,
+                                 err_msg=f'{field} {name}')
+  np.testing.assert_allclose(new['q_values'], old['q_values'], rtol=1e-5, atol=1e-5)
+  assert np.abs(new['q_values']).max() > 0
+  return new
+
+
+def classic_states(count=16, seed=0):
+  """[count, 5, 1]: four features in [-1, 1], then task id 0 or 1."""
+  rng = np.random.default_rng(seed)
+  states = np.zeros((count, 5, 1), np.float32)
+  states[:, :4, 0] = rng.uniform(-1, 1, (count, 4))
+  states[:, 4, 0] = np.arange(count) % 2
+  return states
+
+
+ROUTER_SETTINGS = {
+    'softmoe': {},
+    'softmoe_normalized_noisy': {'MoE.normalize_tokens': True, 'MoE.noise_std': 1.0},
+    'topk': {'MoE.k': 2},
+    'topk_dropping_noisy': {'MoE.k': 2, 'MoE.topk_capacity_factor': 0.5, 'MoE.noise_std': 1.0},
+    'random': {'MoE.k': 1},
+    'soft_to_sparse': {'MoE.k': 2},
+}
+
+
+def bind_router(setting):
+  gin.bind_parameter('MoE.router', setting.split('_dropping')[0].split('_normalized')[0])
+  for name, value in ROUTER_SETTINGS[setting].items():
+    gin.bind_parameter(name, value)
+
+
+@pytest.mark.parametrize('placement', ['middle', 'final', 'all', 'big'])
+@pytest.mark.parametrize('setting', sorted(ROUTER_SETTINGS))
+def test_classic_control_experts_match_the_stacked_formulation(monkeypatch, placement, setting):
+  bind_router(setting)
+  network = q_networks.ClassicControlQNetwork(
+      3, placement=placement, num_experts=4, hidden_units=16, expert_hidden_units=8,
+      num_tokens=4 if placement == 'middle' else 1, num_tasks=2,
+      task_id_in_observation=True)
+  compare_with_stacked(monkeypatch, network, classic_states())
+
+
+@pytest.mark.parametrize('placement', ['middle', 'big'])
+def test_hardcoded_and_diagnostics_match_the_stacked_formulation(monkeypatch, placement):
+  # Diagnostics run every expert on every token (the sparse routers' path
+  # through call_groups of the whole batch).
+  gin.bind_parameter('MoE.router', 'hardcoded')
+  network = q_networks.ClassicControlQNetwork(
+      3, placement=placement, num_experts=2, hidden_units=16, expert_hidden_units=8,
+      num_tasks=2, task_id_in_observation=True)
+  new = compare_with_stacked(monkeypatch, network, classic_states(), diagnostics=True)
+  assert new['routed']
+
+
+def test_topk_diagnostics_match_the_stacked_formulation(monkeypatch):
+  bind_router('topk_dropping_noisy')
+  network = q_networks.ClassicControlQNetwork(
+      3, placement='all', num_experts=4, hidden_units=16, expert_hidden_units=8,
+      num_tasks=2, task_id_in_observation=True)
+  compare_with_stacked(monkeypatch, network, classic_states(), diagnostics=True)
+
+
+def minatar_states(count=6, seed=0):
+  """[count, 10 * 10 * 4 + 1, 1]: random binary screens, then a game id."""
+  rng = np.random.default_rng(seed)
+  screens = (rng.uniform(size=(count, 400)) < 0.3).astype(np.float32)
+  ids = (np.arange(count) % 3).astype(np.float32)
+  return np.concatenate([screens, ids[:, None]], axis=1)[..., None]
+
+
+@pytest.mark.parametrize('placement,tokenization', [
+    ('middle', 'per_pixel'), ('middle', 'per_feature_map'), ('middle', 'per_sample'),
+    ('all', 'per_pixel'), ('final', 'per_pixel'), ('big', 'per_pixel'),
+])
+@pytest.mark.parametrize('setting', ['softmoe', 'topk_dropping_noisy', 'soft_to_sparse'])
+def test_minatar_experts_match_the_stacked_formulation(
+    monkeypatch, placement, tokenization, setting):
+  bind_router(setting)
+  network = mq.MinAtarQNetwork(
+      6, placement=placement, tokenization=tokenization, num_experts=3, filters=4,
+      hidden_units=16, expert_hidden_units=8, num_tasks=3, task_id_in_observation=True)
+  compare_with_stacked(monkeypatch, network, minatar_states())
+
+
+def test_minatar_hardcoded_big_matches_the_stacked_formulation(monkeypatch):
+  gin.bind_parameter('MoE.router', 'hardcoded')
+  network = mq.MinAtarQNetwork(
+      6, placement='big', num_experts=3, filters=4, hidden_units=16, num_tasks=3,
+      task_id_in_observation=True)
+  compare_with_stacked(monkeypatch, network, minatar_states(), diagnostics=True)
