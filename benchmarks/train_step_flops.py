@@ -8,7 +8,11 @@ replay buffer, and times the training step (sampling, forward, backward, Adam; m
 The FLOPs of a step come from moe_dopamine.networks.cost (matrix products
 only). The reference rate is TensorFlow's fp32 matmul of the same shapes as
 the baseline's widest layer ([128, 512] x [512, 512]) and of a large square
-one ([1024, 1024] x [1024, 1024]), with the same thread count.
+one ([1024, 1024] x [1024, 1024]), with the same thread count. A sweep over
+the rows M of the products a training step makes shows TensorFlow's own rate
+at each shape: the forward product [M, 512] x [512, 512] and the kernel
+gradient [M, 512]^T x [M, 512] (M = 16 or 32 is what each of 8 or 4 TopK
+experts gets of a batch of 128).
 """
 
 import argparse
@@ -38,11 +42,16 @@ def session_config(threads):
   )
 
 
-def matmul_rate(m, k, n, threads, repeats):
+def matmul_rate(m, k, n, threads, repeats, kernel_gradient=False):
+  """GFLOP/s of [m, k] x [k, n]; with kernel_gradient, of [k, m]^T x [k, n]
+  (a weight gradient: k rows contracted)."""
   with tf.Graph().as_default():
-    a = tf.Variable(np.random.normal(size=(m, k)).astype(np.float32))
+    if kernel_gradient:
+      a = tf.Variable(np.random.normal(size=(k, m)).astype(np.float32))
+    else:
+      a = tf.Variable(np.random.normal(size=(m, k)).astype(np.float32))
     b = tf.Variable(np.random.normal(size=(k, n)).astype(np.float32))
-    product = tf.reduce_sum(tf.matmul(a, b))
+    product = tf.reduce_sum(tf.matmul(a, b, transpose_a=kernel_gradient)[:1, :1])
     with tf.compat.v1.Session(config=session_config(threads)) as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
       run = sess.make_callable(product)
@@ -70,6 +79,13 @@ def main():
   square_rate = matmul_rate(1024, 1024, 1024, args.threads, max(20, args.repeats // 10))
   print(f'fp32 matmul, {args.threads} thread(s): [128,512]x[512,512] {layer_rate:.1f} '
         f'GFLOP/s; [1024,1024]x[1024,1024] {square_rate:.1f} GFLOP/s')
+  print('| rows M | [M,512]x[512,512] GFLOP/s | [M,512]^T x [M,512] GFLOP/s |')
+  print('|---|---|---|')
+  for rows in (1, 16, 32, 64, 128, 512):
+    forward = matmul_rate(rows, 512, 512, args.threads, args.repeats)
+    gradient = matmul_rate(512, rows, 512, args.threads, args.repeats, kernel_gradient=True)
+    print(f'| {rows} | {forward:.1f} | {gradient:.1f} |', flush=True)
+  print()
   print('| variant | GFLOP per step | ms per step | GFLOP/s | % of the [128,512]x[512,512] rate |')
   print('|---|---|---|---|---|')
   shares = {}

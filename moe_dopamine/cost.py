@@ -18,12 +18,14 @@ process, so the figure includes Python and TensorFlow themselves).
 
 --measure also measures the machine's limits in the same run, on one thread
 with TensorFlow (`machine_limits`): its fp32 matmul rate (the best of square
-products of 512 and 1,024), its memory bandwidth (STREAM's scale, y = 2 x,
-over 256 MB, with NumPy into a preallocated output) and the fixed cost of one session call that feeds one state
+products of 512 and 1,024), its memory bandwidth by working set (STREAM's
+scale, y = 2 x, with NumPy into a preallocated output, moving 1 MB to 256 MB:
+from a core's cache to far beyond the last-level cache) and the fixed cost of one session call that feeds one state
 and fetches one value. Each row then gets its roofline floor,
   training floor = max(FLOPs / matmul rate, bytes / bandwidth),
   acting floor = session call + max(FLOPs / matmul rate, bytes / bandwidth),
-and its measured time over the floor. A
+the bandwidth being the one measured for the largest working set not above
+the row's bytes, and its measured time over the floor. A
 variant with a soft-to-sparse router has a second row, its name ending in
 ' (s = 1)': the router at full sparsity, where it computes only the chosen
 experts (the first row is its annealing phase, s < 1, every expert). --out
@@ -232,7 +234,23 @@ def measured_apart(variant, num_experts, repeats, fully_sparse=False):
 
 
 MachineLimits = collections.namedtuple(
-    'MachineLimits', ['matmul_flops_per_s', 'bytes_per_s', 'call_s'])
+    'MachineLimits', ['matmul_flops_per_s', 'bandwidth', 'call_s'])
+# bandwidth: ((bytes moved, bytes per second), ...) by working set, smallest first.
+
+# Working sets of the bandwidth curve (bytes read plus written): from what
+# fits in a core's L2 to far beyond the last-level cache.
+BANDWIDTH_BYTES = tuple(2 ** 20 * mib for mib in (1, 4, 16, 64, 256))
+
+
+def bytes_per_second(limits, moved):
+  """The measured bandwidth for a working set of `moved` bytes: the rate of
+  the largest measured set not above it (the smallest set's below it), so a
+  floor never assumes a slower memory than the machine showed."""
+  rate = limits.bandwidth[0][1]
+  for size, measured in limits.bandwidth:
+    if size <= moved:
+      rate = measured
+  return rate
 
 
 def _single_thread_session():
@@ -266,12 +284,14 @@ def measure_limits(repeats=20):
       sess.run(tf.compat.v1.global_variables_initializer())
       seconds = _best_seconds(sess.make_callable(product), repeats)
       rates.append(2 * size ** 3 / seconds)
-  # STREAM's scale with NumPy into a preallocated output, 256 MB each, far
-  # beyond the last-level cache (TensorFlow would allocate, and page in, a
-  # fresh output at every call).
-  x = np.ones(64 * 2 ** 20, np.float32)
-  y = np.empty_like(x)
-  bandwidth = 2 * x.nbytes / _best_seconds(lambda: np.multiply(x, 2.0, out=y), repeats)
+  # STREAM's scale with NumPy into a preallocated output (TensorFlow would
+  # allocate, and page in, a fresh output at every call), at each working set.
+  bandwidth = []
+  for moved in BANDWIDTH_BYTES:
+    x = np.ones(moved // 8, np.float32)
+    y = np.empty_like(x)
+    seconds = _best_seconds(lambda: np.multiply(x, 2.0, out=y), repeats * 4)  # pylint: disable=cell-var-from-loop
+    bandwidth.append((moved, moved / seconds))
   with tf.Graph().as_default():
     state = tf.compat.v1.placeholder(tf.float32, [1, 5])
     sess = _single_thread_session()
@@ -279,7 +299,7 @@ def measure_limits(repeats=20):
     call = moe_dqn_agent.feeding_callable(sess, [state], tf.reduce_sum(state))
     one_state = np.zeros([1, 5], np.float32)
     call_seconds = 1e-3 * median_ms(lambda: call(one_state), 50 * repeats)
-  return MachineLimits(max(rates), bandwidth, call_seconds)
+  return MachineLimits(max(rates), tuple(bandwidth), call_seconds)
 
 
 def measure_limits_apart(repeats=20):
@@ -291,10 +311,13 @@ def measure_limits_apart(repeats=20):
 
 def floors(row, limits):
   """A measured row's roofline floors (ms) and measured time / floor."""
+  def memory_seconds(megabytes):
+    return megabytes * 1e6 / bytes_per_second(limits, megabytes * 1e6)
+
   train = max(row['training-step GFLOP'] * 1e9 / limits.matmul_flops_per_s,
-              row['training-step MB'] * 1e6 / limits.bytes_per_s)
+              memory_seconds(row['training-step MB']))
   act = limits.call_s + max(row['acting MFLOP'] * 1e6 / limits.matmul_flops_per_s,
-                            row['acting MB'] * 1e6 / limits.bytes_per_s)
+                            memory_seconds(row['acting MB']))
   return {
       'train floor ms': 1e3 * train, 'train x floor': row['train ms'] / (1e3 * train),
       'act floor ms': 1e3 * act, 'act x floor': row['act ms'] / (1e3 * act),
@@ -303,10 +326,11 @@ def floors(row, limits):
 
 def describe_limits(limits):
   """One sentence of the measured limits, for the table's header."""
-  return (f'Machine limits, measured in the same run with TensorFlow on one thread: '
-          f'fp32 matmul {limits.matmul_flops_per_s / 1e9:.1f} GFLOP/s, memory '
-          f'{limits.bytes_per_s / 1e9:.1f} GB/s, one session call '
-          f'{1e6 * limits.call_s:.0f} us (in every acting floor).')
+  curve = ', '.join(f'{rate / 1e9:.0f} GB/s at {size / 2 ** 20:.0f} MB'
+                    for size, rate in limits.bandwidth)
+  return (f'Machine limits, measured in the same run on one thread: TensorFlow fp32 '
+          f'matmul {limits.matmul_flops_per_s / 1e9:.1f} GFLOP/s; memory {curve} moved; '
+          f'one session call {1e6 * limits.call_s:.0f} us (in every acting floor).')
 
 
 FULLY_SPARSE = ' (s = 1)'  # Suffix of a soft-to-sparse variant's row at full sparsity.

@@ -119,21 +119,29 @@ def test_a_short_run_is_measured_in_its_own_process():
 
 
 def test_a_floor_is_the_slower_of_arithmetic_and_memory_traffic():
-  limits = cost.MachineLimits(matmul_flops_per_s=50e9, bytes_per_s=10e9, call_s=30e-6)
+  limits = cost.MachineLimits(matmul_flops_per_s=50e9, call_s=30e-6,
+                              bandwidth=((1e6, 40e9), (16e6, 10e9), (256e6, 5e9)))
   row = {'training-step GFLOP': 0.5, 'training-step MB': 20.0, 'train ms': 20.0,
          'acting MFLOP': 1.0, 'acting MB': 2.0, 'act ms': 0.46}
   floors = cost.floors(row, limits)
-  # Training: 0.5 GFLOP at 50 GFLOP/s (10 ms) beats 20 MB at 10 GB/s (2 ms).
+  # Training: 0.5 GFLOP at 50 GFLOP/s (10 ms) beats 20 MB at 10 GB/s (the
+  # 16 MB set's rate: 2 ms).
   assert floors['train floor ms'] == pytest.approx(10.0)
   assert floors['train x floor'] == pytest.approx(2.0)
-  # Acting: the call, then 2 MB at 10 GB/s (0.2 ms) beats 1 MFLOP (0.02 ms).
-  assert floors['act floor ms'] == pytest.approx(0.23)
-  assert floors['act x floor'] == pytest.approx(2.0)
+  # Acting: the call, then 2 MB at 40 GB/s (the 1 MB set's rate: 0.05 ms)
+  # beats 1 MFLOP (0.02 ms).
+  assert floors['act floor ms'] == pytest.approx(0.08)
+  assert floors['act x floor'] == pytest.approx(0.46 / 0.08)
+  # Beyond every measured set, the largest set's rate; below, the smallest's.
+  assert cost.bytes_per_second(limits, 1e9) == 5e9
+  assert cost.bytes_per_second(limits, 1e3) == 40e9
 
 
 def test_the_machine_limits_are_measured():
   limits = cost.measure_limits_apart(repeats=2)
   assert 1e9 < limits.matmul_flops_per_s < 1e13
-  assert 1e8 < limits.bytes_per_s < 1e12
+  sizes = [size for size, _ in limits.bandwidth]
+  assert sizes == sorted(sizes) and sizes[-1] >= 256 * 2 ** 20
+  assert all(1e8 < rate < 1e12 for _, rate in limits.bandwidth)
   assert 0 < limits.call_s < 0.01
   assert 'GFLOP/s' in cost.describe_limits(limits)
