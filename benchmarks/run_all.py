@@ -39,6 +39,11 @@ BENCHMARKS = [
      'Analytic FLOPs of a training step over its measured time, next to the '
      "machine's fp32 matmul rate (1 thread).",
      'train_step_flops.py', ['--repeats=200'], ['--repeats=20']),
+    ('Faster matmul gradients',
+     "Training-step time with the package's MatMul input gradient, (W dy^T)^T, "
+     "against TensorFlow's dy W^T, two agents per variant in one process, "
+     'alternated (1 thread).',
+     'matmul_gradients.py', ['--rounds=10', '--steps=50'], ['--rounds=2', '--steps=5']),
     ('MoE layer cost',
      'Forward + backward time of one MoE layer (batch 128, width 512, 1 thread).',
      'moe_layers.py', ['--repeats=200'], ['--repeats=20']),
@@ -46,7 +51,7 @@ BENCHMARKS = [
      "Training steps/s on MinAtar Breakout of the MinAtar baseline, of Big SoftMoE "
      "and of stock Dopamine's MinAtar DQN (the JAX labs agent), alternated; the "
      'memory of a 100,000-transition replay buffer.',
-     'minatar.py', ['--iterations=4', '--training_steps=5000', '--runs=3'],
+     'minatar_speed.py', ['--iterations=4', '--training_steps=5000', '--runs=3'],
      ['--iterations=2', '--training_steps=2000', '--runs=1']),
     ('Sweep scaling',
      'Runs per hour of a local sweep with 1 worker and with one worker per core.',

@@ -1,6 +1,6 @@
 r"""MinAtar training throughput and replay memory.
 
-  .venv/bin/python benchmarks/minatar.py [--iterations=4] [--training_steps=5000] \
+  .venv/bin/python benchmarks/minatar_speed.py [--iterations=4] [--training_steps=5000] \
       [--game=breakout] [--runs=2]
 
 Runs, alternating, `runs` times each,

@@ -1,0 +1,98 @@
+r"""Training-step time with matmul_gradients' input gradient against TensorFlow's.
+
+  .venv/bin/python benchmarks/matmul_gradients.py [--rounds=10] [--steps=50]
+
+For each variant, builds two agents in this process as a run builds them
+(moe_dopamine.cost.build_agent, one thread each): one whose networks take
+moe_dopamine.networks.matmul_gradients' input gradient (the package's
+default), one with TensorFlow's own MatMul gradient. Both fill their replay
+buffers alike; then, `rounds` times, each runs `steps` training steps
+(sampling, forward, backward, Adam), alternating which goes first. Prints
+each agent's median time per step over the rounds and the median of the
+per-round ratios (paired: both agents ran within the same second of each
+round, so drift of the shared machine cancels).
+"""
+
+import argparse
+import contextlib
+import statistics
+import time
+
+import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
+
+import numpy as np
+import tensorflow as tf
+
+from moe_dopamine import cost
+from moe_dopamine.networks import matmul_gradients
+
+VARIANTS = [
+    ('crl_baseline.gin', None, []),
+    ('crl_big_topk.gin', None, []),
+    ('crl_big_softmoe.gin', None, []),
+    ('crl_final_topk.gin', None, []),
+    ('crl_middle_softmoe.gin', None, []),
+    ('minatar_breakout_baseline.gin', None, []),
+    ('minatar_crl_big_topk.gin', None, ["MultiTaskEnvironment.task_names = ['Breakout']"]),
+    ('minatar_crl_middle_softmoe.gin', None,
+     ["MultiTaskEnvironment.task_names = ['Breakout']"]),
+]
+
+
+def filled_agent(gin_file, num_experts, bindings, faster):
+  """An agent with 1,000 random transitions in its replay buffer."""
+  original = matmul_gradients.faster_matmul_gradients
+  if not faster:
+    matmul_gradients.faster_matmul_gradients = contextlib.nullcontext
+  try:
+    variant = cost.Variant(gin_file, [cost.gin_path(gin_file)], bindings)
+    agent, environment = cost.build_agent(variant, num_experts)
+  finally:
+    matmul_gradients.faster_matmul_gradients = original
+  rng = np.random.default_rng(0)
+  observation = environment.reset()
+  for _ in range(1000):
+    legal = np.flatnonzero(environment.action_masks[environment.current_task])
+    action = rng.choice(legal)
+    next_observation, reward, terminal, _ = environment.step(action)
+    agent._replay.add(observation[:, None], action, reward, terminal)  # pylint: disable=protected-access
+    observation = environment.reset() if environment.game_over else next_observation
+  return agent
+
+
+def seconds_per_step(agent, steps):
+  start = time.perf_counter()
+  for _ in range(steps):
+    agent._run_train_op()  # pylint: disable=protected-access
+  return (time.perf_counter() - start) / steps
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--rounds', type=int, default=10)
+  parser.add_argument('--steps', type=int, default=50)
+  args = parser.parse_args()
+  tf.compat.v1.disable_v2_behavior()
+  print('| variant | TensorFlow gradient ms | faster gradient ms | faster / TensorFlow |')
+  print('|---|---|---|---|')
+  ratios = {}
+  for gin_file, num_experts, bindings in VARIANTS:
+    faster = filled_agent(gin_file, num_experts, bindings, True)
+    stock = filled_agent(gin_file, num_experts, bindings, False)
+    seconds_per_step(faster, 5)
+    seconds_per_step(stock, 5)
+    times = {'faster': [], 'stock': []}
+    for i in range(args.rounds):
+      order = [('faster', faster), ('stock', stock)]
+      for name, agent in order if i % 2 == 0 else order[::-1]:
+        times[name].append(seconds_per_step(agent, args.steps))
+    ratio = statistics.median(f / s for f, s in zip(times['faster'], times['stock']))
+    ratios[gin_file] = ratio
+    print(f"| {gin_file[:-4]} | {1e3 * statistics.median(times['stock']):.2f} | "
+          f"{1e3 * statistics.median(times['faster']):.2f} | {ratio:.2f} |", flush=True)
+  print(f'largest ratio faster / TensorFlow over the variants: {max(ratios.values()):.2f} '
+        '(target < 1)')
+
+
+if __name__ == '__main__':
+  main()
