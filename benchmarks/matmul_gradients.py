@@ -91,7 +91,7 @@ def main():
     print(f"| {gin_file[:-4]} | {1e3 * statistics.median(times['stock']):.2f} | "
           f"{1e3 * statistics.median(times['faster']):.2f} | {ratio:.2f} |", flush=True)
   print(f'largest ratio faster / TensorFlow over the variants: {max(ratios.values()):.2f} '
-        '(target < 1)')
+        '(target <= 1)')
 
 
 if __name__ == '__main__':
