@@ -20,7 +20,6 @@ import time
 
 import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
 
-import numpy as np
 import tensorflow as tf
 
 from moe_dopamine import cost
@@ -49,14 +48,7 @@ def filled_agent(gin_file, num_experts, bindings, faster):
     agent, environment = cost.build_agent(variant, num_experts)
   finally:
     matmul_gradients.faster_matmul_gradients = original
-  rng = np.random.default_rng(0)
-  observation = environment.reset()
-  for _ in range(1000):
-    legal = np.flatnonzero(environment.action_masks[environment.current_task])
-    action = rng.choice(legal)
-    next_observation, reward, terminal, _ = environment.step(action)
-    agent._replay.add(observation[:, None], action, reward, terminal)  # pylint: disable=protected-access
-    observation = environment.reset() if environment.game_over else next_observation
+  cost.fill_replay(agent, environment, seed=0)
   return agent
 
 

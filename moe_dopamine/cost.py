@@ -199,15 +199,23 @@ def median_ms(fn, repeats):
   return 1e3 * statistics.median(times)
 
 
-def measure(agent, environment, repeats):
-  """(ms per training step, ms per action) after filling the replay."""
+def fill_replay(agent, environment, transitions=1000, seed=None):
+  """Adds `transitions` transitions of uniformly random legal actions to the
+  agent's replay buffer; returns the last observation."""
+  rng = np.random.default_rng(seed)
   observation = environment.reset()
-  for _ in range(1000):
+  for _ in range(transitions):
     legal = np.flatnonzero(environment.action_masks[environment.current_task])
-    action = np.random.choice(legal)
+    action = rng.choice(legal)
     next_observation, reward, terminal, _ = environment.step(action)
     agent._replay.add(observation[:, None], action, reward, terminal)  # pylint: disable=protected-access
     observation = environment.reset() if environment.game_over else next_observation
+  return observation
+
+
+def measure(agent, environment, repeats):
+  """(ms per training step, ms per action) after filling the replay."""
+  observation = fill_replay(agent, environment)
   state = observation[None, :, None, None]
   train_ms = median_ms(agent._run_train_op, repeats)  # pylint: disable=protected-access
   act_ms = median_ms(lambda: agent._greedy_action(state), repeats * 5)  # pylint: disable=protected-access
