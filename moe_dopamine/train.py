@@ -516,29 +516,33 @@ def main(argv):
       return
     run(FLAGS.gin_files, FLAGS.gin_bindings, base_dir, verbose=FLAGS.verbose,
         allow_unused_bindings=FLAGS.allow_unused_bindings)
-  except (config.ConfigError, run_folder.FolderInUse) as error:
-    print(f'moe_dopamine.train: error: {one_line(error)}', file=sys.stderr)
-    sys.exit(2)
-  except KeyboardInterrupt:
-    stop_signals.settle()
-    signum = stop_signals.signum or signal.SIGINT
-    if FLAGS.check_plan or FLAGS.check_only:
-      message = 'interrupted while checking the configuration.'
-    else:
-      command = resume_command(FLAGS.gin_files, FLAGS.gin_bindings, base_dir,
-                               FLAGS.verbose, FLAGS.allow_unused_bindings)
-      message = interrupted_message(base_dir, command)
-    print(f'moe_dopamine.train: {message}', file=sys.stderr, flush=True)
-    sys.exit(128 + signum)
-  except Exception as error:  # pylint: disable=broad-except
-    if not disk_is_full(error):
+  except SystemExit:
+    raise
+  except BaseException as error:  # pylint: disable=broad-except
+    # A stop signal can land in code that turns it into another error (a C
+    # extension's SystemError, an error a library wraps): once a signal has
+    # come, whatever comes out is the interruption.
+    if isinstance(error, KeyboardInterrupt) or stop_signals.signum:
+      stop_signals.settle()
+      signum = stop_signals.signum or signal.SIGINT
+      if FLAGS.check_plan or FLAGS.check_only:
+        message = 'interrupted while checking the configuration.'
+      else:
+        command = resume_command(FLAGS.gin_files, FLAGS.gin_bindings, base_dir,
+                                 FLAGS.verbose, FLAGS.allow_unused_bindings)
+        message = interrupted_message(base_dir, command)
+      print(f'moe_dopamine.train: {message}', file=sys.stderr, flush=True)
+      sys.exit(128 + signum)
+    if isinstance(error, (config.ConfigError, run_folder.FolderInUse)):
+      print(f'moe_dopamine.train: error: {one_line(error)}', file=sys.stderr)
+      sys.exit(2)
+    if not isinstance(error, Exception) or not disk_is_full(error):
       raise
     command = resume_command(FLAGS.gin_files, FLAGS.gin_bindings, base_dir,
                              FLAGS.verbose, FLAGS.allow_unused_bindings)
     print(f'moe_dopamine.train: error: {disk_full_message(base_dir, command)}',
           file=sys.stderr, flush=True)
     sys.exit(DISK_FULL)
-
 
 if __name__ == '__main__':
   with _SETUP_NOISE:

@@ -121,3 +121,35 @@ def test_a_full_disk_stops_the_run_with_one_line_and_the_resume_command(tmp_path
   resume = lines[0].split('then resume with: ', 1)[1]
   assert shlex.split(resume)[:4] == [sys.executable, '-m', 'moe_dopamine.train',
                                      f'--base_dir={base_dir}']
+
+
+def test_an_interrupt_another_error_swallowed_still_stops_with_the_resume_line(tmp_path):
+  # The signal lands in code that turns it into another error, as a C
+  # extension does ('returned a result with an exception set').
+  script = f'''
+import os, signal
+from absl import app
+from moe_dopamine import train
+
+def run(*unused_args, **unused_kwargs):
+  os.makedirs({str(tmp_path / 'run')!r})
+  try:
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(10 ** 6):
+      pass
+  except KeyboardInterrupt:
+    raise SystemError('<built-in method> returned a result with an exception set')
+
+train.run = run
+app.run(train.main, flags_parser=train.parse_flags)
+'''
+  result = subprocess.run(
+      [sys.executable, '-c', script, f'--base_dir={tmp_path / "run"}',
+       '--gin_files=gin_configs/cartpole_baseline.gin'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 128 + signal.SIGTERM, result.stderr[-2000:]
+  assert 'Traceback' not in result.stderr
+  lines = [line for line in result.stderr.splitlines() if line.startswith('moe_dopamine.train:')]
+  assert len(lines) == 1
+  assert lines[0].startswith('moe_dopamine.train: interrupted at iteration 0, before the '
+                             'first checkpoint. Start again with: ')
