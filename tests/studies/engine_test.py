@@ -98,3 +98,18 @@ def test_a_part_that_requires_the_dormant_table_reruns_runs_logged_without_it(tm
   planned = engine.plan(study, parts=['dormant_reruns'], seeds=[0, 1])
   lines = engine.describe(planned, done, {}, 2)
   assert lines[0].startswith('  dormant_reruns: 8 runs, 1 done, 7 to run')
+
+
+def test_runs_launch_seed_by_seed_across_variants_and_parts(tmp_path):
+  planned = engine.plan(shipped(tmp_path), parts=['power_crl', 'task_id_crl'])
+  order = engine.launch_order([r for runs in planned.values() for r in runs])
+  assert [r.seed for r in order] == sorted(r.seed for r in order)
+  seed_5 = [engine.run_key(r) for r in order if r.seed == 5]
+  # Within a seed, the spec's order: every variant of the first part, then the next.
+  assert seed_5 == [f'{v}/seed_5' for v in (
+      'crl_baseline', 'crl_baseline_matched', 'crl_big_softmoe', 'crl_big_topk',
+      'crl_final_topk', 'crl_big_hardcoded',
+      'crl_baseline__task_id_input-network',
+      'crl_big_softmoe__task_id_input-router')]
+  # The task-conditioned controls' seeds 0-4 come before any seed 5.
+  assert [r.seed for r in order[:10]] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
