@@ -187,12 +187,12 @@ def legal_actions(env, spec):
   return tuple(getattr(env.unwrapped, 'legal_actions', range(spec.num_actions)))
 
 
-def measure_random_return(spec, episodes=RANDOM_EPISODES, seed=RANDOM_SEED):
-  """Mean return of a uniformly random policy over `episodes` episodes.
+def random_episode_returns(spec, episodes=RANDOM_EPISODES, seed=RANDOM_SEED):
+  """The returns of a uniformly random policy over `episodes` episodes.
 
   The environment is reset with `seed` once, then unseeded; actions come from
   numpy.random.default_rng(seed), uniformly among the task's legal actions.
-  The same arguments give the same mean.
+  The same arguments give the same returns.
   """
   env = make_gym_environment(spec)
   legal = legal_actions(env, spec)
@@ -208,7 +208,12 @@ def measure_random_return(spec, episodes=RANDOM_EPISODES, seed=RANDOM_SEED):
       done = terminated or truncated
     returns.append(total)
   env.close()
-  return float(np.mean(returns))
+  return np.asarray(returns, float)
+
+
+def measure_random_return(spec, episodes=RANDOM_EPISODES, seed=RANDOM_SEED):
+  """Mean return of a uniformly random policy (`random_episode_returns`)."""
+  return float(np.mean(random_episode_returns(spec, episodes, seed)))
 
 
 def register_task(spec):

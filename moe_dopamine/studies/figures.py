@@ -9,6 +9,9 @@ r"""Figures of a study's results tables (see moe_dopamine.results).
   in one panel, each in its own colour with its band, plus the reference;
 - `dormant`: small multiples of a per-iteration diagnostic (dormant
   fraction), the baseline's band in every panel, task switches marked;
+- `screening`: per task, each seed's raw evaluation return over training
+  steps with the random return, the learned threshold and the candidate
+  stretches (the chosen one solid);
 - `usage`: one expert-usage heatmap per seed (expert labels are arbitrary per
   seed, so seeds are never averaged), one colour bar.
 
@@ -68,7 +71,7 @@ STRETCH_ALPHA = 0.16
 # Artist roles (gid) a caller may look for in the returned Axes.
 GIDS = ('variant', 'variant_band', 'baseline', 'baseline_band', 'reference',
         'reference_band', 'arm', 'arm_band', 'stretch', 'stretch_label', 'switch',
-        'heatmap')
+        'heatmap', 'seed', 'mean', 'random', 'threshold', 'candidate')
 
 _RC = {
     'font.size': 9,
@@ -225,7 +228,7 @@ def _style():
     yield
 
 
-def _grid(count, panel_width=3.5, panel_height=2.8, extra_height=1.6):
+def _grid(count, panel_width=3.5, panel_height=2.8, extra_height=1.6, sharey=True):
   """A constrained-layout Figure with `count` panels, up to MAX_COLUMNS a row;
   panels beyond `count` removed; x tick labels kept on every panel that is
   the lowest of its column."""
@@ -234,7 +237,7 @@ def _grid(count, panel_width=3.5, panel_height=2.8, extra_height=1.6):
   figure = Figure(figsize=(max(6.5, panel_width * columns + 0.7),
                            panel_height * rows + extra_height), layout='constrained')
   FigureCanvasAgg(figure)
-  axes = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
+  axes = figure.subplots(rows, columns, sharex=True, sharey=sharey, squeeze=False)
   for index, axis in enumerate(axes.flat):
     if index >= count:
       axis.remove()
@@ -583,5 +586,54 @@ def usage(experts, variant, path, value='top1', title='', return_axes=False):
     figure.suptitle(f'{title or variant}: expert {value} per seed at its last measured '
                     'iteration\nexpert numbers are arbitrary per seed: compare patterns, not '
                     'columns, across seeds')
+    path = _save(figure, path)
+  return (path, all_axes) if return_axes else path
+
+
+def screening(scores, rows, iteration_steps, chosen, path, title='', return_axes=False):
+  """Per task, one panel: each seed's evaluation return (thin) and their mean
+  (bold) against training steps, the random policy's return (dashed), the
+  learned threshold (dotted) and the candidate stretches (vertical; the
+  chosen one solid). `rows` is studies.screening.table's frame."""
+  tasks = _tasks(scores)
+  all_axes = {}
+  with _style():
+    figure, panels, bottom, columns = _grid(len(tasks), panel_height=2.6, sharey=False)
+    for index, (axis, task) in enumerate(zip(panels, tasks)):
+      frame = scores[scores['task'] == task]
+      steps = (frame['iteration'] + 1) * iteration_steps / 1000
+      for seed, run in frame.assign(steps=steps).groupby('seed'):
+        axis.plot(run['steps'], run['eval_return'], color=VARIANT_COLOUR, lw=0.8, alpha=0.45,
+                  gid='seed')
+      mean = frame.assign(steps=steps).groupby('steps')['eval_return'].mean()
+      axis.plot(mean.index, mean.to_numpy(), color=VARIANT_COLOUR, lw=2.0, gid='mean')
+      task_rows = rows[rows['task'] == task]
+      axis.axhline(task_rows['random_return'].iloc[0], color=REFERENCE_COLOUR, ls='--', lw=1.0,
+                   gid='random')
+      axis.axhline(task_rows['threshold'].max(), color=BASELINE_COLOUR, ls=':', lw=1.2,
+                   gid='threshold')
+      for stretch in sorted(task_rows['stretch'].unique()):
+        axis.axvline(stretch / 1000, color='0.35', lw=1.2 if stretch == chosen else 0.7,
+                     ls='-' if stretch == chosen else (0, (2, 3)), gid='candidate')
+      axis.set_title(task)
+      axis.grid(axis='y', color='0.9', lw=0.6, zorder=0)
+      if bottom[index]:
+        axis.set_xlabel('training steps (thousands)')
+      if index % columns == 0:
+        axis.set_ylabel('evaluation return')
+      axis.tick_params(labelleft=True)
+      all_axes[task] = axis
+    entries = [
+        (mlines.Line2D([], [], color=VARIANT_COLOUR, lw=0.8, alpha=0.6), 'one seed'),
+        (mlines.Line2D([], [], color=VARIANT_COLOUR, lw=2.0), 'mean over seeds'),
+        (mlines.Line2D([], [], color=REFERENCE_COLOUR, ls='--'), 'random policy'),
+        (mlines.Line2D([], [], color=BASELINE_COLOUR, ls=':'), 'learned threshold'),
+        (mlines.Line2D([], [], color='0.35', ls=(0, (2, 3))), 'candidate stretch'),
+    ]
+    if chosen:
+      entries.append((mlines.Line2D([], [], color='0.35', lw=1.2), 'chosen stretch'))
+    _legend(figure, entries)
+    if title:
+      figure.suptitle(title)
     path = _save(figure, path)
   return (path, all_axes) if return_axes else path

@@ -25,6 +25,7 @@ from moe_dopamine import results
 from moe_dopamine.studies import engine
 from moe_dopamine.studies import figures
 from moe_dopamine.studies import measurements
+from moe_dopamine.studies import screening
 from moe_dopamine.studies import tables
 from moe_dopamine.studies import verdicts
 
@@ -196,6 +197,45 @@ def _remove_stale_figures(figure_dir, text, out):
       os.remove(path)
 
 
+def screening_lines(study, scores, figure_dir, out, draw=True):
+  """The screening's section: the criterion, the rates per task and
+  candidate stretch, the choice, and the curves."""
+  screen = study.screening
+  part = study.part(screen.part)
+  frame = scores[scores['variant'].isin([v.name for v in part.variants])]
+  lines = ['## The screening: a stretch at which every task is learned', '',
+           f'Part `{part.name}`: each task alone with the baseline network for '
+           f'{max(screen.stretches):,} training steps, evaluated every '
+           f'{screen.iteration_steps:,}; each candidate stretch is read off as a prefix of these '
+           f'runs. A seed learned its task within a stretch when the mean return of its last '
+           f'{screen.window} evaluations within it is above the random policy\'s return by '
+           f'{screen.sigmas:g} standard errors of a mean of as many random episodes and at '
+           f'least {screen.min_ratio:g} times it (the threshold column); a stretch passes when '
+           f'every task is learned in at least {screen.min_seeds} of {len(part.seeds)} seeds. '
+           'Rates with their exact (Clopper-Pearson) 95% intervals.', '']
+  if not len(frame):
+    return lines + [f'No run of part `{part.name}` is in the tables yet.', '']
+  rows = screening.table(frame, screen, part.seeds)
+  choice = screening.choose(rows)
+  lines += tables.screening_lines(rows, screen.min_seeds) + ['']
+  if choice.passed:
+    lines += [f'**Chosen: {choice.stretch:,} training steps per task**, the shortest candidate '
+              'at which every task passes.', '']
+  elif choice.stretch is None:
+    lines += [f'Not decided yet: stretches {", ".join(f"{s:,}" for s in choice.pending)} wait '
+              'for runs.', '']
+  else:
+    lines += [f'**No candidate passes**: at {choice.stretch:,} steps, '
+              f'{", ".join(choice.failing)} is not learned in enough seeds.', '']
+  if draw:
+    path = figures.screening(frame, rows, screen.iteration_steps,
+                             choice.stretch if choice.passed else None,
+                             os.path.join(figure_dir, f'screening_{_safe(part.name)}.png'),
+                             title=f'{study.name} screening: evaluation return per seed')
+    lines += [f'![screening]({_rel(path, out)})', '']
+  return lines
+
+
 def build(study, out=None, draw=True):
   """Writes the report of `study`; returns the README's path."""
   out = out or study.out
@@ -222,48 +262,52 @@ def build(study, out=None, draw=True):
            f'`{VERDICTS_CSV}` holds every comparison\'s figures.', '']
   if study.preamble:
     lines += [study.preamble.strip(), '']
-  lines += [
-      '## How verdicts are reached', '',
-      f'Fixed in the spec on {study.registered or "(no date)"} before the runs they count '
-      '(see the spec\'s header for what had been seen): for each claim, its primary '
-      'comparisons, each with its metric and predicted direction. The statistic is the '
-      'difference of mean per-run values; its p-value is an exact two-sided permutation test '
-      '(all relabellings up to 100,000, else 100,000 seeded random ones); within each claim '
-      f'the p-values are Holm-adjusted, and a comparison is **clear** when its adjusted p < '
-      f'{study.alpha}. Final values average the last {study.window} evaluations. Intervals: '
-      'the difference with a 95% BCa bootstrap interval, and the Hodges-Lehmann shift with '
-      'its exact interval (its coverage in brackets). P(a > b) is the probability of '
-      'improvement per task (never averaged over tasks). "Not distinguishable" is not '
-      '"equal": equality needs an equivalence test with a stated margin (TOST), reported '
-      'where the spec sets one. Power figures are the two-sample t-test\'s, as an '
-      'approximation: the minimal detectable effect at these runs, the runs a side needed '
-      'at the observed effect, and the power at the observed effect.', '',
-      '## Verdicts', '']
-  lines += _claim_summary(claim_results) + ['']
-  for result in claim_results:
-    claim = result.claim
-    lines += [f'### Claim {claim.id}: {claim.statement}', '',
-              f'**Verdict: {result.verdict}** (rule: {claim.rule}).', '']
-    if claim.why:
-      lines += [claim.why, '']
-    lines += tables.comparison_table(result.records) + ['']
-    lines += tables.equivalence_lines(result.records)
-  lines += ['## Exploratory comparisons', '',
-            'Not pre-registered: unadjusted p-values, no verdict. They describe; they do not '
-            'decide a claim.', '']
-  lines += tables.comparison_table(explore, adjusted=False) + ['']
-  equivalence = tables.equivalence_lines(explore)
-  if equivalence:
-    lines += ['Equivalence tests:', ''] + equivalence + ['']
-  lines += ['## Sensitivity to the final window', '',
-            f'The primary comparisons\' difference of means and P(a > b) with final values '
-            f'averaged over the last k evaluations; the verdicts use k = {study.window}.', '']
-  lines += tables.sensitivity_table(sensitivity, study.sensitivity_windows) + ['']
-  lines += ['## The protocol', '',
-            'The single-task reference runs (the references of forward transfer): how many '
-            'end their stretch with the task learned (normalized score >= 0.5), with the exact '
-            '95% interval of the rate.', '']
-  lines += tables.protocol_lines(runs, study.references, study.window) + ['']
+  if study.screening:
+    lines += screening_lines(study, scores, figure_dir, out, draw)
+  if study.claims or study.exploratory:  # A screening-only spec has no verdicts yet.
+    lines += [
+        '## How verdicts are reached', '',
+        f'Fixed in the spec on {study.registered or "(no date)"} before the runs they count '
+        '(see the spec\'s header for what had been seen): for each claim, its primary '
+        'comparisons, each with its metric and predicted direction. The statistic is the '
+        'difference of mean per-run values; its p-value is an exact two-sided permutation test '
+        '(all relabellings up to 100,000, else 100,000 seeded random ones); within each claim '
+        f'the p-values are Holm-adjusted, and a comparison is **clear** when its adjusted p < '
+        f'{study.alpha}. Final values average the last {study.window} evaluations. Intervals: '
+        'the difference with a 95% BCa bootstrap interval, and the Hodges-Lehmann shift with '
+        'its exact interval (its coverage in brackets). P(a > b) is the probability of '
+        'improvement per task (never averaged over tasks). "Not distinguishable" is not '
+        '"equal": equality needs an equivalence test with a stated margin (TOST), reported '
+        'where the spec sets one. Power figures are the two-sample t-test\'s, as an '
+        'approximation: the minimal detectable effect at these runs, the runs a side needed '
+        'at the observed effect, and the power at the observed effect.', '',
+        '## Verdicts', '']
+    lines += _claim_summary(claim_results) + ['']
+    for result in claim_results:
+      claim = result.claim
+      lines += [f'### Claim {claim.id}: {claim.statement}', '',
+                f'**Verdict: {result.verdict}** (rule: {claim.rule}).', '']
+      if claim.why:
+        lines += [claim.why, '']
+      lines += tables.comparison_table(result.records) + ['']
+      lines += tables.equivalence_lines(result.records)
+    lines += ['## Exploratory comparisons', '',
+              'Not pre-registered: unadjusted p-values, no verdict. They describe; they do not '
+              'decide a claim.', '']
+    lines += tables.comparison_table(explore, adjusted=False) + ['']
+    equivalence = tables.equivalence_lines(explore)
+    if equivalence:
+      lines += ['Equivalence tests:', ''] + equivalence + ['']
+    lines += ['## Sensitivity to the final window', '',
+              f'The primary comparisons\' difference of means and P(a > b) with final values '
+              f'averaged over the last k evaluations; the verdicts use k = {study.window}.', '']
+    lines += tables.sensitivity_table(sensitivity, study.sensitivity_windows) + ['']
+  if study.references:
+    lines += ['## The protocol', '',
+              'The single-task reference runs (the references of forward transfer): how many '
+              'end their stretch with the task learned (normalized score >= 0.5), with the '
+              'exact 95% interval of the rate.', '']
+    lines += tables.protocol_lines(runs, study.references, study.window) + ['']
   for part in study.parts:
     names = [v.name for v in part.variants]
     shown = ([part.baseline] if part.baseline and part.baseline not in names else []) + names

@@ -55,6 +55,16 @@ A study spec is one TOML file (read with the standard library's `tomllib`):
   [[exploratory]]                     # reported unadjusted, in their own table
   a = ...; b = ...; metric = ...; direction = ...; reason = ...
 
+  [screening]                         # optional: a budget chosen by a criterion
+  part = "screening"                  # single-task runs, one variant per task
+  iteration_steps = 10000             # training steps per iteration of those runs
+  stretches = [100000, 200000]        # candidate stretches (training steps per task)
+  window = 5                          # evaluations averaged at each stretch's end
+  sigmas = 3.0                        # learned: that mean is above the random return
+  min_ratio = 2.0                     # by sigmas standard errors of a mean of as many
+  min_seeds = 4                       # random episodes and min_ratio times it, in at
+                                      # least min_seeds seeds (studies.screening)
+
 A variant is a gin file stem under gin_configs/ (or a path) with optional
 bindings; its name is the sweep's grid-point name (the stem, then
 `__<parameter>-<value>` per binding), the name the results tables use.
@@ -139,6 +149,17 @@ class Claim:
 
 
 @dataclasses.dataclass(frozen=True)
+class Screening:
+  part: str
+  iteration_steps: int
+  stretches: tuple
+  window: int
+  sigmas: float
+  min_ratio: float
+  min_seeds: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Study:
   path: str
   name: str
@@ -159,6 +180,7 @@ class Study:
   notes: Optional[str] = None
   dormant_valid: tuple = ()
   architecture_references: dict = dataclasses.field(default_factory=dict)
+  screening: Optional[Screening] = None
 
   def references_of(self, variant):
     """{task: reference variant} that `variant`'s forward transfer uses."""
@@ -283,6 +305,46 @@ def _comparison(entry, where, names, claim=None):
                     None if margin is None else float(margin), claim, runs)
 
 
+def _positive(table, key, kind, where):
+  value = _require(table, key, kind, where)
+  if value <= 0:
+    raise SpecError(f"{where}: '{key}' must be positive (got {value!r}).")
+  return value
+
+
+def _screening(entry, where, parts):
+  if not isinstance(entry, dict):
+    raise SpecError(f'{where}: must be a table.')
+  _unknown_keys(entry, ('part', 'iteration_steps', 'stretches', 'window', 'sigmas',
+                        'min_ratio', 'min_seeds'), where)
+  part = _require(entry, 'part', str, where)
+  by_name = {p.name: p for p in parts}
+  if part not in by_name:
+    raise SpecError(f"{where}: part '{part}' is not a part of the spec; the parts are "
+                    f'{sorted(by_name)}.')
+  iteration_steps = _positive(entry, 'iteration_steps', int, where)
+  stretches = _require(entry, 'stretches', list, where)
+  if (not stretches or not all(isinstance(s, int) and s > 0 for s in stretches)
+      or stretches != sorted(set(stretches))):
+    raise SpecError(f"{where}: 'stretches' must be increasing positive training-step counts "
+                    f'(got {stretches!r}).')
+  uneven = [s for s in stretches if s % iteration_steps]
+  if uneven:
+    raise SpecError(f'{where}: stretches {uneven} are not whole numbers of iterations of '
+                    f'{iteration_steps} steps; make them multiples of iteration_steps.')
+  window = _positive(entry, 'window', int, where)
+  if window * iteration_steps > stretches[0]:
+    raise SpecError(f'{where}: a window of {window} evaluations is longer than the stretch of '
+                    f'{stretches[0]} steps; shorten the window or the iterations.')
+  min_seeds = _positive(entry, 'min_seeds', int, where)
+  seeds = len(by_name[part].seeds)
+  if min_seeds > seeds:
+    raise SpecError(f"{where}: min_seeds={min_seeds} but part '{part}' has {seeds} seeds.")
+  return Screening(part, iteration_steps, tuple(stretches), window,
+                   float(_positive(entry, 'sigmas', (int, float), where)),
+                   float(_positive(entry, 'min_ratio', (int, float), where)), min_seeds)
+
+
 def load(path, root='.'):
   """The Study of a spec file; SpecError names any problem and its fix."""
   try:
@@ -293,7 +355,7 @@ def load(path, root='.'):
   except tomllib.TOMLDecodeError as error:
     raise SpecError(f"study spec '{path}' is not valid TOML: {error}.")
   _unknown_keys(data, ('study', 'references', 'architecture_references', 'part', 'claim',
-                       'exploratory'), path)
+                       'exploratory', 'screening'), path)
   study = data.get('study')
   if not isinstance(study, dict):
     raise SpecError(f'{path}: the [study] table is missing.')
@@ -392,4 +454,6 @@ def load(path, root='.'):
       preamble=study.get('preamble', ''), notes=study.get('notes'),
       dormant_valid=tuple(study.get('dormant_valid_without_layers', [])),
       architecture_references={v: dict(t) for v, t in architecture_references.items()},
+      screening=(_screening(data['screening'], f'{path} [screening]', parts)
+                 if 'screening' in data else None),
   )

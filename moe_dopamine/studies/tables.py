@@ -217,3 +217,16 @@ def protocol_lines(runs, references, window):
     lines.append(_row([task, variant, str(len(rows)), mean_ci(values),
                        rate(int((values >= LEARNED).sum()), len(values))]))
   return lines
+
+
+def screening_lines(rows, min_seeds):
+  """Per task and candidate stretch (studies.screening.table): the seeds that
+  learned the task as a rate with its exact interval, the seeds' median final
+  return against the threshold, and whether the stretch passes."""
+  lines = _header(['task', 'stretch (training steps)', 'learned', 'median final return',
+                   'threshold', f'passes (>= {min_seeds} seeds)'])
+  for row in rows.sort_values(['task', 'stretch']).itertuples(index=False):
+    verdict = 'pending' if row.passes is None else ('yes' if row.passes else 'no')
+    lines.append(_row([row.task, f'{row.stretch:,}', rate(row.learned, row.seeds),
+                       _num(row.median_final, 2), _num(row.threshold, 2), verdict]))
+  return lines
