@@ -44,6 +44,10 @@ BENCHMARKS = [
      "against TensorFlow's dy W^T, two agents per variant in one process, "
      'alternated (1 thread).',
      'matmul_gradients.py', ['--rounds=10', '--steps=50'], ['--rounds=2', '--steps=5']),
+    ('Replay sampling',
+     "One batch from a full replay buffer with the package's vectorized sampler "
+     "against Dopamine's, alternated on the same buffer (MinAtar-sized screens).",
+     'replay_sampling.py', ['--repeats=2000'], ['--repeats=100']),
     ('MoE layer cost',
      'Forward + backward time of one MoE layer (batch 128, width 512, 1 thread).',
      'moe_layers.py', ['--repeats=200'], ['--repeats=20']),

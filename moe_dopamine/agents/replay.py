@@ -44,10 +44,14 @@ class VectorizedReplayBuffer(circular_replay_buffer.OutOfGraphReplayBuffer):
     for back in range(1, self._stack_size):  # Earlier frames of the stack.
       valid &= ~terminal[(indices - back) % capacity].astype(bool)
     if self.episode_end_indices:
-      ends = np.fromiter(self.episode_end_indices, np.int64)
+      # An episode that ends within the update horizon without a terminal
+      # (a time-out) makes the transition invalid. Set lookups of the few
+      # positions drawn: the set holds one index per episode in the buffer.
+      ends = self.episode_end_indices
       for step in range(self._update_horizon):
         position = (indices + step) % capacity
-        valid &= ~(_member(position, ends) & ~terminal[position].astype(bool))
+        ended = np.fromiter((p in ends for p in position.tolist()), bool, len(position))
+        valid &= ~(ended & ~terminal[position].astype(bool))
     return valid
 
   def sample_index_batch(self, batch_size):
