@@ -61,6 +61,36 @@ def stretch_lengths(scores_table):
   return {t: max(set(v), key=v.count) for t, v in lengths.items()}
 
 
+def reference_returns(scores_table, references, window):
+  """{task: mean over the task's reference runs of the mean evaluation
+  return of their last `window` evaluations}: what the single-task baseline
+  reaches alone in the study's budget."""
+  out = {}
+  for task, variant in references.items():
+    rows = scores_table[(scores_table['variant'] == variant) & (scores_table['task'] == task)]
+    finals = [run.sort_values('iteration')['eval_return'].to_numpy(float)[-window:].mean()
+              for _, run in rows.groupby('run')]
+    if finals:
+      out[task] = float(np.mean(finals))
+  return out
+
+
+def renormalized(scores_table, references, window, random_returns):
+  """The scores table with eval_score = continual.normalized_score of each
+  evaluation return between the task's random return and its reference
+  runs' final return (`reference_returns`), so that 1 is what the dense
+  single-task baseline reaches alone in the same budget (Continual World's
+  normalization by its reference runs). A task without reference runs keeps
+  the score its runs logged; so does the table when it has no such task."""
+  finals = reference_returns(scores_table, references, window)
+  out = scores_table.copy()
+  for task, final in finals.items():
+    rows = out['task'] == task
+    out.loc[rows, 'eval_score'] = continual.normalized_score(
+        out.loc[rows, 'eval_return'].to_numpy(float), random_returns[task], final)
+  return out
+
+
 def per_run(scores_table, dormant_table, references, window, dormant_valid=(),
             variant_references=None):
   """One row per run (see the module doc).

@@ -22,6 +22,7 @@ import re
 import numpy as np
 
 from moe_dopamine import results
+from moe_dopamine.environments import tasks as tasks_lib
 from moe_dopamine.studies import engine
 from moe_dopamine.studies import figures
 from moe_dopamine.studies import measurements
@@ -242,6 +243,9 @@ def build(study, out=None, draw=True):
   figure_dir = os.path.join(out, 'figures')
   os.makedirs(figure_dir, exist_ok=True)
   scores, experts, dormant = results.read(study.results)
+  if study.normalize == 'references':
+    scores = measurements.renormalized(scores, study.references, study.window, {
+        task: tasks_lib.all_tasks()[task].random_return for task in study.references})
   runs = measurements.per_run(scores, dormant, study.references, study.window,
                               study.dormant_valid, study.architecture_references)
   claim_results = verdicts.judge(study, runs)
@@ -262,6 +266,15 @@ def build(study, out=None, draw=True):
            f'`{VERDICTS_CSV}` holds every comparison\'s figures.', '']
   if study.preamble:
     lines += [study.preamble.strip(), '']
+  if study.normalize == 'references':
+    finals = measurements.reference_returns(scores, study.references, study.window)
+    described = '; '.join(
+        f'{task} {tasks_lib.all_tasks()[task].random_return:g} to '
+        + (f'{finals[task]:.2f}' if task in finals else 'no reference runs yet')
+        for task in study.references)
+    lines += ['Normalized scores run from the random policy\'s return (0) to the final return '
+              f'of the single-task baseline in the same budget (1; mean of its runs\' last '
+              f'{study.window} evaluations), clipped to [0, 1]: {described}.', '']
   if study.screening:
     lines += screening_lines(study, scores, figure_dir, out, draw)
   if study.claims or study.exploratory:  # A screening-only spec has no verdicts yet.

@@ -13,6 +13,10 @@ A study spec is one TOML file (read with the standard library's `tomllib`):
   sensitivity_windows = [1, 3, 5, 10] # windows of the sensitivity table
   alpha = 0.05                        # "clear": Holm-adjusted p < alpha
   registered = "2026-12-07"           # when the primary comparisons were fixed
+  normalize = "task"                  # "task": the scores the runs logged (each
+                                      # task's TaskSpec reference return); "references":
+                                      # renormalized so that 1 is the final return of the
+                                      # [references] runs (measurements.renormalized)
   preamble = "..."                    # optional Markdown above the tables
   notes = "docs/study/conclusions.md" # optional hand-written discussion
   dormant_valid_without_layers = [...] # variants whose runs logged before the
@@ -90,6 +94,7 @@ from moe_dopamine import sweep
 DIRECTIONS = ('greater', 'less')
 REQUIREMENTS = ('dormant_layers',)
 RULES = ('all', 'any')
+NORMALIZATIONS = ('task', 'references')
 _TASK_METRICS = ('score', 'F', 'FT', 'end')
 METRICS = ('P', 'F', 'dormant') + tuple(f'{m}:<task>' for m in _TASK_METRICS)
 GIN_DIR = 'gin_configs'
@@ -181,6 +186,7 @@ class Study:
   dormant_valid: tuple = ()
   architecture_references: dict = dataclasses.field(default_factory=dict)
   screening: Optional[Screening] = None
+  normalize: str = 'task'
 
   def references_of(self, variant):
     """{task: reference variant} that `variant`'s forward transfer uses."""
@@ -362,7 +368,7 @@ def load(path, root='.'):
   where = f'{path} [study]'
   _unknown_keys(study, ('name', 'title', 'results', 'runs_dir', 'out', 'seeds', 'window',
                         'sensitivity_windows', 'alpha', 'registered', 'preamble', 'notes',
-                        'dormant_valid_without_layers'),
+                        'dormant_valid_without_layers', 'normalize'),
                 where)
   name = _require(study, 'name', str, where)
   seeds = parse_seeds(_require(study, 'seeds', (list, str), where), where)
@@ -376,6 +382,12 @@ def load(path, root='.'):
   if not isinstance(alpha, float) or not 0 < alpha < 1:
     raise SpecError(f'{where}: alpha must be a number in (0, 1) (got {alpha!r}).')
   references = data.get('references', {})
+  normalize = study.get('normalize', 'task')
+  if normalize not in NORMALIZATIONS:
+    raise SpecError(f"{where}: normalize '{normalize}' must be one of {NORMALIZATIONS}.")
+  if normalize == 'references' and not references:
+    raise SpecError(f'{where}: normalize = "references" needs a [references] table naming '
+                    'the single-task runs of each task.')
   parts, names = [], set()
   part_entries = data.get('part', [])
   if not part_entries:
@@ -456,4 +468,5 @@ def load(path, root='.'):
       architecture_references={v: dict(t) for v, t in architecture_references.items()},
       screening=(_screening(data['screening'], f'{path} [screening]', parts)
                  if 'screening' in data else None),
+      normalize=normalize,
   )

@@ -93,3 +93,26 @@ def test_a_variant_can_take_forward_transfer_against_its_own_architecture():
   assert by_variant.loc['crl_a', 'FT:MountainCar'] == pytest.approx(auc)  # AUC_ref = 0.
   assert by_variant.loc['crl_b', 'FT:MountainCar'] < by_variant.loc['crl_a', 'FT:MountainCar']
   assert 'FT:CartPole' not in by_variant.columns or np.isnan(by_variant.loc['crl_a', 'FT:CartPole'])
+
+
+def test_renormalizing_by_the_reference_runs_makes_their_final_return_one():
+  rows = []
+  for seed, final in ((0, 8.0), (1, 12.0)):  # Reference final returns average 10.
+    for iteration, value in enumerate([2.0, 4.0, final, final]):
+      rows.append(dict(run=f'ref/seed_{seed}', variant='ref', seed=seed, iteration=iteration,
+                       task='Breakout', eval_return=value, eval_score=0.123))
+  for iteration, value in enumerate([2.0, 6.0, 14.0, 0.0]):
+    rows.append(dict(run='crl/seed_0', variant='crl', seed=0, iteration=iteration,
+                     task='Breakout', eval_return=value, eval_score=0.123))
+    rows.append(dict(run='crl/seed_0', variant='crl', seed=0, iteration=iteration,
+                     task='Asterix', eval_return=value, eval_score=0.5))
+  table = pd.DataFrame(rows)
+  assert measurements.reference_returns(table, {'Breakout': 'ref'}, 2) == {'Breakout': 10.0}
+  out = measurements.renormalized(table, {'Breakout': 'ref'}, 2, {'Breakout': 2.0})
+  run = out[(out['run'] == 'crl/seed_0') & (out['task'] == 'Breakout')]
+  # (R - 2) / (10 - 2), clipped to [0, 1].
+  assert run['eval_score'].tolist() == [0.0, 0.5, 1.0, 0.0]
+  # A task without reference runs keeps its logged scores.
+  assert (out.loc[out['task'] == 'Asterix', 'eval_score'] == 0.5).all()
+  assert (table['eval_score'] != out['eval_score']).any()  # The input is not modified.
+  assert (table.loc[table['task'] == 'Breakout', 'eval_score'] == 0.123).all()

@@ -91,3 +91,16 @@ def test_unreadable_specs_say_so(tmp_path):
   with pytest.raises(spec_lib.SpecError, match="seeds must be a non-empty list"):
     spec_lib.load(write(tmp_path, BASE.replace('seeds = [0, 1]', 'seeds = []')),
                   root=test_runs.REPO)
+
+
+def test_normalizing_by_references_needs_reference_runs(tmp_path):
+  spec = BASE.replace('window = 2\n', 'window = 2\nnormalize = "references"\n')
+  with pytest.raises(spec_lib.SpecError, match=r'needs a \[references\] table'):
+    spec_lib.load(write(tmp_path, spec), root=test_runs.REPO)
+  study = spec_lib.load(write(tmp_path, spec + '[references]\nCartPole = "crl_baseline"\n'),
+                        root=test_runs.REPO)
+  assert study.normalize == 'references'
+  with pytest.raises(spec_lib.SpecError, match=r"normalize 'human' must be one of"):
+    spec_lib.load(write(tmp_path, BASE.replace('window = 2\n', 'window = 2\nnormalize = "human"\n')),
+                  root=test_runs.REPO)
+  assert spec_lib.load(write(tmp_path, BASE), root=test_runs.REPO).normalize == 'task'
