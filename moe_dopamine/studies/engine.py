@@ -43,6 +43,7 @@ def plan(study, parts=None, seeds=None, extra_bindings=()):
       grid = [list(variant.bindings)]
       for run in sweep.plan([variant.gin_file], part_seeds, grid, list(extra_bindings),
                             study.runs_dir):
+        run.gin_files = run.gin_files + [os.path.abspath(g) for g in part.gin_files]
         if run.base_dir not in seen:
           seen.add(run.base_dir)
           runs.append(run)

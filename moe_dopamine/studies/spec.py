@@ -39,6 +39,9 @@ A study spec is one TOML file (read with the standard library's `tomllib`):
   overlay = {"replay kept" = "crl_big_softmoe", ...}   # optional: arms in one panel
   requires = ["dormant_layers"]       # optional: a run counts as done only if it also
                                       # logged the per-layer dormant table (a rerun)
+  gin_files = ["base/protocol.gin"]   # optional: loaded after each variant's own file
+                                      # (a protocol the part's runs share; variant
+                                      # names do not change)
 
   [[claim]]
   id = "1"
@@ -124,6 +127,7 @@ class Part:
   baseline: Optional[str] = None
   overlay: tuple = ()  # ((label, variant name), ...)
   requires: tuple = ()  # of REQUIREMENTS
+  gin_files: tuple = ()  # paths loaded after each variant's own gin file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,6 +255,17 @@ def _unknown_keys(table, allowed, where):
     raise SpecError(f'{where}: unknown key(s) {unknown}; the keys are {sorted(allowed)}.')
 
 
+def _gin_path(gin, where, root):
+  """A gin stem or a file path under gin_configs/ (or any path) that exists."""
+  if gin.endswith('.gin'):
+    path = gin if os.path.exists(os.path.join(root, gin)) else os.path.join(GIN_DIR, gin)
+  else:
+    path = os.path.join(GIN_DIR, gin + '.gin')
+  if not os.path.exists(os.path.join(root, path)):
+    raise SpecError(f"{where}: gin file '{path}' does not exist (under {root}).")
+  return path
+
+
 def _variant(entry, where, root):
   if isinstance(entry, str):
     entry = {'gin': entry}
@@ -258,10 +273,7 @@ def _variant(entry, where, root):
     raise SpecError(f'{where}: a variant is a gin stem or {{gin = ..., bindings = [...]}} '
                     f'(got {entry!r}).')
   _unknown_keys(entry, ('gin', 'bindings'), where)
-  gin = _require(entry, 'gin', str, where)
-  path = gin if gin.endswith('.gin') else os.path.join(GIN_DIR, gin + '.gin')
-  if not os.path.exists(os.path.join(root, path)):
-    raise SpecError(f"{where}: gin file '{path}' does not exist (under {root}).")
+  path = _gin_path(_require(entry, 'gin', str, where), where, root)
   bindings = entry.get('bindings', [])
   if not isinstance(bindings, list) or not all(isinstance(b, str) and '=' in b for b in bindings):
     raise SpecError(f"{where}: bindings must be a list of 'Configurable.parameter=value' "
@@ -394,8 +406,8 @@ def load(path, root='.'):
     raise SpecError(f'{path}: no [[part]]: a study runs at least one part.')
   for index, entry in enumerate(part_entries):
     pwhere = f'{path} part {index + 1}'
-    _unknown_keys(entry, ('name', 'seeds', 'baseline', 'variants', 'overlay', 'requires'),
-                  pwhere)
+    _unknown_keys(entry, ('name', 'seeds', 'baseline', 'variants', 'overlay', 'requires',
+                          'gin_files'), pwhere)
     pname = _require(entry, 'name', str, pwhere)
     pwhere = f"{path} part '{pname}'"
     if any(p.name == pname for p in parts):
@@ -411,7 +423,12 @@ def load(path, root='.'):
     for requirement in requires:
       if requirement not in REQUIREMENTS:
         raise SpecError(f"{pwhere}: requires '{requirement}' must be one of {REQUIREMENTS}.")
-    parts.append(Part(pname, variants, part_seeds, baseline, tuple(overlay.items()), requires))
+    gin_files = entry.get('gin_files', [])
+    if not isinstance(gin_files, list) or not all(isinstance(g, str) for g in gin_files):
+      raise SpecError(f'{pwhere}: gin_files must be a list of gin file paths (got {gin_files!r}).')
+    gin_files = tuple(_gin_path(g, pwhere, root) for g in gin_files)
+    parts.append(Part(pname, variants, part_seeds, baseline, tuple(overlay.items()), requires,
+                      gin_files))
     names |= here
   for part in parts:
     if part.baseline is not None and part.baseline not in names:

@@ -113,3 +113,24 @@ def test_runs_launch_seed_by_seed_across_variants_and_parts(tmp_path):
       'crl_big_softmoe__task_id_input-router')]
   # The task-conditioned controls' seeds 0-4 come before any seed 5.
   assert [r.seed for r in order[:10]] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+
+
+def test_a_parts_gin_files_follow_each_variants_own_and_keep_its_name(tmp_path):
+  path = tmp_path / 'spec.toml'
+  path.write_text('[study]\nname = "p"\nseeds = [0]\nwindow = 1\n'
+                  '[[part]]\nname = "a"\nvariants = ["crl_baseline"]\n'
+                  'gin_files = ["base/protocol.gin"]\n')
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  study = dataclasses.replace(spec_lib.load(str(path), root=test_runs.REPO),
+                              runs_dir=str(tmp_path / 'runs'))
+  assert study.part('a').gin_files == (os.path.join('gin_configs', 'base', 'protocol.gin'),)
+  (run,) = engine.plan(study)['a']
+  assert engine.run_key(run) == 'crl_baseline/seed_0'
+  assert [os.path.relpath(g, test_runs.REPO) for g in run.gin_files] == [
+      os.path.join('gin_configs', 'crl_baseline.gin'),
+      os.path.join('gin_configs', 'base', 'protocol.gin')]
+  assert run.command()[4:6] == [f'--gin_files={g}' for g in run.gin_files]
+  path.write_text(path.read_text().replace('base/protocol.gin', 'base/nothing.gin'))
+  with pytest.raises(spec_lib.SpecError, match=r"gin file 'gin_configs/base/nothing.gin' does "
+                                                r"not exist"):
+    spec_lib.load(str(path), root=test_runs.REPO)
