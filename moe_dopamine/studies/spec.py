@@ -147,6 +147,12 @@ class Comparison:
     seeds = f' (seeds {_seed_text(self.seeds)})' if self.seeds is not None else ''
     return f'{self.a} vs {self.b}, {self.metric}{seeds}'
 
+  @property
+  def key(self):
+    """The label, with the pre-registered runs a side when set: one spec can
+    test the same comparison at 5 runs and again at 30."""
+    return self.label + (f' at {self.runs} runs a side' if self.runs else '')
+
 
 @dataclasses.dataclass(frozen=True)
 class Claim:

@@ -143,7 +143,7 @@ def sensitivity(study, scores, dormant, windows):
   """{comparison label: {window: (difference of means, probability of
   improvement)}} of every primary comparison, final values averaged over
   each window."""
-  out = {c.label: {} for c in study.primary()}
+  out = {c.key: {} for c in study.primary()}
   for window in windows:
     runs = measurements.per_run(scores, dormant, study.references, window,
                                 study.dormant_valid, study.architecture_references)
@@ -151,7 +151,7 @@ def sensitivity(study, scores, dormant, windows):
       a = measurements.values(runs, comparison.a, comparison.metric, comparison.seeds)
       b = measurements.values(runs, comparison.b, comparison.metric, comparison.seeds)
       reached = comparison.runs is None or min(len(a), len(b)) >= comparison.runs
-      out[comparison.label][window] = (
+      out[comparison.key][window] = (
           (float(np.mean(a) - np.mean(b)), inference.probability_of_improvement(a, b))
           if len(a) and len(b) and reached else (float('nan'), float('nan')))
   return out

@@ -134,7 +134,15 @@ def test_a_comparison_waits_for_its_pre_registered_runs():
   assert result.verdict.startswith('not yet decided')
   table = verdicts.sensitivity(study_of([claim]), synthetic.table({'crl_a': 0.9, 'crl_b': 0.3}),
                                None, (5,))
-  assert all(np.isnan(v[0]) for v in table[waiting.label].values())
+  assert all(np.isnan(v[0]) for v in table[waiting.key].values())
+  # The same comparison at 5 runs a side (a first stage) keeps its own row.
+  first = comparison('crl_a', 'crl_b')
+  both = verdicts.sensitivity(
+      study_of([spec_lib.Claim('1', 's', 'all', (first,)), claim]),
+      synthetic.table({'crl_a': 0.9, 'crl_b': 0.3}), None, (5,))
+  assert list(both) == [first.key, waiting.key] == [
+      'crl_a vs crl_b, P', 'crl_a vs crl_b, P at 30 runs a side']
+  assert np.isfinite(both[first.key][5][0]) and np.isnan(both[waiting.key][5][0])
   reached = spec_lib.Comparison('crl_a', 'crl_b', 'P', 'greater', runs=5)
   [done] = verdicts.judge(study_of([spec_lib.Claim('1', 's', 'all', (reached,))]), runs)
   assert done.verdict == verdicts.SUPPORTED
