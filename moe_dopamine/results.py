@@ -15,6 +15,8 @@ holds two gzip-compressed CSV tables:
   gin bindings, '; '-joined), `num_parameters`, `iteration`, `task`,
   `train_task` (the task trained at that iteration, 'all' in MTRL),
   `eval_return`, `eval_score`, `eval_episodes`, `train_steps_per_second`,
+  `train_steps` (the iteration's training steps; NaN in tables written before
+  it was recorded, whose runs took Runner.training_steps = 1,000),
   `eval_seconds`, and the diagnostics `dormant_tau0.025`, `dormant_tau0.1`
   (every expert on the whole batch), `unused_experts` (NaN where not measured
   or not an MoE);
@@ -59,7 +61,7 @@ DORMANT_TAUS = (0.025, 0.1)
 SCORE_COLUMNS = [
     'run', 'variant', 'seed', 'setting', 'task_order', 'bindings', 'num_parameters',
     'iteration', 'task', 'train_task', 'eval_return', 'eval_score', 'eval_episodes',
-    'train_steps_per_second', 'eval_seconds',
+    'train_steps_per_second', 'train_steps', 'eval_seconds',
 ] + [f'dormant_tau{tau}' for tau in DORMANT_TAUS] + ['unused_experts']
 EXPERT_COLUMNS = [
     'run', 'variant', 'seed', 'setting', 'iteration', 'task', 'layer', 'expert',
@@ -86,6 +88,13 @@ def _scalar(iteration, key):
     return np.nan
   value = np.ravel(value)
   return float(value[0]) if value.size else np.nan
+
+
+def _train_steps(iteration):
+  """Training steps of an iteration: its training episodes' lengths summed
+  (the count Dopamine divides by the phase's time for its steps per second)."""
+  lengths = iteration.get('train_episode_lengths')
+  return float(np.sum(lengths)) if lengths is not None and np.size(lengths) else np.nan
 
 
 def run_frames(run, variant=None):
@@ -141,6 +150,7 @@ def run_frames(run, variant=None):
           eval_score=_scalar(it, names.eval_score(task)),
           eval_episodes=_scalar(it, names.eval_episodes(task)),
           train_steps_per_second=_scalar(it, 'train_average_steps_per_second'),
+          train_steps=_train_steps(it),
           eval_seconds=_scalar(it, names.EVAL_SECONDS),
           **diagnostics,
       ))

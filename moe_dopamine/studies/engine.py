@@ -24,11 +24,16 @@ import statistics
 import subprocess
 import sys
 
+import numpy as np
+import pandas as pd
+
 from moe_dopamine import results
 from moe_dopamine import sweep
 
 DEFAULT_COST_TABLE = os.path.join('docs', 'study', 'cost.csv')
-TRAINING_STEPS = 1000.0  # Runner.training_steps: the measured rate is per step.
+# Training steps per iteration of rows recorded without `train_steps` (the
+# classic-control study's Runner.training_steps).
+TRAINING_STEPS = 1000.0
 
 
 def plan(study, parts=None, seeds=None, extra_bindings=()):
@@ -66,8 +71,9 @@ def run_seconds(scores):
   """Compute seconds of each run in the tables: per iteration, training steps
   over their measured rate plus the evaluation time."""
   per_iteration = scores.drop_duplicates(['run', 'iteration'])
-  seconds = (TRAINING_STEPS / per_iteration['train_steps_per_second']
-             + per_iteration['eval_seconds'])
+  steps = (per_iteration['train_steps'] if 'train_steps' in per_iteration
+           else pd.Series(np.nan, index=per_iteration.index)).fillna(TRAINING_STEPS)
+  seconds = steps / per_iteration['train_steps_per_second'] + per_iteration['eval_seconds']
   return seconds.groupby(per_iteration['run']).sum()
 
 

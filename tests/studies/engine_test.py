@@ -2,6 +2,7 @@
 
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -134,3 +135,21 @@ def test_a_parts_gin_files_follow_each_variants_own_and_keep_its_name(tmp_path):
   with pytest.raises(spec_lib.SpecError, match=r"gin file 'gin_configs/base/nothing.gin' does "
                                                 r"not exist"):
     spec_lib.load(str(path), root=test_runs.REPO)
+
+
+def test_a_runs_time_counts_its_own_training_steps():
+  table = measured_table()
+  # Tables written before train_steps was recorded: 1,000 steps an iteration.
+  assert engine.run_seconds(table)['crl_big_softmoe/seed_0'] == pytest.approx(4 * 10.5)
+  table['train_steps'] = 10000.0  # MinAtar's iterations: 10,000 steps each.
+  table.loc[table['iteration'] == 0, 'train_steps'] = np.nan  # One row from an older table.
+  assert engine.run_seconds(table)['crl_big_softmoe/seed_0'] == pytest.approx(
+      10.5 + 3 * (100 + 0.5))
+
+
+def test_the_results_record_each_iterations_training_steps():
+  from moe_dopamine import results  # pylint: disable=g-import-not-at-top
+  # pylint: disable=protected-access
+  assert results._train_steps({'train_episode_lengths': [400, 350, 252]}) == 1002.0
+  assert np.isnan(results._train_steps({}))
+  assert 'train_steps' in results.SCORE_COLUMNS
