@@ -102,29 +102,16 @@ def tokens_of(feature_maps, tokenization):
   return tf.reshape(feature_maps, [-1, 1, h * w * c])
 
 
-def conv_patches(screens, kernel_size):
-  """[N, h, w, c] -> [N, h * w, k * k * c]: each position's k x k
-  neighbourhood ('same' zero padding, stride 1), ordered (row, column,
-  channel) as a [k, k, c, filters] conv kernel flattens."""
-  k = kernel_size
-  patches = tf.image.extract_patches(
-      screens, sizes=[1, k, k, 1], strides=[1, 1, 1, 1], rates=[1, 1, 1, 1],
-      padding='SAME',
-  )
-  h, w = int(screens.shape[1]), int(screens.shape[2])
-  return tf.reshape(patches, [-1, h * w, k * k * int(screens.shape[3])])
-
-
 class ConvExperts(moe.Experts):
   """n independent whole MinAtar networks on flat screens [h * w * c]:
   conv (filters, k x k, 'same', stride 1, relu), flatten, the hidden Dense
   layers (relu), then output_units.
 
-  The conv is a matrix product over each position's k x k patch, so its
-  kernel `kernels[0][e]` is [k * k * c, filters] (a Conv2D kernel
-  [k, k, c, filters] flattened, initialised as Keras initialises that
-  kernel), one matmul over every patch of the expert's screens. Hidden layer
-  0 is the feature maps [s, h * w, filters].
+  Every layer's kernel is a matrix: the conv's, `kernels[0][e]`, is
+  [k * k * c, filters], a Conv2D kernel [k, k, c, filters] flattened (rows
+  ordered by kernel row, column, channel) and initialised as Keras
+  initialises that kernel; it is reshaped back to run as a convolution.
+  Hidden layer 0 is the feature maps [s, h * w, filters].
   """
 
   def __init__(self, num_experts, screen_shape, filters, kernel_size, hidden_units,
@@ -157,19 +144,28 @@ class ConvExperts(moe.Experts):
 
     return conv_kernel
 
-  def _feature_maps(self, flat, kernel, bias):
-    """flat [s, h*w*c] -> relu(conv) [s, h*w, filters]."""
-    patches = conv_patches(tf.reshape(flat, [-1] + list(self.screen_shape)),
-                           self.kernel_size)
-    positions = int(patches.shape[1])
-    maps = tf.nn.relu(tf.nn.bias_add(
-        tf.matmul(tf.reshape(patches, [-1, int(patches.shape[2])]), kernel), bias))
-    return tf.reshape(maps, [-1, positions, self.filters])
+  def _feature_maps(self, flat, kernel, bias, nonempty=False):
+    """flat [s, h*w*c] -> relu(conv) [s, h*w, filters]: a convolution, not a
+    matmul over extracted patches (TensorFlow's patch extraction on the CPU
+    costs several times the convolution). TensorFlow's oneDNN convolution
+    gradients fail on an empty batch, which a routed expert can get: unless
+    `nonempty`, one zero screen is appended and its maps dropped."""
+    h, w, c = self.screen_shape
+    k = self.kernel_size
+    screens = tf.reshape(flat, [-1, h, w, c])
+    if not nonempty:
+      screens = tf.concat([screens, tf.zeros([1, h, w, c], screens.dtype)], 0)
+    maps = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(
+        screens, tf.reshape(kernel, [k, k, c, self.filters]), strides=1, padding='SAME'),
+        bias))
+    if not nonempty:
+      maps = maps[:-1]
+    return tf.reshape(maps, [-1, h * w, self.filters])
 
-  def call_groups(self, groups):
+  def call_groups(self, groups, nonempty=False):
     outputs, hiddens = [], []
     for e, x in enumerate(groups):
-      maps = self._feature_maps(x, self.kernels[0][e], self.biases[0][e])
+      maps = self._feature_maps(x, self.kernels[0][e], self.biases[0][e], nonempty)
       flat = tf.reshape(maps, [-1, int(maps.shape[1]) * self.filters])
       out, expert_hiddens = self.dense_one(e, flat, 1, [maps])
       outputs.append(out)

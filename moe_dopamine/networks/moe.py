@@ -165,13 +165,15 @@ class Experts(tf.keras.layers.Layer):
     the kernels into one batched matmul would copy every expert's weights at
     every call (and their gradients back), which costs more than the loop.
     """
-    outputs, hiddens = self.call_groups(tf.unstack(x, num=self.num_experts))
+    outputs, hiddens = self.call_groups(tf.unstack(x, num=self.num_experts), nonempty=True)
     return tf.stack(outputs), hiddens
 
-  def call_groups(self, groups):
+  def call_groups(self, groups, nonempty=False):  # pylint: disable=unused-argument
     """groups: list of n tensors [s_e, d_in] -> (list of [s_e, d_out], hiddens).
 
     hiddens[e][j] is expert e's j-th hidden layer on its own tokens.
+    `nonempty`: no group is empty (every expert of SoftMoE gets its slots),
+    which subclasses whose ops fail on an empty batch can rely on.
     """
     outputs, hiddens = [], []
     for e, x in enumerate(groups):
@@ -418,7 +420,7 @@ class MoE(tf.keras.layers.Layer):
 
   def _every_expert_on(self, flat):
     """Each expert's hidden activations on all tokens [T, d]: [n][j] -> [T, h]."""
-    _, hiddens = self.experts.call_groups([flat] * self.num_experts)
+    _, hiddens = self.experts.call_groups([flat] * self.num_experts, nonempty=True)
     return hiddens
 
   def _soft_route(self, x, router_inputs, training):

@@ -47,7 +47,8 @@ def stacked_call_all(self, x):
 
 def stacked_conv_call_all(self, x):
   n, positions = self.num_experts, self.screen_shape[0] * self.screen_shape[1]
-  patches = mq.conv_patches(tf.reshape(x, [-1] + list(self.screen_shape)), self.kernel_size)
+  patches = numpy_networks.conv_patches(tf.reshape(x, [-1] + list(self.screen_shape)),
+                                        self.kernel_size)
   patches = tf.reshape(patches, [n, -1, int(patches.shape[-1])])
   maps = tf.nn.relu(
       tf.matmul(patches, tf.stack(self.kernels[0])) + tf.stack(self.biases[0])[:, None, :]
@@ -67,9 +68,9 @@ def added_dense_one(self, e, x, start, hiddens):
   return x, hiddens
 
 
-def added_feature_maps(self, flat, kernel, bias):
-  patches = mq.conv_patches(tf.reshape(flat, [-1] + list(self.screen_shape)),
-                            self.kernel_size)
+def added_feature_maps(self, flat, kernel, bias, nonempty=False):  # pylint: disable=unused-argument
+  patches = numpy_networks.conv_patches(tf.reshape(flat, [-1] + list(self.screen_shape)),
+                                        self.kernel_size)
   return tf.nn.relu(tf.tensordot(patches, kernel, 1) + bias)
 
 

@@ -112,12 +112,13 @@ def numpy_conv(screens, kernel, bias):
   return np.maximum(out + bias, 0.0)
 
 
-def test_conv_patches_times_a_flattened_kernel_is_the_convolution():
+def test_the_reference_patches_times_a_flattened_kernel_is_the_convolution():
+  # The patch formulation the equivalence tests compare ConvExperts with.
   rng = np.random.default_rng(1)
   screens = rng.normal(size=(2, 10, 10, 3)).astype(np.float32)
   kernel = rng.normal(size=(3, 3, 3, 5)).astype(np.float32)
   with tf.compat.v1.Session() as sess:
-    patches = sess.run(mq.conv_patches(tf.constant(screens), 3))
+    patches = sess.run(numpy_networks.conv_patches(tf.constant(screens), 3))
   np.testing.assert_allclose(
       np.maximum(patches @ kernel.reshape(27, 5), 0).reshape(2, 10, 10, 5),
       numpy_conv(screens, kernel, 0.0), rtol=1e-4, atol=1e-4,
@@ -424,3 +425,28 @@ def test_task_inputs_that_make_no_sense_are_refused_naming_the_binding(
   kwargs = dict({'task_id_input': 'network', 'task_id_in_observation': True}, **kwargs)
   with pytest.raises(config.ConfigError, match=message):
     mq.MinAtarQNetwork(A, placement=placement, num_tasks=T, **kwargs)
+
+
+def test_conv_experts_match_the_convolution_and_train_on_an_empty_group():
+  # A routed expert can get no token; oneDNN's convolution gradients fail on
+  # an empty batch, which the experts must avoid.
+  rng = np.random.default_rng(3)
+  experts = mq.ConvExperts(2, (10, 10, 3), filters=5, kernel_size=3, hidden_units=(4,),
+                           output_units=2)
+  screens = rng.normal(size=(6, 10, 10, 3)).astype(np.float32)
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    experts.build(tf.TensorShape([None, 300]))
+    flat = tf.constant(screens.reshape(6, 300))
+    outputs, hiddens = experts.call_groups([flat, flat[:0]])
+    loss = tf.reduce_sum(outputs[0]) + tf.reduce_sum(outputs[1])
+    gradients = tf.gradients(loss, experts.kernels[0] + experts.biases[0])
+    sess.run(tf.compat.v1.global_variables_initializer())
+    maps, empty_out, grads, kernel, bias = sess.run(
+        (hiddens[0][0], outputs[1], gradients, experts.kernels[0][0], experts.biases[0][0]))
+  assert empty_out.shape == (0, 2)
+  assert maps.shape == (6, 100, 5)
+  np.testing.assert_allclose(maps.reshape(6, 10, 10, 5),
+                             numpy_conv(screens, kernel.reshape(3, 3, 3, 5), bias),
+                             rtol=1e-4, atol=1e-4)
+  assert np.abs(grads[0]).max() > 0
+  assert not np.any(grads[1]) and not np.any(grads[3])  # The empty expert learns nothing.

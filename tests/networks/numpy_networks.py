@@ -177,3 +177,14 @@ def run(network, states):
   randomize(sess, network)
   q_values, activations = sess.run((output.q_values, output.activations), {state: states})
   return sess, q_values, activations
+
+
+def conv_patches(screens, kernel_size):
+  """(TensorFlow) [N, h, w, c] -> [N, h * w, k * k * c]: each position's k x k
+  neighbourhood ('same' zero padding, stride 1), ordered (row, column,
+  channel) as a [k, k, c, filters] conv kernel flattens."""
+  k = kernel_size
+  patches = tf.image.extract_patches(
+      screens, sizes=[1, k, k, 1], strides=[1, 1, 1, 1], rates=[1, 1, 1, 1], padding='SAME')
+  h, w = int(screens.shape[1]), int(screens.shape[2])
+  return tf.reshape(patches, [-1, h * w, k * k * int(screens.shape[3])])
