@@ -44,6 +44,11 @@ BENCHMARKS = [
      "against TensorFlow's dy W^T, two agents per variant in one process, "
      'alternated (1 thread).',
      'matmul_gradients.py', ['--rounds=10', '--steps=50'], ['--rounds=2', '--steps=5']),
+    ('MinAtar experts: convolution against patches',
+     "Training-step and acting time of the Big placement's whole-network experts with "
+     'their conv layer as tf.nn.conv2d (the package) against extracted patches times the '
+     'flattened kernel, two agents per variant in one process, alternated (1 thread).',
+     'conv_experts.py', ['--rounds=10', '--steps=50'], ['--rounds=2', '--steps=5']),
     ('Replay sampling',
      "One batch from a full replay buffer with the package's vectorized sampler "
      "against Dopamine's, alternated on the same buffer (MinAtar-sized screens).",

@@ -1,0 +1,101 @@
+r"""MinAtar whole-network experts: convolution against patches times a matrix.
+
+  .venv/bin/python benchmarks/conv_experts.py [--rounds=10] [--steps=50]
+
+`ConvExperts` (the Big placement's experts, whole MinAtar networks) computes
+each expert's conv layer with tf.nn.conv2d. The same layer can be written as
+a matmul of the expert's kernel with every position's 3 x 3 patch
+(tf.image.extract_patches), which is what this benchmark compares against.
+For each variant it builds both agents in this process as a run builds them
+(moe_dopamine.cost.build_agent, one thread), fills both replay buffers alike,
+then `rounds` times runs `steps` training steps and 5 x `steps` greedy
+actions with each, alternating which goes first. Prints the medians and the
+median of the per-round ratios (paired, so drift of the machine cancels).
+"""
+
+import argparse
+import statistics
+import time
+
+import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
+
+import tensorflow as tf
+
+from moe_dopamine import cost
+from moe_dopamine.networks import minatar_q_networks
+
+BREAKOUT = ["MultiTaskEnvironment.task_names = ['Breakout']"]
+VARIANTS = [
+    ('minatar_crl_big_softmoe.gin', BREAKOUT),
+    ('minatar_crl_big_topk.gin', BREAKOUT),
+    ('minatar_crl_big_hardcoded.gin', []),  # One expert per game: the three games.
+]
+
+
+def patch_feature_maps(self, flat, kernel, bias, nonempty=False):
+  """The conv layer as extracted patches times the flattened kernel."""
+  del nonempty  # Patches and matmuls take empty batches.
+  h, w, c = self.screen_shape
+  k = self.kernel_size
+  patches = tf.image.extract_patches(
+      tf.reshape(flat, [-1, h, w, c]), sizes=[1, k, k, 1], strides=[1, 1, 1, 1],
+      rates=[1, 1, 1, 1], padding='SAME')
+  maps = tf.nn.relu(tf.nn.bias_add(tf.matmul(tf.reshape(patches, [-1, k * k * c]), kernel),
+                                   bias))
+  return tf.reshape(maps, [-1, h * w, self.filters])
+
+
+def filled_agent(gin_file, bindings, patches):
+  original = minatar_q_networks.ConvExperts._feature_maps  # pylint: disable=protected-access
+  if patches:
+    minatar_q_networks.ConvExperts._feature_maps = patch_feature_maps  # pylint: disable=protected-access
+  try:
+    agent, environment = cost.build_agent(
+        cost.Variant(gin_file, [cost.gin_path(gin_file)], bindings), None)
+  finally:
+    minatar_q_networks.ConvExperts._feature_maps = original  # pylint: disable=protected-access
+  observation = cost.fill_replay(agent, environment, seed=0)
+  return agent, observation[None, :, None, None]
+
+
+def seconds_per_call(fn, calls):
+  start = time.perf_counter()
+  for _ in range(calls):
+    fn()
+  return (time.perf_counter() - start) / calls
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--rounds', type=int, default=10)
+  parser.add_argument('--steps', type=int, default=50)
+  args = parser.parse_args()
+  tf.compat.v1.disable_v2_behavior()
+  print('| variant | training ms, patches | training ms, conv | conv / patches | '
+        'acting ms, patches | acting ms, conv | conv / patches |')
+  print('|---|---|---|---|---|---|---|')
+  for gin_file, bindings in VARIANTS:
+    agents = {'patches': filled_agent(gin_file, bindings, True),
+              'conv': filled_agent(gin_file, bindings, False)}
+    train = {name: (lambda a=a: a._run_train_op()) for name, (a, _) in agents.items()}  # pylint: disable=protected-access
+    act = {name: (lambda a=a, s=s: a._greedy_action(s)) for name, (a, s) in agents.items()}  # pylint: disable=protected-access
+    times = {(kind, name): [] for kind in ('train', 'act') for name in agents}
+    for name in agents:  # Warm-up.
+      seconds_per_call(train[name], 5)
+      seconds_per_call(act[name], 5)
+    for i in range(args.rounds):
+      names = list(agents) if i % 2 == 0 else list(agents)[::-1]
+      for name in names:
+        times[('train', name)].append(seconds_per_call(train[name], args.steps))
+        times[('act', name)].append(seconds_per_call(act[name], 5 * args.steps))
+    cells = [gin_file[:-4]]
+    for kind in ('train', 'act'):
+      ratio = statistics.median(c / p for c, p in zip(times[(kind, 'conv')],
+                                                      times[(kind, 'patches')]))
+      cells += [f"{1e3 * statistics.median(times[(kind, 'patches')]):.2f}",
+                f"{1e3 * statistics.median(times[(kind, 'conv')]):.2f}", f'{ratio:.2f}']
+    print('| ' + ' | '.join(cells) + ' |', flush=True)
+
+
+if __name__ == '__main__':
+  main()
