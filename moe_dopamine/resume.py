@@ -15,6 +15,12 @@ every log back to the last checkpointed iteration:
   TensorBoard event files          events of steps > last taken out
   (metrics/tensorboard/, base_dir)
 
+TensorFlow names an event file after the second its writer opened it and the
+host (`events.out.tfevents.<seconds>.<host>`), so a writer opened in the same
+second as an earlier attempt's would overwrite that attempt's file: before a
+run opens its writers, `keep_event_files` gives every event file already in
+the folder a name no writer will take.
+
 With no checkpoint at all (last = -1: the run starts again from iteration 0,
 after a kill before the first checkpoint or with every checkpoint unreadable),
 the old attempt's logs/ and metrics/ are moved whole to
@@ -38,6 +44,28 @@ _LOG_FILE = re.compile(r'^log_(\d+)$')
 _PICKLE_FILE = re.compile(r'^pickle_(\d+)\.pkl$')
 _CONSOLE_LINE = re.compile(r'^\[Iteration (\d+)\]')
 _ITERATION_KEY = re.compile(r'^iteration_(\d+)$')
+
+
+KEPT_SUFFIX = '.kept'  # Event files of earlier attempts: '...tfevents.<s>.<host>.kept[N]'.
+
+
+def keep_event_files(base_dir):
+  """Renames the event files of earlier attempts (metrics/tensorboard/ and
+  base_dir) so that none has a name a new writer can open; returns how many.
+  TensorBoard reads every file with 'tfevents' in its name."""
+  renamed = 0
+  for folder in (os.path.join(base_dir, METRICS_DIR, 'tensorboard'), base_dir):
+    for name in _listdir(folder):
+      path = os.path.join(folder, name)
+      if (not name.startswith('events.out.tfevents') or KEPT_SUFFIX in name
+          or not os.path.isfile(path)):
+        continue
+      target, n = path + KEPT_SUFFIX, 1
+      while os.path.exists(target):
+        target, n = f'{path}{KEPT_SUFFIX}{n}', n + 1
+      os.replace(path, target)
+      renamed += 1
+  return renamed
 
 
 def drop_after(base_dir, last):

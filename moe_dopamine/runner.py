@@ -146,6 +146,8 @@ class MoERunner(run_experiment.Runner):
       if self.seed is not None and 'seed' in _parameters(create_environment_fn):
         create_environment_fn = functools.partial(create_environment_fn, seed=self.seed)
       kwargs['create_environment_fn'] = create_environment_fn
+    # Before Dopamine opens this attempt's TensorBoard writers.
+    resume.keep_event_files(base_dir)
     super().__init__(base_dir, create_agent_fn, **kwargs)
     # Set here rather than passed to Runner, so that Runner.num_iterations
     # stays a binding the run reads (and MoERunner.num_iterations overrides).

@@ -144,3 +144,33 @@ def test_drop_after_cuts_every_log_back_to_the_checkpoint(tmp_path):
   assert event_steps(base_dir, 'x') == {0: 1, 1: 1}
   assert resume.drop_after(base_dir, 1) == ''  # Nothing left to drop.
   shutil.rmtree(board)
+
+
+def test_an_earlier_attempts_event_file_is_never_reopened_by_a_new_writer(tmp_path):
+  # TensorFlow names event files by the second and the host only: a writer
+  # opened in the same second as an earlier one would truncate its file.
+  folder = tmp_path / 'metrics' / 'tensorboard'
+
+  def write(step):
+    writer = tf.compat.v1.summary.FileWriter(str(folder))
+    summary = tf.compat.v1.Summary(value=[tf.compat.v1.Summary.Value(
+        tag='Train/NumEpisodes', simple_value=1.0)])
+    writer.add_summary(summary, step)
+    writer.close()
+
+  write(0)
+  (first,) = os.listdir(folder)
+  assert resume.keep_event_files(str(tmp_path)) == 1
+  assert os.listdir(folder) == [first + resume.KEPT_SUFFIX]
+  write(1)  # Within the same second, as a quick restart would.
+  assert event_steps(str(tmp_path)) == {0: 1, 1: 1}
+  # A second resume renames only the new file, to a name not yet taken.
+  (second,) = [n for n in os.listdir(folder) if resume.KEPT_SUFFIX not in n]
+  if second == first:  # Both writers opened in the same second.
+    assert resume.keep_event_files(str(tmp_path)) == 1
+    assert sorted(os.listdir(folder)) == sorted(
+        [first + resume.KEPT_SUFFIX, first + resume.KEPT_SUFFIX + '1'])
+  else:
+    assert resume.keep_event_files(str(tmp_path)) == 1
+  assert resume.keep_event_files(str(tmp_path)) == 0
+  assert event_steps(str(tmp_path)) == {0: 1, 1: 1}
