@@ -46,11 +46,20 @@ def final_values(scores, stretch, iteration_steps, window):
   return out
 
 
+def _passes(learned, evaluated, seeds, min_seeds):
+  """True or False once the seeds still running cannot change it, else None."""
+  if learned >= min_seeds:
+    return True
+  if learned + (seeds - evaluated) < min_seeds:
+    return False
+  return None
+
+
 def table(scores, screening, seeds, random_returns=None):
   """One row per (task, candidate stretch): seeds evaluated, seeds that learned
   the task, whether it passes,
-  the threshold and the seeds' median final value. A task's stretch whose runs
-  have not all reached it has passes = None (pending)."""
+  the threshold and the seeds' median final value. passes is None (pending)
+  while the seeds that have not reached the stretch could still decide it."""
   tasks = sorted(scores['task'].unique())
   random_returns = random_returns or {
       t: tasks_lib.random_episode_returns(tasks_lib.all_tasks()[t]) for t in tasks}
@@ -67,7 +76,7 @@ def table(scores, screening, seeds, random_returns=None):
       count = len(finals)
       rows.append({
           'task': task, 'stretch': stretch, 'seeds': count, 'learned': learned,
-          'passes': (learned >= screening.min_seeds) if count == len(seeds) else None,
+          'passes': _passes(learned, count, len(seeds), screening.min_seeds),
           'random_return': float(np.mean(random_returns[task])), 'threshold': threshold,
           'median_final': (float(np.median([v for v, _ in finals.values()])) if finals
                            else np.nan),

@@ -67,10 +67,18 @@ def test_the_shortest_stretch_every_task_passes_is_chosen_with_exact_rates():
 
 def test_a_stretch_is_pending_until_every_seed_reached_it_and_failures_are_named():
   curves = _grid()
-  curves[('B', 4)] = curves[('B', 4)][:9]  # Seed 4 of B is still running.
+  curves[('B', 0)] = curves[('B', 0)][:9]  # Seed 0 of B is still running.
   result = screening.table(_scores(curves), SCREEN, seeds=range(5), random_returns=RANDOM)
-  assert result.set_index(['task', 'stretch']).loc[('B', 100), 'passes'] is None
+  by = result.set_index(['task', 'stretch'])
+  # 3 of the 4 seeds there learned B at 100 (seed 4 did not): seed 0 decides.
+  assert by.loc[('B', 100), 'passes'] is None
   assert screening.choose(result) == screening.Choice(None, False, [100, 150], [])
+  # 0 of 4 at 50 cannot reach 4 of 5: decided before the last seed.
+  assert by.loc[('B', 50), 'passes'] == False  # pylint: disable=g-explicit-bool-comparison
+  curves[('A', 4)] = curves[('A', 4)][:4]  # A's seed 4 has not reached 50 yet...
+  result = screening.table(_scores(curves), SCREEN, seeds=range(5), random_returns=RANDOM)
+  # ...but 4 of A's seeds learned it: A passes at 50 already.
+  assert result.set_index(['task', 'stretch']).loc[('A', 50), 'passes'] == True  # pylint: disable=g-explicit-bool-comparison
   failing = _grid()
   for seed in range(5):
     failing[('B', seed)] = [1.0] * 15
