@@ -118,13 +118,16 @@ def test_a_bad_screening_table_is_refused_with_its_fix(tmp_path, change, message
 def test_the_report_shows_the_rates_the_choice_and_the_curves(tmp_path):
   from moe_dopamine import results  # pylint: disable=g-import-not-at-top
   from moe_dopamine.studies import report  # pylint: disable=g-import-not-at-top
-  head, _ = open(SPEC).read().split('[screening]')
-  head = head.replace('docs/study_minatar/results', str(tmp_path / 'results'))
-  head = head.replace('docs/study_minatar', str(tmp_path / 'report'))
   spec = tmp_path / 'spec.toml'
-  spec.write_text(head + '[screening]\npart = "screening"\niteration_steps = 10\n'
-                  'stretches = [50, 100, 150]\nwindow = 2\nsigmas = 3.0\nmin_ratio = 2.0\n'
-                  'min_seeds = 4\n')
+  spec.write_text(
+      '[study]\nname = "screen"\nseeds = [0, 1, 2, 3, 4]\nwindow = 5\n'
+      f'results = "{tmp_path}/results"\nout = "{tmp_path}/report"\n'
+      '[[part]]\nname = "screening"\nvariants = [\n'
+      '  {gin = "minatar_screening", bindings = ["MultiTaskEnvironment.task_names=[\'Breakout\']"]},\n'
+      '  {gin = "minatar_screening", bindings = ["MultiTaskEnvironment.task_names=[\'Asterix\']"]},\n]\n'
+      '[screening]\npart = "screening"\niteration_steps = 10\n'
+      'stretches = [50, 100, 150]\nwindow = 2\nsigmas = 3.0\nmin_ratio = 2.0\n'
+      'min_seeds = 4\n')
   study = spec_lib.load(str(spec), root=test_runs.REPO)
   curves = {}
   for seed in range(5):
