@@ -5,6 +5,8 @@ r"""The cost of every network variant, as a Markdown table.
       [--num_experts=4,8] [--measure] [--out=cost.md]
   python -m moe_dopamine.cost --family=study [--measure] \
       [--csv=docs/study/cost.csv]
+  python -m moe_dopamine.cost --family=minatar_study [--measure] \
+      [--csv=docs/study_minatar/cost.csv]
 
 One row per variant and number of experts: trainable parameters, parameters
 active in one forward pass, FLOPs and bytes of memory traffic of an acting
@@ -53,6 +55,10 @@ uses), or else the default set of --family:
   union's 3 actions and a batch of 128, with the parameter-matched baseline,
   hardcoded routing and the soft-to-sparse routers among them. The MTRL
   configs build the same networks.
+- minatar_study: the same for the MinAtar study's grid: one row per MinAtar
+  CRL config (minatar_crl_*.gin) at the number of experts its file sets, on
+  its three games (Breakout, SpaceInvaders, Asterix: 10 x 10 screens with
+  the widest game's channels, the union's actions, a batch of 32).
 A baseline's row does not depend on n and is printed once (n '-'); a
 parameter-matched baseline's does.
 """
@@ -83,7 +89,9 @@ from moe_dopamine.networks import moe
 from moe_dopamine.networks import q_networks
 
 
-FAMILIES = ('classic_control', 'minatar', 'study')
+FAMILIES = ('classic_control', 'minatar', 'study', 'minatar_study')
+# Families whose rows keep the number of experts each file sets.
+AS_FILES_SET = ('study', 'minatar_study')
 MINATAR_PLACEMENTS = ('middle', 'final', 'all', 'big')
 ROUTERS = ('softmoe', 'topk')
 # The Q-networks whose number of experts a row binds.
@@ -127,6 +135,8 @@ def default_variants(family):
     return minatar_variants()
   if family == 'study':
     return [file_variant(f) for f in sorted(glob.glob(gin_path('crl_*.gin')))]
+  if family == 'minatar_study':
+    return [file_variant(f) for f in sorted(glob.glob(gin_path('minatar_crl_*.gin')))]
   return [file_variant(f) for f in default_gin_files()]
 
 
@@ -460,24 +470,25 @@ def main(argv=None):
       'CartPole placement x router) or minatar (the Breakout baseline and every '
       'placement x router on Breakout: the minatar_crl_<placement>_<router>.gin '
       "configs with MultiTaskEnvironment.task_names = ['Breakout']); "
-      'study (the CRL configs of the study, as they train); --gin_files replaces it')
+      'study (the CRL configs of the study, as they train); minatar_study (the '
+      "MinAtar study's CRL configs, as they train); --gin_files replaces it")
   parser.add_argument('--gin_files', action='append', default=None,
                       help='a variant (classic-control or MinAtar gin file); repeatable')
   parser.add_argument('--num_experts', default=None,
                       help='comma-separated numbers of experts (default: 4,8; for '
-                      '--family=study, as each file sets)')
+                      '--family=study and minatar_study, as each file sets)')
   parser.add_argument('--measure', action='store_true')
   parser.add_argument('--repeats', type=int, default=100)
   parser.add_argument('--out', default=None, help='also write the table to this file')
   parser.add_argument('--csv', default=None,
-                      help='also write the rows to this CSV file (the study report reads '
-                      'docs/study/cost.csv)')
+                      help="also write the rows to this CSV file (a study's report and plan "
+                      'read cost.csv in its report folder)')
   args = parser.parse_args(argv)
   tf.compat.v1.disable_v2_behavior()
   try:
     if args.num_experts is not None:
       experts = [int(n) for n in args.num_experts.split(',')]
-    elif args.family == 'study' and not args.gin_files:
+    elif args.family in AS_FILES_SET and not args.gin_files:
       experts = [None]
     else:
       experts = [4, 8]

@@ -40,8 +40,9 @@ def main(argv=None):
                       help='bindings for every run (e.g. smaller budgets for a try-out)')
   parser.add_argument('--workers', type=int, default=os.cpu_count())
   parser.add_argument('--ray_address', default=None)
-  parser.add_argument('--cost_table', default=engine.DEFAULT_COST_TABLE,
-                      help='measured cost CSV: its ratios estimate runs of variants not run yet')
+  parser.add_argument('--cost_table', default=None,
+                      help="measured cost CSV whose ratios estimate runs of variants not run "
+                      "yet (default: cost.csv in the spec's report folder)")
   parser.add_argument('--no_figures', action='store_true', help='report: tables only')
   args = parser.parse_args(argv)
   try:
@@ -68,7 +69,7 @@ def main(argv=None):
   print(f'study {study.name} ({study.path}): results in {study.results}, run folders in '
         f'{study.runs_dir}')
   print('\n'.join(engine.describe(planned, done, engine.measured_seconds(scores), args.workers,
-                                  engine.cost_ratios(args.cost_table))), flush=True)
+                                  engine.cost_ratios(args.cost_table or engine.cost_table(study)))), flush=True)
   if args.ray_address:
     print(f'(on Ray the wall time above assumes {args.workers} runs at a time: pass '
           "--workers=<runs the cluster holds at once> for the cluster's estimate)", flush=True)

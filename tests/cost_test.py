@@ -90,6 +90,22 @@ def test_rows_survive_the_csv_file(tmp_path):
       in cost.table(back)
 
 
+def test_the_minatar_study_family_is_every_minatar_crl_config_on_its_three_games():
+  variants = cost.default_variants('minatar_study')
+  names = [v.name for v in variants]
+  assert all(n.startswith('minatar_crl_') for n in names)
+  assert {'minatar_crl_baseline', 'minatar_crl_big_hardcoded',
+          'minatar_crl_baseline_task_id'} <= set(names)
+  chosen = [v for v in variants if v.name in ('minatar_crl_baseline', 'minatar_crl_big_hardcoded')]
+  lines = cost.table(cost.rows(chosen, [None], False, 0)).splitlines()[2:]
+  # SpaceInvaders' 6 channels (Breakout and Asterix padded to them): a 3 x 3
+  # conv 6 -> 16 (880), 1,600 -> 128 (204,928), 128 -> MinAtar's 6 actions
+  # (774). Breakout alone reads 4 channels: 206,294.
+  assert lines[0].startswith('| minatar_crl_baseline | - | 206,582 | 206,582 |')
+  # Hardcoded routing: one such network per game, the file's n = 3.
+  assert lines[1].startswith('| minatar_crl_big_hardcoded | 3 | 619,746 | 206,582 |')
+
+
 def test_the_study_family_keeps_each_files_experts_and_adds_full_sparsity(
     monkeypatch, capsys):
   chosen = [cost.file_variant(runs.gin_path(f'crl_big_{r}.gin'))

@@ -11,8 +11,9 @@ stopped, on this machine or another. Nothing here names a variant.
 Expected times come from measurements: a variant's mean compute time over its
 runs in the tables; for a variant not run yet, the measured time of the
 baseline of its setting scaled by the measured training-step time ratio of
-its network to that baseline in the study's cost table (`python -m
-moe_dopamine.cost --family=study --measure --csv=...`), corrected by how far
+its network to that baseline in the study's cost table (`<out>/cost.csv`,
+written by `python -m moe_dopamine.cost --family=study` or
+`--family=minatar_study` with `--measure --csv=...`), corrected by how far
 that ratio over-predicts the variants already run (acting and evaluation
 cost less than training steps); else the mean of the measured runs.
 """
@@ -30,7 +31,8 @@ import pandas as pd
 from moe_dopamine import results
 from moe_dopamine import sweep
 
-DEFAULT_COST_TABLE = os.path.join('docs', 'study', 'cost.csv')
+COST_CSV = 'cost.csv'
+SETTINGS = ('crl', 'mtrl')
 # Training steps per iteration of rows recorded without `train_steps` (the
 # classic-control study's Runner.training_steps).
 TRAINING_STEPS = 1000.0
@@ -86,7 +88,31 @@ def measured_seconds(scores):
   return per_run.groupby(variants).mean().to_dict()
 
 
-def cost_ratios(path=DEFAULT_COST_TABLE):
+def cost_table(study):
+  """The study's cost CSV: `cost.csv` in its report folder."""
+  return os.path.join(study.out, COST_CSV)
+
+
+def _setting_split(name):
+  """(prefix through the setting, network) of a config stem:
+  'minatar_crl_big_softmoe' -> ('minatar_crl', 'big_softmoe'); a name with
+  no setting word splits at its first '_'."""
+  words = name.split('_')
+  for i, word in enumerate(words[:-1]):
+    if word in SETTINGS:
+      return '_'.join(words[:i + 1]), '_'.join(words[i + 1:])
+  head, _, tail = name.partition('_')
+  return head, tail
+
+
+def baseline_of(name):
+  """The dense baseline of a config stem's setting (and family):
+  'crl_big_topk' -> 'crl_baseline', 'minatar_mtrl_big_topk' ->
+  'minatar_mtrl_baseline'."""
+  return f'{_setting_split(name)[0]}_baseline'
+
+
+def cost_ratios(path):
   """{config stem: its training-step time over its setting's baseline's},
   from a cost CSV with 'variant' and 'train ms' columns; {} if absent."""
   if not path or not os.path.exists(path):
@@ -96,13 +122,14 @@ def cost_ratios(path=DEFAULT_COST_TABLE):
   times = {r['variant']: float(r['train ms']) for r in rows}
   out = {}
   for name, ms in times.items():
-    setting = name.split('_', 1)[0]
-    base = times.get(f'{setting}_baseline')
+    base = times.get(baseline_of(name))
     if base:
       out[name] = ms / base
       # The same network in the other setting costs the same per step.
-      for other in ('crl', 'mtrl'):
-        out.setdefault(f'{other}_{name.split("_", 1)[1]}', ms / base)
+      prefix, network = _setting_split(name)
+      family = prefix.rsplit('_', 1)[0] + '_' if '_' in prefix else ''
+      for other in SETTINGS:
+        out.setdefault(f'{family}{other}_{network}', ms / base)
   return out
 
 
@@ -110,26 +137,22 @@ def _stem(point):
   return point.split('__')[0]
 
 
-def _baseline_of(point):
-  return f"{point.split('_', 1)[0]}_baseline"
-
-
 def estimate_seconds(runs, measured, ratios=None):
   """Expected compute seconds of each run (see the module doc); None where
   nothing is measured."""
   ratios = ratios or {}
   calibration = [
-      seconds / (measured[_baseline_of(v)] * ratios[v])
+      seconds / (measured[baseline_of(v)] * ratios[v])
       for v, seconds in measured.items()
-      if '__' not in v and v in ratios and _baseline_of(v) in measured
-      and v != _baseline_of(v)
+      if '__' not in v and v in ratios and baseline_of(v) in measured
+      and v != baseline_of(v)
   ]
   scale = statistics.median(calibration) if calibration else 1.0
   fallback = sum(measured.values()) / len(measured) if measured else None
   out = []
   for run in runs:
     point, stem = run.point, _stem(run.point)
-    base = measured.get(_baseline_of(stem))
+    base = measured.get(baseline_of(stem))
     if point in measured:
       out.append(measured[point])
     elif stem in measured:

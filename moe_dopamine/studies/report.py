@@ -31,7 +31,6 @@ from moe_dopamine.studies import tables
 from moe_dopamine.studies import verdicts
 
 VERDICTS_CSV = 'verdicts.csv'
-COST_CSV = 'cost.csv'
 WRITTEN_FOR = re.compile(r'<!--\s*written for (\d+) runs\s*-->')
 _CSV_FIELDS = ['kind', 'claim', 'a', 'b', 'metric', 'direction', 'seeds', 'n_a', 'n_b',
                'mean_a', 'mean_b', 'difference', 'bca_low', 'bca_high', 'hl_shift', 'hl_low',
@@ -121,19 +120,20 @@ def _part_figures(study, part, scores, experts, runs, figure_dir, out):
 
 
 def _cost_lines(study, runs, out):
-  path = os.path.join(out, COST_CSV)
+  path = os.path.join(out, engine.COST_CSV)
   if not os.path.exists(path):
     return []
   with open(path) as f:
     rows = [r for r in csv.DictReader(f) if r.get('train ms')]
   by_name = {r['variant']: r for r in rows}
+  family = 'minatar_study' if all(n.startswith('minatar_') for n in by_name) else 'study'
   lines = [f'Measured per network (`{_rel(path, out)}`; `python -m moe_dopamine.cost '
-           f'--family=study --measure --csv={path}`), one thread; ratios to the baseline of '
-           'the same setting, beside the network\'s P over its runs.', '']
+           f'--family={family} --measure --csv={path}`), one thread; ratios to the baseline '
+           'of the same setting, beside the network\'s P over its runs.', '']
   lines += tables._header(['network', 'parameters', 'train ms', 'x baseline', 'act ms',
                            'x baseline', 'P'])
   for name, row in by_name.items():
-    base = by_name.get(f"{name.split('_', 1)[0]}_baseline")
+    base = by_name.get(engine.baseline_of(name.split(' ')[0]))
     p = measurements.values(runs, name.split(' ')[0], 'P')
     cells = [name, f"{int(float(row['parameters'])):,}", f"{float(row['train ms']):.2f}",
              f"{float(row['train ms']) / float(base['train ms']):.2f}" if base else '-',

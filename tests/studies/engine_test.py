@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from moe_dopamine import sweep
 from moe_dopamine.studies import engine
 from moe_dopamine.studies import spec as spec_lib
 from tests import runs as test_runs
@@ -74,6 +75,25 @@ def test_times_come_from_measured_runs_then_the_cost_table(tmp_path):
   assert lines[0].startswith('  crl_headline: 3 runs, 1 done, 2 to run')
   assert 'expected wall time' in lines[-1] and 'with 2 run(s) at a time' in lines[-1]
   assert engine.cost_ratios(str(tmp_path / 'missing.csv')) == {}
+
+
+def test_a_minatar_variant_is_estimated_from_its_own_setting_baseline(tmp_path):
+  # Fails if the baseline of 'minatar_crl_big_softmoe' is looked up as
+  # 'minatar_baseline' (the first word), or MinAtar ratios leak into classic ones.
+  assert engine.baseline_of('minatar_crl_big_softmoe') == 'minatar_crl_baseline'
+  assert engine.baseline_of('mtrl_big_topk') == 'mtrl_baseline'
+  cost = tmp_path / 'cost.csv'
+  cost.write_text('variant,n,parameters,train ms,act ms\nminatar_crl_baseline,-,1,2.0,0.1\n'
+                  'minatar_crl_big_softmoe,4,4,10.0,0.4\ncrl_baseline,-,1,4.0,0.1\n'
+                  'crl_big_softmoe,4,4,8.0,0.4\n')
+  ratios = engine.cost_ratios(str(cost))
+  assert ratios['minatar_crl_big_softmoe'] == 5.0
+  assert ratios['minatar_mtrl_big_softmoe'] == 5.0
+  assert ratios['mtrl_big_softmoe'] == 2.0
+  measured = {'minatar_crl_baseline': 100.0}
+  run = sweep.Run(gin_files=[], bindings=[], seed=0,
+                  base_dir=str(tmp_path / 'minatar_crl_big_softmoe' / 'seed_0'))
+  assert engine.estimate_seconds([run], measured, ratios) == [500.0]
 
 
 def test_with_nothing_measured_the_time_is_said_to_be_unknown(tmp_path):
