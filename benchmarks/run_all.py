@@ -49,6 +49,11 @@ BENCHMARKS = [
      'their conv layer as tf.nn.conv2d (the package) against extracted patches times the '
      'flattened kernel, two agents per variant in one process, alternated (1 thread).',
      'conv_experts.py', ['--rounds=10', '--steps=50'], ['--rounds=2', '--steps=5']),
+    ('Where a training step goes',
+     'Op time of a training step by op type (FULL_TRACE), XLA auto-clustering against '
+     "TensorFlow's default executor (fresh processes, alternated), and MinAtar's conv "
+     'layer as tf.nn.conv2d against patch matmuls (1 thread).',
+     'step_profile.py', ['--steps=20', '--rounds=3'], ['--steps=2', '--rounds=1']),
     ('Replay sampling',
      "One batch from a full replay buffer with the package's vectorized sampler "
      "against Dopamine's, alternated on the same buffer (MinAtar-sized screens).",
