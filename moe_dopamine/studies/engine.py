@@ -70,13 +70,17 @@ def run_key(run):
 
 
 def run_seconds(scores):
-  """Compute seconds of each run in the tables: per iteration, training steps
-  over their measured rate plus the evaluation time."""
+  """Compute seconds of each run in the tables: its training steps over its
+  median rate per iteration, plus its evaluation time. The median, not each
+  iteration's own rate: a run paused or crowded for a while (a benchmark
+  beside it) logs a few iterations at a fraction of its rate, which would
+  count the pause as compute."""
   per_iteration = scores.drop_duplicates(['run', 'iteration'])
   steps = (per_iteration['train_steps'] if 'train_steps' in per_iteration
            else pd.Series(np.nan, index=per_iteration.index)).fillna(TRAINING_STEPS)
-  seconds = steps / per_iteration['train_steps_per_second'] + per_iteration['eval_seconds']
-  return seconds.groupby(per_iteration['run']).sum()
+  by_run = per_iteration.assign(steps=steps).groupby('run')
+  return (by_run['steps'].sum() / by_run['train_steps_per_second'].median()
+          + by_run['eval_seconds'].sum())
 
 
 def measured_seconds(scores):

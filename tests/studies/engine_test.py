@@ -77,6 +77,15 @@ def test_times_come_from_measured_runs_then_the_cost_table(tmp_path):
   assert engine.cost_ratios(str(tmp_path / 'missing.csv')) == {}
 
 
+def test_a_run_paused_for_a_few_iterations_is_timed_at_its_usual_rate():
+  # Fails if each iteration's own rate is used: the paused iteration (10
+  # steps/s) would add 100 s of compute the run never did.
+  table = measured_table()
+  table = table[table['run'] == 'crl_big_softmoe/seed_0'].copy()
+  table.loc[table['iteration'] == 2, 'train_steps_per_second'] = 10.0
+  assert engine.measured_seconds(table)['crl_big_softmoe'] == pytest.approx(4 * 10.5)
+
+
 def test_a_minatar_variant_is_estimated_from_its_own_setting_baseline(tmp_path):
   # Fails if the baseline of 'minatar_crl_big_softmoe' is looked up as
   # 'minatar_baseline' (the first word), or MinAtar ratios leak into classic ones.
