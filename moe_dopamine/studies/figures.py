@@ -47,7 +47,16 @@ import numpy as np
 
 from moe_dopamine.metrics import continual
 
-X_LABEL = 'iteration (1,000 training steps)'
+DEFAULT_ITERATION_STEPS = 1000  # Runner.training_steps of rows logged without train_steps.
+
+
+def iteration_label(table):
+  """The x label of per-iteration curves: the training steps an iteration of
+  `table`'s runs took (their median, to the nearest thousand from 1,000 up)."""
+  steps = table['train_steps'].dropna() if 'train_steps' in table else None
+  n = float(steps.median()) if steps is not None and len(steps) else DEFAULT_ITERATION_STEPS
+  n = int(round(n, -3)) if n >= 1000 else int(round(n))
+  return f'iteration ({n:,} training steps)'
 Y_LABEL = 'normalized score'
 DPI = 110
 MAX_COLUMNS = 4
@@ -360,14 +369,15 @@ def _seeds(frame):
 
 
 def curves(scores, variants, baseline, references, path_prefix, labels=None, title='',
-           x_label=X_LABEL, value='eval_score', resamples=2000, return_axes=False):
+           x_label=None, value='eval_score', resamples=2000, return_axes=False):
   """One figure per task the variants evaluate, `<path_prefix>_<task>.png`:
   a panel per variant with its mean and 95% bootstrap band of `value`, the
   baseline's (except in the baseline's own panel), and the single-task
   reference (`references`: {task: variant of single-task runs}) from the
   start of the panel variant's first training stretch of the task (0 in
   multi-task training). Returns the paths, and with `return_axes`
-  ({task: {variant: Axes}}) too."""
+  ({task: {variant: Axes}}) too. `x_label`: iteration_label(scores) if None."""
+  x_label = x_label or iteration_label(scores)
   variants = list(variants)
   labels = dict(labels or {})
   _require(scores, variants + ([baseline] if baseline else []))
@@ -423,13 +433,15 @@ def curves(scores, variants, baseline, references, path_prefix, labels=None, tit
   return (paths, all_axes) if return_axes else paths
 
 
-def overlay(scores, arms, references, path_prefix, title='', x_label=X_LABEL,
+def overlay(scores, arms, references, path_prefix, title='', x_label=None,
             value='eval_score', resamples=2000, return_axes=False):
   """One figure per task, `<path_prefix>_<task>.png`, with every arm
   ({label: variant}) in its own colour with its band in one panel, the
   single-task reference from the start of the task's first stretch, and the
   stretches shaded (all from the first arm's first run). Returns the paths,
-  and with `return_axes` ({task: Axes}) too."""
+  and with `return_axes` ({task: Axes}) too. `x_label`: iteration_label(scores)
+  if None."""
+  x_label = x_label or iteration_label(scores)
   arms = dict(arms)
   _require(scores, list(arms.values()))
   chosen = scores[scores['variant'].isin(list(arms.values()))]
@@ -473,13 +485,15 @@ def overlay(scores, arms, references, path_prefix, title='', x_label=X_LABEL,
 
 
 def dormant(frame, variants, baseline, path, title='',
-            value_label='dormant fraction (tau = 0.1)', labels=None, x_label=X_LABEL,
+            value_label='dormant fraction (tau = 0.1)', labels=None, x_label=None,
             resamples=2000, return_axes=False):
   """Small multiples of a per-iteration value (`frame`: run, variant, seed,
   iteration, value; optional train_task): a panel per variant with its mean
   and band, the baseline's band (grey-blue) in every other panel, shared y;
   with train_task, stretches shaded and every task switch marked and
-  labelled. Returns the path, and with `return_axes` ({variant: Axes}) too."""
+  labelled. Returns the path, and with `return_axes` ({variant: Axes}) too.
+  `x_label`: iteration_label(frame) if None."""
+  x_label = x_label or iteration_label(frame)
   variants = list(variants)
   labels = dict(labels or {})
   _require(frame, variants + ([baseline] if baseline else []), 'frame')

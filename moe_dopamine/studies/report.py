@@ -109,7 +109,8 @@ def _part_figures(study, part, scores, experts, runs, figure_dir, out):
     path = figures.dormant(dormant, [v for v in shown if v in set(dormant['variant'])],
                            baseline if baseline in set(dormant['variant']) else None,
                            os.path.join(figure_dir, f'dormant_{_safe(part.name)}.png'),
-                           title=f'{part.name}: units behind a ReLU only')
+                           title=f'{part.name}: units behind a ReLU only',
+                           x_label=figures.iteration_label(scores))
     lines.append(f'![{part.name} dormant]({_rel(path, out)})')
   for variant in present:
     if len(experts) and variant in set(experts['variant']):

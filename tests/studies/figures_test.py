@@ -227,3 +227,10 @@ def test_usage_draws_one_heatmap_per_seed(tmp_path):
     assert all(text.get_fontsize() >= 8 for text in axis.texts)
   figure = next(iter(axes.values())).figure
   assert len(figure.axes) == len(axes) + 1  # One colour bar.
+
+
+def test_the_iteration_label_gives_the_steps_the_runs_took_per_iteration():
+  # Fails if the label is fixed at classic control's 1,000 steps.
+  assert figures.iteration_label(pd.DataFrame({'train_steps': [10075.0, 10012.0, 9990.0]})) == (
+      'iteration (10,000 training steps)')
+  assert figures.iteration_label(pd.DataFrame({'x': [1]})) == 'iteration (1,000 training steps)'
