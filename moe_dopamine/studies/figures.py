@@ -96,7 +96,7 @@ _SCORE_LIMITS = (-0.03, 1.16)
 _LABEL_Y = 0.95  # axes fraction of the stretch labels' centre.
 _DATA_TOP = 0.85  # axes fraction the data of a free-scaled panel stays below.
 _USAGE_LABELS = {
-    'top1': "share of the task's states routed to it first (top-1)",
+    'top1': "share of the task's states\nrouted to it first (top-1)",
     'usage': 'mean routing probability',
 }
 
@@ -329,9 +329,11 @@ def _score_axis(axis, x_label, y_label, show_x_label, show_y_label):
     axis.set_ylabel(y_label)
 
 
-def _save(figure, path):
+def _save(figure, path, tight=False):
+  """Writes the figure; `tight` trims it to what is drawn (a colour bar's
+  label outside the axes stays in the image)."""
   path = _output_path(path)
-  figure.savefig(path, dpi=DPI)
+  figure.savefig(path, dpi=DPI, **({'bbox_inches': 'tight', 'pad_inches': 0.1} if tight else {}))
   return path
 
 
@@ -600,7 +602,7 @@ def usage(experts, variant, path, value='top1', title='', return_axes=False):
     figure.suptitle(f'{title or variant}: expert {value} per seed at its last measured '
                     'iteration\nexpert numbers are arbitrary per seed: compare patterns, not '
                     'columns, across seeds')
-    path = _save(figure, path)
+    path = _save(figure, path, tight=True)
   return (path, all_axes) if return_axes else path
 
 
