@@ -17,7 +17,9 @@ holds two gzip-compressed CSV tables:
   `eval_return`, `eval_score`, `eval_episodes`, `train_steps_per_second`,
   `train_steps` (the iteration's training steps; NaN in tables written before
   it was recorded, whose runs took Runner.training_steps = 1,000),
-  `eval_seconds`, and the diagnostics `dormant_tau0.025`, `dormant_tau0.1`
+  `eval_seconds`, `training_seconds`, `acting_seconds`, `diagnostics_seconds`,
+  `checkpoint_seconds`, `iteration_seconds` (where the iteration's wall time
+  went, metrics.names; NaN in runs that did not log them), and the diagnostics `dormant_tau0.025`, `dormant_tau0.1`
   (every expert on the whole batch), `unused_experts` (NaN where not measured
   or not an MoE);
 - `experts.csv.gz`, one row per run x iteration x task x MoE layer x expert,
@@ -61,7 +63,8 @@ DORMANT_TAUS = (0.025, 0.1)
 SCORE_COLUMNS = [
     'run', 'variant', 'seed', 'setting', 'task_order', 'bindings', 'num_parameters',
     'iteration', 'task', 'train_task', 'eval_return', 'eval_score', 'eval_episodes',
-    'train_steps_per_second', 'train_steps', 'eval_seconds',
+    'train_steps_per_second', 'train_steps', 'eval_seconds', 'training_seconds',
+    'acting_seconds', 'diagnostics_seconds', 'checkpoint_seconds', 'iteration_seconds',
 ] + [f'dormant_tau{tau}' for tau in DORMANT_TAUS] + ['unused_experts']
 EXPERT_COLUMNS = [
     'run', 'variant', 'seed', 'setting', 'iteration', 'task', 'layer', 'expert',
@@ -151,7 +154,7 @@ def run_frames(run, variant=None):
           eval_episodes=_scalar(it, names.eval_episodes(task)),
           train_steps_per_second=_scalar(it, 'train_average_steps_per_second'),
           train_steps=_train_steps(it),
-          eval_seconds=_scalar(it, names.EVAL_SECONDS),
+          **{key: _scalar(it, key) for key in names.PHASE_SECONDS + (names.ITERATION_SECONDS,)},
           **diagnostics,
       ))
       usage_prefix = f'{names.EXPERT_USAGE_PREFIX}{task}/'

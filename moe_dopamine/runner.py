@@ -1,8 +1,9 @@
 """The plugin's Runner subclass and its factory, `moe_dopamine.create_runner`.
 
 MoERunner is Dopamine's Runner with seeds, per-task evaluation by episodes,
-the agent's diagnostics in the iteration statistics, and random states in
-its checkpoints. Stock logging (`logs/log_N`) and checkpointing are kept, so
+the agent's diagnostics in the iteration statistics, random states in its
+checkpoints, and where each iteration's wall time went (training, acting,
+diagnostics, evaluation, checkpoint: metrics.names.PHASE_SECONDS). Stock logging (`logs/log_N`) and checkpointing are kept, so
 `dopamine.colab.utils.read_experiment` reads the runs.
 """
 
@@ -215,8 +216,16 @@ class MoERunner(run_experiment.Runner):
       self._environment.set_state(states['environment'])
 
   def _checkpoint_experiment(self, iteration):
-    """As Dopamine, with the Python, NumPy and environment random states."""
+    """As Dopamine, with the Python, NumPy and environment random states;
+    then adds the checkpoint's and the whole iteration's seconds to the
+    iteration's logged statistics (and rewrites its log file)."""
+    start = time.perf_counter()
     experiment_data = self._agent.bundle_and_checkpoint(self._checkpoint_dir, iteration)
+    end = time.perf_counter()
+    logged = self._record_seconds(iteration, {
+        names.CHECKPOINT_SECONDS: end - start,
+        names.ITERATION_SECONDS: end - getattr(self, '_iteration_start', start),
+    })
     if experiment_data:
       experiment_data['current_iteration'] = iteration
       experiment_data['logs'] = self._logger.data
@@ -227,8 +236,21 @@ class MoERunner(run_experiment.Runner):
           'environment': get_state() if get_state else None,
       }
       self._checkpointer.save_checkpoint(iteration, experiment_data)
+    if logged and iteration % self._log_every_n == 0:
+      self._logger.log_to_file(self._logging_file_prefix, iteration)
+
+  def _record_seconds(self, iteration, seconds):
+    """Adds `seconds` to iteration's logged statistics; whether it was logged."""
+    logger = getattr(self, '_logger', None)
+    statistics = logger.data.get(f'iteration_{iteration}') if logger is not None else None
+    if not isinstance(statistics, dict) or not self._use_legacy_logger:
+      return False
+    for key, value in seconds.items():
+      statistics[key] = [value]
+    return True
 
   def _run_one_iteration(self, iteration):
+    self._iteration_start = time.perf_counter()
     if self.multitask:
       env = self._environment
       if iteration > 0 and env.train_task_id(iteration) != env.train_task_id(iteration - 1):
@@ -324,7 +346,17 @@ class MoERunner(run_experiment.Runner):
 
   def _run_train_phase(self, statistics):
     self._episode_tasks = []
+    take = getattr(self._agent, 'take_phase_seconds', None)
+    if take is not None:
+      take()  # Anything since the last iteration (a measurement from outside).
+    start = time.perf_counter()
     result = super()._run_train_phase(statistics)
+    seconds = time.perf_counter() - start
+    if take is not None:
+      spent = take()
+      statistics.append(spent)
+      seconds -= sum(spent.values())
+    statistics.append({names.ACTING_SECONDS: seconds})
     if self.multitask:
       env = self._environment
       statistics.append({names.TRAIN_TASK: env.train_task_id(self._iteration)})

@@ -246,3 +246,46 @@ def test_a_single_minatar_game_runs_through_the_same_environment(tmp_path):
   assert names.eval_score('Breakout') in stats
   info = json.load(open(os.path.join(base_dir, 'run_info.json')))
   assert info['num_parameters'] == 206294  # Counted by hand in the network's tests.
+
+
+def test_each_iteration_logs_where_its_wall_time_went(tmp_path, monkeypatch):
+  # Every measurement pass takes half a second more: all of it must land in
+  # diagnostics_seconds, none in training or acting.
+  from moe_dopamine.agents import moe_dqn_agent  # pylint: disable=g-import-not-at-top
+  measured = []
+  original = moe_dqn_agent.MoEDQNAgent.measure
+
+  def slow_measure(agent, states=None):
+    time.sleep(0.5)
+    measured.append(agent.training_steps)
+    return original(agent, states)
+
+  monkeypatch.setattr(moe_dqn_agent.MoEDQNAgent, 'measure', slow_measure)
+  base_dir = str(tmp_path / 'timed')
+  run('cartpole_middle_softmoe.gin',
+      ['Runner.num_iterations=2', 'Runner.training_steps=200',
+       'MoEDQNAgent.diagnostics_period=100'], base_dir)
+  data = read_last_log(base_dir)
+  assert sorted(data) == ['iteration_0', 'iteration_1']
+  assert len(measured) >= 3
+  total = {key: sum(data[f'iteration_{i}'][key][0] for i in range(2))
+           for key in names.PHASE_SECONDS}
+  assert 0.5 * len(measured) <= total[names.DIAGNOSTICS_SECONDS] < 0.5 * len(measured) + 0.5
+  # Had the passes been counted in training or acting, either would hold
+  # their sleeps.
+  assert total[names.TRAINING_SECONDS] < 0.5 * len(measured)
+  assert total[names.ACTING_SECONDS] < 0.5 * len(measured)
+  for stats in data.values():
+    seconds = {key: stats[key][0] for key in names.PHASE_SECONDS + (names.ITERATION_SECONDS,)}
+    assert all(value >= 0.0 for value in seconds.values())
+    assert seconds[names.CHECKPOINT_SECONDS] > 0.0
+    assert seconds[names.ITERATION_SECONDS] >= sum(seconds[k] for k in names.PHASE_SECONDS)
+  assert data['iteration_1'][names.TRAINING_SECONDS][0] > 0.0  # Past the warm-up.
+
+
+def test_a_run_without_diagnostics_logs_none_of_their_time(tmp_path):
+  base_dir = str(tmp_path / 'plain')
+  run('crl_baseline.gin', ['MultiTaskEnvironment.iterations_per_task=1'], base_dir)
+  for stats in read_last_log(base_dir).values():
+    assert stats[names.DIAGNOSTICS_SECONDS] == [0.0]
+    assert stats[names.EVAL_SECONDS][0] > 0.0

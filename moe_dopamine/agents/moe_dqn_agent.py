@@ -9,7 +9,10 @@ stock `DQNAgent.*` gin binding still applies. On top of it, the agent
   replayed batch for the diagnostics;
 - with `action_masks` (multi-task environments), never chooses an action the
   current task lacks: not greedily, not at random, not in the bootstrap max.
-  The task id is read from the observation (`moe_dopamine.observation`).
+  The task id is read from the observation (`moe_dopamine.observation`);
+- counts the seconds it spends in training (replay sampling, gradient steps,
+  target syncs) and in diagnostics (measurement passes, ReDo), which the
+  runner logs per iteration (`take_phase_seconds`).
 """
 
 import enum
@@ -17,6 +20,7 @@ import inspect
 import os
 import random
 import re
+import time
 
 from absl import logging
 from dopamine.tf.agents.dqn import dqn_agent
@@ -159,6 +163,7 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     self._last_measured_step = 0
     # Measurements not yet handed over by `collect_diagnostics`.
     self._pending_diagnostics = []
+    self._phase_seconds = {names.TRAINING_SECONDS: 0.0, names.DIAGNOSTICS_SECONDS: 0.0}
     logging.info('Creating %s agent with the following parameters:', type(self).__name__)
     for name in (
         'diagnostics_period', 'diagnostics_batch_size', 'dormant_taus',
@@ -448,6 +453,8 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     every target_update_period steps.
     """
     if self._replay.memory.add_count > self.min_replay_history:
+      start = time.perf_counter()
+      diagnosing = self._phase_seconds[names.DIAGNOSTICS_SECONDS]
       if self.training_steps % self.update_period == 0:
         self._run_train_op()
         self.gradient_steps += 1
@@ -461,6 +468,8 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
         self._after_gradient_step()
       if self.training_steps % self.target_update_period == 0:
         self._run_sync()
+      diagnosed = self._phase_seconds[names.DIAGNOSTICS_SECONDS] - diagnosing
+      self._phase_seconds[names.TRAINING_SECONDS] += time.perf_counter() - start - diagnosed
     self.training_steps += 1
 
   def _build_sparsity_schedule(self):
@@ -528,13 +537,28 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     if self._diagnostics is None:
       return
     if self.redo_period and self.gradient_steps % self.redo_period == 0:
-      self.recycle_dormant_neurons()
+      self._diagnosing(self.recycle_dormant_neurons)
     if (
         self.diagnostics_period
         and self.training_steps - self._last_measured_step >= self.diagnostics_period
     ):
       self._last_measured_step = self.training_steps
-      self._pending_diagnostics.append(self.measure())
+      self._pending_diagnostics.append(self._diagnosing(self.measure))
+
+  def _diagnosing(self, fn):
+    """fn(), its seconds counted as diagnostics."""
+    start = time.perf_counter()
+    try:
+      return fn()
+    finally:
+      self._phase_seconds[names.DIAGNOSTICS_SECONDS] += time.perf_counter() - start
+
+  def take_phase_seconds(self):
+    """{training_seconds, diagnostics_seconds} since the last call; resets."""
+    taken = dict(self._phase_seconds)
+    for key in self._phase_seconds:
+      self._phase_seconds[key] = 0.0
+    return taken
 
   def collect_diagnostics(self):
     """The measurements taken since the last call (a list of dicts)."""

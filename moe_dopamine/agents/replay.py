@@ -10,13 +10,26 @@ on whole index arrays instead of one index at a time in Python:
   both give i.i.d. indices uniform over the valid transitions.
 - `sample_transition_batch`: the same n-step returns, next states, terminals
   and extra elements as Dopamine's, gathered with fancy indexing.
+- `save`: the same checkpoint files (one gzip file per array, the same
+  names, the same stale files removed), compressed at gzip level
+  `CHECKPOINT_COMPRESSLEVEL` instead of Python's default 9. A MinAtar
+  replay's observations (100,000 x 601 bytes, mostly zeros) take 2.7 s to
+  write at level 9 and 0.15 s at level 1, every iteration; the file is 2 MB
+  instead of 0.7. Any gzip reader loads either, Dopamine's `load` included.
 `VectorizedWrappedReplayBuffer` is Dopamine's WrappedReplayBuffer with the
 vectorized buffer inside; its constructor is Dopamine's, so every
 `WrappedReplayBuffer.*` gin binding applies to it.
 """
 
+import gzip
+import pickle
+
 from dopamine.tf.replay_memory import circular_replay_buffer
 import numpy as np
+import tensorflow as tf
+
+# gzip level of the replay's checkpoint files (see the module doc).
+CHECKPOINT_COMPRESSLEVEL = 1
 
 
 def _member(values, pool):
@@ -88,6 +101,12 @@ class VectorizedReplayBuffer(circular_replay_buffer.OutOfGraphReplayBuffer):
     positions = (indices[:, None] + offsets[None, :]) % self._replay_capacity
     return np.moveaxis(self._store[name][positions], 1, -1)
 
+  def save(self, checkpoint_dir, iteration_number):
+    """Dopamine's checkpoint files, written faster (see the module doc). With
+    `keep_every`, a spared iteration keeps every file (Dopamine's own save
+    stops after the first array there)."""
+    _save(self, checkpoint_dir, iteration_number)
+
   def sample_transition_batch(self, batch_size=None, indices=None):
     """Dopamine's transition batch, computed on index arrays."""
     if batch_size is None:
@@ -129,6 +148,40 @@ class VectorizedReplayBuffer(circular_replay_buffer.OutOfGraphReplayBuffer):
         value = np.empty(element.shape, element.type)
       out.append(np.asarray(value, element.type).reshape(element.shape))
     return tuple(out)
+
+
+def _write_gzip(path, value):
+  """Writes one checkpointable element as Dopamine's save does: an array
+  with np.save, anything else pickled."""
+  with tf.io.gfile.GFile(path, 'wb') as raw:
+    with gzip.GzipFile(fileobj=raw, mode='wb',
+                       compresslevel=CHECKPOINT_COMPRESSLEVEL) as out:
+      if isinstance(value, np.ndarray):
+        np.save(out, value, allow_pickle=False)
+      else:
+        pickle.dump(value, out)
+
+
+def _save(buffer, checkpoint_dir, iteration_number):
+  """`OutOfGraphReplayBuffer.save`'s files and stale-file rule, written at
+  CHECKPOINT_COMPRESSLEVEL."""
+  if not tf.io.gfile.exists(checkpoint_dir):
+    return
+  prefix = circular_replay_buffer.STORE_FILENAME_PREFIX
+  stale = iteration_number - buffer._checkpoint_duration  # pylint: disable=protected-access
+  keep_every = buffer._keep_every  # pylint: disable=protected-access
+  spared = keep_every is not None and stale % keep_every == 0
+  for name in buffer._return_checkpointable_elements():  # pylint: disable=protected-access
+    if name.startswith(prefix):
+      value = buffer._store[name[len(prefix):]]  # pylint: disable=protected-access
+    else:
+      value = buffer.__dict__[name]
+    _write_gzip(buffer._generate_filename(checkpoint_dir, name, iteration_number), value)  # pylint: disable=protected-access
+    if stale >= 0 and not spared:
+      try:
+        tf.io.gfile.remove(buffer._generate_filename(checkpoint_dir, name, stale))  # pylint: disable=protected-access
+      except tf.errors.NotFoundError:
+        pass
 
 
 class VectorizedWrappedReplayBuffer(circular_replay_buffer.WrappedReplayBuffer):

@@ -26,8 +26,21 @@ EVAL_SCORE_PREFIX = 'eval_normalized_score_'
 EVAL_EPISODES_PREFIX = 'eval_episodes_'
 TRAIN_RETURN_PREFIX = 'train_average_return_'
 TRAIN_TASK = 'train_task'
-# Seconds the evaluation phase of an iteration took (every task).
+# Where an iteration's wall time goes, in seconds (moe_dopamine.runner):
+# the evaluation phase (every task); in the training phase, the agent's
+# training (replay sampling, gradient steps, target syncs) and diagnostics
+# (measurement passes, ReDo), and acting, the rest of the phase (choosing
+# actions, stepping the environments, storing transitions); the checkpoint
+# (TensorFlow variables and replay buffer); and the whole iteration, from its
+# start to the end of its checkpoint.
 EVAL_SECONDS = 'eval_seconds'
+TRAINING_SECONDS = 'training_seconds'
+DIAGNOSTICS_SECONDS = 'diagnostics_seconds'
+ACTING_SECONDS = 'acting_seconds'
+CHECKPOINT_SECONDS = 'checkpoint_seconds'
+ITERATION_SECONDS = 'iteration_seconds'
+PHASE_SECONDS = (TRAINING_SECONDS, ACTING_SECONDS, DIAGNOSTICS_SECONDS, EVAL_SECONDS,
+                 CHECKPOINT_SECONDS)
 # train_task of an MTRL iteration, which trains on every task.
 MTRL_TRAIN_TASK = -1
 

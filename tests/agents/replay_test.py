@@ -1,5 +1,7 @@
 """The vectorized replay buffer against Dopamine's own, on the same contents."""
 
+import os
+
 from dopamine.tf.replay_memory import circular_replay_buffer
 import numpy as np
 import pytest
@@ -82,3 +84,46 @@ def test_the_wrapped_buffer_samples_with_the_vectorized_methods():
   with tf.compat.v1.Session() as sess:
     states, next_states = sess.run([wrapped.states, wrapped.next_states])
   np.testing.assert_array_equal(next_states[:, 0, 0], states[:, 0, 0] + 1)
+
+
+def _files(directory):
+  return sorted(os.listdir(directory))
+
+
+def test_checkpoints_are_dopamines_files_and_load_in_dopamines_buffer(tmp_path):
+  stock, fast = filled_pair(4, 3, 40, 95)
+  stock_dir, fast_dir = tmp_path / 'stock', tmp_path / 'fast'
+  stock_dir.mkdir()
+  fast_dir.mkdir()
+  for iteration in range(7):  # Past the checkpoint duration: stale files go.
+    stock.save(str(stock_dir), iteration)
+    fast.save(str(fast_dir), iteration)
+  assert _files(fast_dir) == _files(stock_dir)
+  assert all(name.endswith(('.3.gz', '.4.gz', '.5.gz', '.6.gz')) for name in _files(fast_dir))
+  loaded = circular_replay_buffer.OutOfGraphReplayBuffer(
+      (3,), 4, 40, 8, update_horizon=3, gamma=0.9, observation_dtype=np.float32)
+  loaded.load(str(fast_dir), 6)
+  for name, array in stock._store.items():
+    np.testing.assert_array_equal(loaded._store[name], array)
+  assert loaded.add_count == stock.add_count
+  assert loaded.invalid_range.tolist() == stock.invalid_range.tolist()
+  assert loaded.episode_end_indices == stock.episode_end_indices
+
+
+def test_checkpoint_compression_level_is_the_fast_one(tmp_path):
+  _, fast = filled_pair(1, 1, 50, 130)
+  fast.save(str(tmp_path), 0)
+  header = (tmp_path / '$store$_observation_ckpt.0.gz').read_bytes()[:10]
+  assert header[:2] == b'\x1f\x8b'
+  # RFC 1952 XFL byte: 2 = slowest (level 9), 4 = fastest (level 1).
+  assert header[8] == 4
+
+
+def test_keep_every_spares_every_file_of_an_iteration(tmp_path):
+  _, fast = filled_pair(1, 1, 50, 130)
+  fast._keep_every = 2
+  for iteration in range(7):
+    fast.save(str(tmp_path), iteration)
+  kept = [name for name in _files(tmp_path) if name.endswith('_ckpt.0.gz')]
+  assert len(kept) == len(fast._return_checkpointable_elements())
+  assert not [name for name in _files(tmp_path) if name.endswith('_ckpt.1.gz')]
