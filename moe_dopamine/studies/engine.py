@@ -8,8 +8,9 @@ run resumes from its checkpoint), adding each run to the results tables as
 soon as it finishes. The tables are what is kept: a study continues where it
 stopped, on this machine or another. Nothing here names a variant.
 
-Expected times come from measurements: a variant's mean compute time over its
-runs in the tables; for a variant not run yet, the measured time of the
+Expected times come from measurements: a variant's mean time per run over its
+runs in the tables (run_seconds: checkpoints and logging included where the
+runs logged their iterations' wall time); for a variant not run yet, the measured time of the
 baseline of its setting scaled by the measured training-step time ratio of
 its network to that baseline in the study's cost table (`<out>/cost.csv`,
 written by `python -m moe_dopamine.cost --family=study` or
@@ -70,17 +71,50 @@ def run_key(run):
 
 
 def run_seconds(scores):
-  """Compute seconds of each run in the tables: its training steps over its
-  median rate per iteration, plus its evaluation time. The median, not each
-  iteration's own rate: a run paused or crowded for a while (a benchmark
+  """Seconds each run in the tables took: its training steps over its median
+  rate per iteration, plus its evaluation time, times the median ratio of an
+  iteration's whole wall time (`iteration_seconds`: checkpoint and logging
+  included) to those two (1 for runs that did not log it). Medians, not each
+  iteration's own figures: a run paused or crowded for a while (a benchmark
   beside it) logs a few iterations at a fraction of its rate, which would
   count the pause as compute."""
   per_iteration = scores.drop_duplicates(['run', 'iteration'])
   steps = (per_iteration['train_steps'] if 'train_steps' in per_iteration
            else pd.Series(np.nan, index=per_iteration.index)).fillna(TRAINING_STEPS)
-  by_run = per_iteration.assign(steps=steps).groupby('run')
+  rate = per_iteration['train_steps_per_second']
+  counted = steps / rate + per_iteration['eval_seconds']
+  whole = (per_iteration['iteration_seconds'] if 'iteration_seconds' in per_iteration
+           else pd.Series(np.nan, index=per_iteration.index))
+  frame = per_iteration.assign(steps=steps, overhead=whole / counted)
+  by_run = frame.groupby('run')
+  overhead = by_run['overhead'].median().fillna(1.0)
   return (by_run['steps'].sum() / by_run['train_steps_per_second'].median()
-          + by_run['eval_seconds'].sum())
+          + by_run['eval_seconds'].sum()) * overhead
+
+
+def time_split(scores):
+  """Where the runs' wall time went, per variant, over the runs that logged
+  their iterations' phases (metrics.names.PHASE_SECONDS): a frame indexed by
+  variant with `runs`, `minutes` (median wall minutes of a run) and each
+  phase's share of the runs' summed iteration time, `other` the rest
+  (logging, summaries, the agent's per-iteration work)."""
+  phases = ['training_seconds', 'acting_seconds', 'diagnostics_seconds', 'eval_seconds',
+            'checkpoint_seconds']
+  columns = ['runs', 'minutes'] + [p.replace('_seconds', '') for p in phases] + ['other']
+  if 'iteration_seconds' not in scores:
+    return pd.DataFrame(columns=columns)
+  per_iteration = scores.drop_duplicates(['run', 'iteration'])
+  logged = per_iteration.groupby('run')['iteration_seconds'].apply(lambda s: s.notna().all())
+  frame = per_iteration[per_iteration['run'].isin(logged[logged].index)]
+  rows = {}
+  for variant, group in frame.groupby('variant'):
+    total = group['iteration_seconds'].sum()
+    shares = {p.replace('_seconds', ''): group[p].sum() / total for p in phases}
+    rows[variant] = dict(
+        runs=group['run'].nunique(),
+        minutes=group.groupby('run')['iteration_seconds'].sum().median() / 60,
+        **shares, other=1.0 - sum(shares.values()))
+  return pd.DataFrame.from_dict(rows, orient='index', columns=columns)
 
 
 def measured_seconds(scores):

@@ -146,6 +146,25 @@ def _cost_lines(study, runs, out):
   return lines
 
 
+def _time_split_lines(scores):
+  """Per variant, the median wall time of a run and its split into phases,
+  over the runs that logged them (engine.time_split)."""
+  split = engine.time_split(scores)
+  if not len(split):
+    return []
+  phases = ['training', 'acting', 'diagnostics', 'eval', 'checkpoint', 'other']
+  lines = ['Wall time of a whole run (median over the runs that logged where each '
+           'iteration\'s time went; two runs at a time on 2 cores) and the share of it in '
+           'training (replay sampling, gradient steps, target syncs), acting (choosing actions, '
+           'stepping the games, storing transitions), diagnostics (measurement passes), '
+           'evaluation, checkpoints and the rest (logging).', '']
+  lines += tables._header(['variant', 'runs', 'minutes'] + phases)
+  for variant, row in split.iterrows():
+    lines.append(tables._row([variant, str(int(row['runs'])), f"{row['minutes']:.1f}"]
+                             + [f'{100 * row[p]:.0f}%' for p in phases]))
+  return lines
+
+
 def _claim_summary(claim_results):
   lines = tables._header(['claim', 'verdict', 'clear as predicted', 'clear against',
                           'comparisons'])
@@ -344,6 +363,9 @@ def build(study, out=None, draw=True):
   cost = _cost_lines(study, runs, out)
   if cost:
     lines += ['## Cost of each network', ''] + cost + ['']
+  split = _time_split_lines(scores)
+  if split:
+    lines += ['## Where a run\'s time goes', ''] + split + ['']
   lines += _notes(study, num_runs,
                   [r for result in claim_results for r in result.records] + explore)
   if draw:

@@ -182,3 +182,32 @@ def test_the_results_record_each_iterations_training_steps():
   assert results._train_steps({'train_episode_lengths': [400, 350, 252]}) == 1002.0
   assert np.isnan(results._train_steps({}))
   assert 'train_steps' in results.SCORE_COLUMNS
+
+
+def test_a_runs_time_includes_the_checkpoints_its_iterations_logged():
+  table = measured_table()
+  counted = 4 * 10.5  # Big SoftMoE: 4 x (1000 steps / 100 per second + 0.5).
+  big = table['run'] == 'crl_big_softmoe/seed_0'
+  # Each iteration took 12.6 s in all: 2.1 s of checkpoint and logging; one
+  # iteration was paused for a minute, which the median ignores.
+  table.loc[big, 'iteration_seconds'] = 12.6
+  table.loc[big & (table['iteration'] == 2), 'iteration_seconds'] = 72.6
+  seconds = engine.run_seconds(table)
+  assert seconds['crl_big_softmoe/seed_0'] == pytest.approx(counted * 1.2)
+  assert seconds['crl_baseline/seed_0'] == pytest.approx(4 * 1.5)  # Not logged: as counted.
+
+
+def test_the_time_split_shares_each_runs_iterations_among_phases():
+  table = measured_table()
+  assert not len(engine.time_split(table))  # Nothing logged: no split.
+  big = table['run'] == 'crl_big_softmoe/seed_0'
+  for column, value in (('training_seconds', 6.0), ('acting_seconds', 3.0),
+                        ('diagnostics_seconds', 0.5), ('eval_seconds', 0.5),
+                        ('checkpoint_seconds', 1.0), ('iteration_seconds', 12.0)):
+    table.loc[big, column] = value
+  split = engine.time_split(table)
+  assert list(split.index) == ['crl_big_softmoe']  # Only the run that logged them.
+  row = split.loc['crl_big_softmoe']
+  assert row['runs'] == 1 and row['minutes'] == pytest.approx(4 * 12.0 / 60)
+  assert row['training'] == pytest.approx(0.5) and row['acting'] == pytest.approx(0.25)
+  assert row['checkpoint'] == pytest.approx(1 / 12) and row['other'] == pytest.approx(1 / 12)
