@@ -198,8 +198,15 @@ def peak_mib():
   return _status_mib('VmHWM')
 
 
-def median_ms(fn, repeats):
-  for _ in range(5):
+# Calls before timing: a fresh session's first hundred or so training steps
+# run up to a third slower (allocations settling), which a median of 50
+# would still see.
+WARMUP_CALLS = 200
+
+
+def median_ms(fn, repeats, warmup=WARMUP_CALLS):
+  """Median milliseconds of `repeats` calls of fn, after `warmup` calls."""
+  for _ in range(warmup):
     fn()
   times = []
   for _ in range(repeats):

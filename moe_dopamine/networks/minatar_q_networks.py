@@ -145,29 +145,50 @@ class ConvExperts(moe.Experts):
     return conv_kernel
 
   def _feature_maps(self, flat, kernel, bias, nonempty=False):
-    """flat [s, h*w*c] -> relu(conv) [s, h*w, filters]: a convolution, not a
-    matmul over extracted patches (TensorFlow's patch extraction on the CPU
-    costs several times the convolution). TensorFlow's oneDNN convolution
-    gradients fail on an empty batch, which a routed expert can get: unless
-    `nonempty`, one zero screen is appended and its maps dropped."""
+    """flat [s, h*w*c] -> relu(conv) [s, h*w, f] for a kernel [k*k*c, f]: a
+    convolution, not a matmul over extracted patches (TensorFlow's patch
+    extraction on the CPU costs several times the convolution).
+    TensorFlow's oneDNN convolution gradients fail on an empty batch, which a
+    routed expert can get: unless `nonempty`, one zero screen is appended and
+    its maps dropped (with a split, whose gradient is a concat: a strided
+    slice's gradient op costs several times more)."""
     h, w, c = self.screen_shape
-    k = self.kernel_size
+    k, filters = self.kernel_size, int(kernel.shape[-1])
     screens = tf.reshape(flat, [-1, h, w, c])
     if not nonempty:
       screens = tf.concat([screens, tf.zeros([1, h, w, c], screens.dtype)], 0)
     maps = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(
-        screens, tf.reshape(kernel, [k, k, c, self.filters]), strides=1, padding='SAME'),
+        screens, tf.reshape(kernel, [k, k, c, filters]), strides=1, padding='SAME'),
         bias))
     if not nonempty:
-      maps = maps[:-1]
-    return tf.reshape(maps, [-1, h * w, self.filters])
+      maps, _ = tf.split(maps, [-1, 1], axis=0)
+    return tf.reshape(maps, [-1, h * w, filters])
+
+  def _rest(self, e, maps):
+    """Expert e's layers after the conv, on its maps [s, h*w, filters]."""
+    flat = tf.reshape(maps, [-1, int(maps.shape[1]) * self.filters])
+    return self.dense_one(e, flat, 1, [maps])
 
   def call_groups(self, groups, nonempty=False):
     outputs, hiddens = [], []
     for e, x in enumerate(groups):
-      maps = self._feature_maps(x, self.kernels[0][e], self.biases[0][e], nonempty)
-      flat = tf.reshape(maps, [-1, int(maps.shape[1]) * self.filters])
-      out, expert_hiddens = self.dense_one(e, flat, 1, [maps])
+      out, expert_hiddens = self._rest(
+          e, self._feature_maps(x, self.kernels[0][e], self.biases[0][e], nonempty))
+      outputs.append(out)
+      hiddens.append(expert_hiddens)
+    return outputs, hiddens
+
+  def call_shared(self, x):
+    """Every expert on the same screens: one convolution with every expert's
+    filters side by side (the same maps as one convolution each), then each
+    expert's own layers on its share of the channels."""
+    kernel = tf.concat(self.kernels[0], axis=1)  # [k*k*c, n * filters]
+    bias = tf.concat(self.biases[0], axis=0)
+    maps = tf.split(self._feature_maps(x, kernel, bias, nonempty=True), self.num_experts,
+                    axis=-1)
+    outputs, hiddens = [], []
+    for e, expert_maps in enumerate(maps):
+      out, expert_hiddens = self._rest(e, expert_maps)
       outputs.append(out)
       hiddens.append(expert_hiddens)
     return outputs, hiddens

@@ -168,6 +168,12 @@ class Experts(tf.keras.layers.Layer):
     outputs, hiddens = self.call_groups(tf.unstack(x, num=self.num_experts), nonempty=True)
     return tf.stack(outputs), hiddens
 
+  def call_shared(self, x):
+    """Every expert on the same tokens x [s, d_in] -> (list of n [s, d_out],
+    hiddens). Subclasses whose first layer runs faster as one op over every
+    expert's kernels (ConvExperts) override it."""
+    return self.call_groups([x] * self.num_experts, nonempty=True)
+
   def call_groups(self, groups, nonempty=False):  # pylint: disable=unused-argument
     """groups: list of n tensors [s_e, d_in] -> (list of [s_e, d_out], hiddens).
 
@@ -215,6 +221,10 @@ class MoE(tf.keras.layers.Layer):
   The network that owns the layer fixes its structure (num_experts, the
   experts' widths, output size); gin fixes the routing.
   """
+
+  # SoftMoE with one token per sample takes _soft_route_one_token; True runs
+  # the general slot computation instead (equivalence tests, benchmarks).
+  general_soft_route = False
 
   def __init__(
       self,
@@ -420,11 +430,13 @@ class MoE(tf.keras.layers.Layer):
 
   def _every_expert_on(self, flat):
     """Each expert's hidden activations on all tokens [T, d]: [n][j] -> [T, h]."""
-    _, hiddens = self.experts.call_groups([flat] * self.num_experts, nonempty=True)
+    _, hiddens = self.experts.call_shared(flat)
     return hiddens
 
   def _soft_route(self, x, router_inputs, training):
     num_tokens = int(x.shape[1])
+    if num_tokens == 1 and not self.general_soft_route:
+      return self._soft_route_one_token(x, router_inputs, training)
     p = self.num_slots(num_tokens)
     logits = self.routing.slot_logits(router_inputs, training)
     dispatch, combine = soft_moe_weights(logits)
@@ -450,6 +462,23 @@ class MoE(tf.keras.layers.Layer):
     )
     counts = tf.fill([self.num_experts], batch * p)
     return outputs, probs, hiddens, counts
+
+  def _soft_route_one_token(self, x, router_inputs, training):
+    """_soft_route for one token per sample (m = 1), the same outputs and
+    gradients: every slot's dispatch weight is a softmax over one token,
+    exactly 1 with a zero gradient, so each of an expert's p slots holds the
+    token itself. Each expert runs once on the tokens (Experts.call_shared:
+    no dispatch product, no input gradient for a first layer on the
+    observation), and its output is weighted by its slots' summed combine
+    weights, which are the router probabilities."""
+    p = self.num_slots(1)
+    _, combine = soft_moe_weights(self.routing.slot_logits(router_inputs, training))
+    batch = tf.shape(x)[0]
+    probs = tf.reduce_sum(tf.reshape(combine, [batch, 1, self.num_experts, p]), axis=-1)
+    expert_out, hiddens = self.experts.call_shared(tf.reshape(x, [batch, int(x.shape[2])]))
+    outputs = tf.einsum('bn,nbo->bo', probs[:, 0, :], tf.stack(expert_out))
+    counts = tf.fill([self.num_experts], batch * p)
+    return outputs[:, None, :], probs, hiddens, counts
 
   def _sparse_route(self, x, router_inputs, task_ids, training):
     batch = tf.shape(x)[0]

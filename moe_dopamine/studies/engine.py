@@ -95,9 +95,11 @@ def run_seconds(scores):
 def time_split(scores):
   """Where the runs' wall time went, per variant, over the runs that logged
   their iterations' phases (metrics.names.PHASE_SECONDS): a frame indexed by
-  variant with `runs`, `minutes` (median wall minutes of a run) and each
-  phase's share of the runs' summed iteration time, `other` the rest
-  (logging, summaries, the agent's per-iteration work)."""
+  variant with `runs`, `minutes` (median over runs of run_seconds) and each
+  phase's median share of an iteration's wall time over the variant's
+  iterations, `other` the rest (logging, summaries). Medians, as in
+  run_seconds: an iteration paused beside a benchmark inflates whichever
+  phase it was in."""
   phases = ['training_seconds', 'acting_seconds', 'diagnostics_seconds', 'eval_seconds',
             'checkpoint_seconds']
   columns = ['runs', 'minutes'] + [p.replace('_seconds', '') for p in phases] + ['other']
@@ -106,14 +108,15 @@ def time_split(scores):
   per_iteration = scores.drop_duplicates(['run', 'iteration'])
   logged = per_iteration.groupby('run')['iteration_seconds'].apply(lambda s: s.notna().all())
   frame = per_iteration[per_iteration['run'].isin(logged[logged].index)]
+  seconds = run_seconds(frame) if len(frame) else pd.Series(dtype=float)
   rows = {}
   for variant, group in frame.groupby('variant'):
-    total = group['iteration_seconds'].sum()
-    shares = {p.replace('_seconds', ''): group[p].sum() / total for p in phases}
+    shares = {p.replace('_seconds', ''): (group[p] / group['iteration_seconds']).median()
+              for p in phases}
     rows[variant] = dict(
         runs=group['run'].nunique(),
-        minutes=group.groupby('run')['iteration_seconds'].sum().median() / 60,
-        **shares, other=1.0 - sum(shares.values()))
+        minutes=seconds[group['run'].unique()].median() / 60,
+        **shares, other=max(0.0, 1.0 - sum(shares.values())))
   return pd.DataFrame.from_dict(rows, orient='index', columns=columns)
 
 

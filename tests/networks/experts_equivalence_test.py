@@ -112,13 +112,35 @@ def _close(new, old, what):
 
 
 def compare_with_stacked(monkeypatch, network, states, diagnostics=False):
+  def stacked():
+    monkeypatch.setattr(moe.Experts, 'call_all', stacked_call_all)
+    monkeypatch.setattr(moe.Experts, 'dense_one', added_dense_one)
+    monkeypatch.setattr(mq.ConvExperts, 'call_all', stacked_conv_call_all)
+    monkeypatch.setattr(mq.ConvExperts, '_feature_maps', added_feature_maps)
+    for layer in network.moe_layers():  # The slot computation for every m.
+      layer.general_soft_route = True
+    monkeypatch.setattr(mq.ConvExperts, 'call_shared', moe.Experts.call_shared)
+
+  return compare_paths(monkeypatch, network, states, stacked, diagnostics)
+
+
+def _row_means(value):
+  """An activation [rows, ...] as its per-unit mean over rows."""
+  value = np.asarray(value)
+  return value.reshape(value.shape[0], -1).mean(axis=0) if value.ndim > 1 else value
+
+
+def compare_paths(monkeypatch, network, states, switch, diagnostics=False,
+                  activation_means=False):
+  """The network's outputs, activations, losses and gradients, then the same
+  after switch() (patches to the formulation compared), on the same
+  variables and states: equal to 1e-5. `activation_means`: compare each
+  activation's per-unit mean over its rows (a path that holds a slot's
+  rows once rather than p times)."""
   monkeypatch.setattr(routers, 'noisy', the_same_noise)
   state = tf.compat.v1.placeholder(tf.float32, (None,) + states.shape[1:])
   new = outputs_and_gradients(network, state, diagnostics)
-  monkeypatch.setattr(moe.Experts, 'call_all', stacked_call_all)
-  monkeypatch.setattr(moe.Experts, 'dense_one', added_dense_one)
-  monkeypatch.setattr(mq.ConvExperts, 'call_all', stacked_conv_call_all)
-  monkeypatch.setattr(mq.ConvExperts, '_feature_maps', added_feature_maps)
+  switch()
   old = outputs_and_gradients(network, state, diagnostics)
   sess = tf.compat.v1.Session()
   sess.run(tf.compat.v1.global_variables_initializer())
@@ -129,7 +151,10 @@ def compare_with_stacked(monkeypatch, network, states, diagnostics=False):
   for field in ('activations', 'routed', 'aux_losses', 'gradients'):
     assert new[field].keys() == old[field].keys(), field
     for name in new[field]:
-      _close(new[field][name], old[field][name], f'{field} {name}')
+      a, b = new[field][name], old[field][name]
+      if activation_means and field != 'gradients':
+        a, b = _row_means(a), _row_means(b)
+      _close(a, b, f'{field} {name}')
   _close(new['q_values'], old['q_values'], 'q_values')
   assert np.abs(new['q_values']).max() > 0
   return new
@@ -219,3 +244,58 @@ def test_minatar_hardcoded_big_matches_the_stacked_formulation(monkeypatch):
       6, placement='big', num_experts=3, filters=4, hidden_units=16, num_tasks=3,
       task_id_in_observation=True)
   compare_with_stacked(monkeypatch, network, minatar_states(), diagnostics=True)
+
+
+def general_soft_route(monkeypatch, network):
+  """switch(): every MoE layer computes SoftMoE's slots for one token as for
+  any m (dispatch product, then each expert on its own slots), each conv
+  expert with its own convolution."""
+  def switch():
+    for layer in network.moe_layers():
+      layer.general_soft_route = True
+    monkeypatch.setattr(mq.ConvExperts, 'call_shared', moe.Experts.call_shared)
+  return switch
+
+
+@pytest.mark.parametrize('placement', ['middle', 'final', 'all', 'big'])
+@pytest.mark.parametrize('setting', ['softmoe', 'softmoe_normalized_noisy'])
+@pytest.mark.parametrize('capacity_factor', [1.0, 8.0])  # p = 1 and p = 2 slots per expert.
+@pytest.mark.parametrize('task_id_input', ['none', 'router'])
+def test_one_token_softmoe_matches_the_slot_computation_classic(
+    monkeypatch, placement, setting, capacity_factor, task_id_input):
+  bind_router(setting)
+  gin.bind_parameter('MoE.capacity_factor', capacity_factor)
+  network = q_networks.ClassicControlQNetwork(
+      3, placement=placement, num_experts=4, hidden_units=16, expert_hidden_units=8,
+      num_tokens=1, num_tasks=2, task_id_in_observation=True, task_id_input=task_id_input)
+  compare_paths(monkeypatch, network, classic_states(), general_soft_route(monkeypatch, network),
+                diagnostics=True, activation_means=capacity_factor > 1)
+
+
+@pytest.mark.parametrize('placement,tokenization', [
+    ('big', 'per_pixel'), ('middle', 'per_sample'), ('all', 'per_sample')])
+@pytest.mark.parametrize('setting', ['softmoe', 'softmoe_normalized_noisy'])
+@pytest.mark.parametrize('capacity_factor', [1.0, 6.0])
+def test_one_token_softmoe_matches_the_slot_computation_minatar(
+    monkeypatch, placement, tokenization, setting, capacity_factor):
+  bind_router(setting)
+  gin.bind_parameter('MoE.capacity_factor', capacity_factor)
+  network = mq.MinAtarQNetwork(
+      6, placement=placement, tokenization=tokenization, num_experts=3, filters=4,
+      hidden_units=16, expert_hidden_units=8, num_tasks=3, task_id_in_observation=True)
+  compare_paths(monkeypatch, network, minatar_states(), general_soft_route(monkeypatch, network),
+                diagnostics=True, activation_means=capacity_factor > 1)
+
+
+@pytest.mark.parametrize('router', ['topk', 'hardcoded'])
+def test_conv_experts_on_shared_screens_match_one_convolution_each(monkeypatch, router):
+  # The sparse routers' diagnostics run every expert on every screen.
+  gin.bind_parameter('MoE.router', router)
+  network = mq.MinAtarQNetwork(
+      6, placement='big', num_experts=3, filters=4, hidden_units=16, num_tasks=3,
+      task_id_in_observation=True)
+  new = compare_paths(
+      monkeypatch, network, minatar_states(),
+      lambda: monkeypatch.setattr(mq.ConvExperts, 'call_shared', moe.Experts.call_shared),
+      diagnostics=True)
+  assert new['routed']

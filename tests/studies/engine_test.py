@@ -205,9 +205,14 @@ def test_the_time_split_shares_each_runs_iterations_among_phases():
                         ('diagnostics_seconds', 0.5), ('eval_seconds', 0.5),
                         ('checkpoint_seconds', 1.0), ('iteration_seconds', 12.0)):
     table.loc[big, column] = value
+  # One iteration paused for a minute while training: the medians ignore it.
+  paused = big & (table['iteration'] == 1)
+  table.loc[paused, 'training_seconds'] = 66.0
+  table.loc[paused, 'iteration_seconds'] = 72.0
   split = engine.time_split(table)
   assert list(split.index) == ['crl_big_softmoe']  # Only the run that logged them.
   row = split.loc['crl_big_softmoe']
+  # 4 x (1000 steps / 100 per second + 0.5 s) x 12 / 10.5.
   assert row['runs'] == 1 and row['minutes'] == pytest.approx(4 * 12.0 / 60)
   assert row['training'] == pytest.approx(0.5) and row['acting'] == pytest.approx(0.25)
   assert row['checkpoint'] == pytest.approx(1 / 12) and row['other'] == pytest.approx(1 / 12)

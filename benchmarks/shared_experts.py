@@ -1,0 +1,117 @@
+r"""Experts that see the same tokens: one pass each, one convolution for all.
+
+  .venv/bin/python benchmarks/shared_experts.py [--rounds=10] [--steps=50]
+
+Three paths of the package, each against what it replaced:
+- SoftMoE with one token per sample (classic control's Middle and Big, the
+  Big placement on MinAtar): every dispatch weight is exactly 1, so each
+  expert runs once on the tokens themselves (`MoE._soft_route_one_token`)
+  instead of on slots built by a dispatch product (`general_soft_route`);
+- whole MinAtar networks as experts on the same screens (Big SoftMoE, and the
+  sparse routers' diagnostics): one convolution with every expert's filters
+  side by side (`ConvExperts.call_shared`) instead of one each;
+- a routed conv expert's padding screen dropped with a split instead of a
+  strided slice, whose gradient op is several times slower (Big TopK and
+  hardcoded routing on MinAtar).
+For each variant it builds both agents in this process as a run builds them
+(moe_dopamine.cost.build_agent, one thread; the "before" agent with the old
+paths patched in), fills both replay buffers alike, then `rounds` times runs
+`steps` training steps and 5 x `steps` greedy actions with each, alternating
+which goes first. Prints the medians and the median of the per-round ratios
+(paired, so drift of the machine cancels). Middle SoftMoE with per-pixel
+tokens (m = 100) takes none of the three paths: its ratio shows the noise.
+"""
+
+import argparse
+import statistics
+import time
+
+import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
+
+import tensorflow as tf
+
+from moe_dopamine import cost
+from moe_dopamine.networks import minatar_q_networks
+from moe_dopamine.networks import moe
+
+VARIANTS = ['minatar_crl_big_softmoe.gin', 'minatar_crl_big_topk.gin',
+            'minatar_crl_big_hardcoded.gin', 'minatar_crl_middle_softmoe.gin',
+            'crl_big_softmoe.gin', 'crl_middle_softmoe.gin']
+
+
+def strided_feature_maps(self, flat, kernel, bias, nonempty=False):
+  """ConvExperts._feature_maps with the padding screen dropped by a strided
+  slice (maps[:-1])."""
+  h, w, c = self.screen_shape
+  k, filters = self.kernel_size, int(kernel.shape[-1])
+  screens = tf.reshape(flat, [-1, h, w, c])
+  if not nonempty:
+    screens = tf.concat([screens, tf.zeros([1, h, w, c], screens.dtype)], 0)
+  maps = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(
+      screens, tf.reshape(kernel, [k, k, c, filters]), strides=1, padding='SAME'), bias))
+  if not nonempty:
+    maps = maps[:-1]
+  return tf.reshape(maps, [-1, h * w, filters])
+
+
+BEFORE = [
+    (moe.MoE, 'general_soft_route', True),
+    (minatar_q_networks.ConvExperts, 'call_shared', moe.Experts.call_shared),
+    (minatar_q_networks.ConvExperts, '_feature_maps', strided_feature_maps),
+]
+
+
+def filled_agent(gin_file, before):
+  saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in BEFORE]
+  if before:
+    for owner, name, value in BEFORE:
+      setattr(owner, name, value)
+  try:
+    agent, environment = cost.build_agent(cost.gin_path(gin_file), None)
+  finally:
+    for owner, name, value in saved:
+      setattr(owner, name, value)
+  observation = cost.fill_replay(agent, environment, seed=0)
+  return agent, observation[None, :, None, None]
+
+
+def seconds_per_call(fn, calls):
+  start = time.perf_counter()
+  for _ in range(calls):
+    fn()
+  return (time.perf_counter() - start) / calls
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--rounds', type=int, default=10)
+  parser.add_argument('--steps', type=int, default=50)
+  args = parser.parse_args()
+  tf.compat.v1.disable_v2_behavior()
+  print('| variant | training ms, before | training ms, now | now / before | '
+        'acting ms, before | acting ms, now | now / before |')
+  print('|---|---|---|---|---|---|---|')
+  for gin_file in VARIANTS:
+    agents = {'before': filled_agent(gin_file, True), 'now': filled_agent(gin_file, False)}
+    train = {name: (lambda a=a: a._run_train_op()) for name, (a, _) in agents.items()}  # pylint: disable=protected-access
+    act = {name: (lambda a=a, s=s: a._greedy_action(s)) for name, (a, s) in agents.items()}  # pylint: disable=protected-access
+    times = {(kind, name): [] for kind in ('train', 'act') for name in agents}
+    for name in agents:  # Warm-up: a fresh session's first steps run slower.
+      seconds_per_call(train[name], cost.WARMUP_CALLS)
+      seconds_per_call(act[name], cost.WARMUP_CALLS)
+    for i in range(args.rounds):
+      names = list(agents) if i % 2 == 0 else list(agents)[::-1]
+      for name in names:
+        times[('train', name)].append(seconds_per_call(train[name], args.steps))
+        times[('act', name)].append(seconds_per_call(act[name], 5 * args.steps))
+    cells = [gin_file[:-4]]
+    for kind in ('train', 'act'):
+      ratio = statistics.median(n / b for n, b in zip(times[(kind, 'now')],
+                                                      times[(kind, 'before')]))
+      cells += [f"{1e3 * statistics.median(times[(kind, 'before')]):.2f}",
+                f"{1e3 * statistics.median(times[(kind, 'now')]):.2f}", f'{ratio:.2f}']
+    print('| ' + ' | '.join(cells) + ' |', flush=True)
+
+
+if __name__ == '__main__':
+  main()
