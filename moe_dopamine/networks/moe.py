@@ -105,19 +105,21 @@ def coefficient_of_variation_squared(x, epsilon=1e-10):
 def soft_moe_weights(logits):
   """SoftMoE (dispatch, combine) from logits [batch, m tokens, n*p slots].
 
-  dispatch: softmax over tokens, so each slot's column sums to 1.
-  combine: softmax over slots, so each token's row sums to 1.
+  dispatch [batch, n*p, m]: softmax over tokens, so each slot's row sums to
+  1 (slot-major, as the slots' product reads it: slots = dispatch @ tokens).
+  combine [batch, m, n*p]: softmax over slots, so each token's row sums to 1.
   """
-  return tf.nn.softmax(logits, axis=1), tf.nn.softmax(logits, axis=2)
+  return tf.nn.softmax(tf.transpose(logits, [0, 2, 1])), tf.nn.softmax(logits)
 
 
 class Experts(tf.keras.layers.Layer):
   """n independent MLPs d_in -> hidden_units... -> output_units.
 
-  Each expert owns its variables, so one expert runs on a variable-size
-  group of tokens without touching the others' weights (`call_groups`, the
-  sparse path), and `call_all` (the SoftMoE path, every expert on its own
-  slots) runs each expert's own matmuls on its slice of the inputs.
+  Each expert owns its variables, so one expert runs on its own group of
+  tokens without touching the others' weights (`call_groups`: a routed
+  group of any size, or SoftMoE's slots); stacking the kernels into one
+  batched matmul would copy every expert's weights at every call (and their
+  gradients back), which costs more than the loop.
   """
 
   def __init__(self, num_experts, hidden_units, output_units, **kwargs):
@@ -156,17 +158,6 @@ class Experts(tf.keras.layers.Layer):
             )
         )
     super().build(input_shape)
-
-  def call_all(self, x):
-    """x: [n, s, d_in] (expert e gets x[e]) -> ([n, s, d_out], hiddens),
-    hiddens[e][j] expert e's j-th hidden layer [s, h] (the SoftMoE path).
-
-    Each expert multiplies its own slice of x by its own kernels: stacking
-    the kernels into one batched matmul would copy every expert's weights at
-    every call (and their gradients back), which costs more than the loop.
-    """
-    outputs, hiddens = self.call_groups(tf.unstack(x, num=self.num_experts), nonempty=True)
-    return tf.stack(outputs), hiddens
 
   def call_shared(self, x):
     """Every expert on the same tokens x [s, d_in] -> (list of n [s, d_out],
@@ -438,29 +429,18 @@ class MoE(tf.keras.layers.Layer):
     if num_tokens == 1 and not self.general_soft_route:
       return self._soft_route_one_token(x, router_inputs, training)
     p = self.num_slots(num_tokens)
-    logits = self.routing.slot_logits(router_inputs, training)
-    dispatch, combine = soft_moe_weights(logits)
-    slots = tf.einsum('bms,bmd->bsd', dispatch, x)  # [b, n*p, d]
+    n, d = self.num_experts, int(x.shape[2])
+    dispatch, combine = soft_moe_weights(self.routing.slot_logits(router_inputs, training))
+    slots = tf.matmul(dispatch, x)  # [b, n*p, d]: expert e's slots are e*p..(e+1)*p-1.
     batch = tf.shape(x)[0]
-    # [b, n, p, d] -> [n, b*p, d]: expert e processes its p slots per sample.
-    expert_in = tf.reshape(
-        tf.transpose(
-            tf.reshape(slots, [batch, self.num_experts, p, -1]), [1, 0, 2, 3]
-        ),
-        [self.num_experts, -1, int(x.shape[2])],
-    )
-    expert_out, hiddens = self.experts.call_all(expert_in)
-    slot_out = tf.reshape(
-        tf.transpose(
-            tf.reshape(expert_out, [self.num_experts, batch, p, -1]), [1, 0, 2, 3]
-        ),
-        [batch, self.num_experts * p, self.output_units],
-    )
-    outputs = tf.einsum('bms,bso->bmo', combine, slot_out)
-    probs = tf.reduce_sum(
-        tf.reshape(combine, [batch, num_tokens, self.num_experts, p]), axis=-1
-    )
-    counts = tf.fill([self.num_experts], batch * p)
+    # Expert e runs on its p slots of every sample, [b*p, d] (row = sample * p + slot).
+    groups = [tf.reshape(s, [-1, d]) for s in tf.split(slots, n, axis=1)]
+    expert_out, hiddens = self.experts.call_groups(groups, nonempty=True)
+    slot_out = tf.concat(
+        [tf.reshape(o, [batch, p, self.output_units]) for o in expert_out], axis=1)
+    outputs = tf.matmul(combine, slot_out)
+    probs = tf.reduce_sum(tf.reshape(combine, [batch, num_tokens, n, p]), axis=-1)
+    counts = tf.fill([n], batch * p)
     return outputs, probs, hiddens, counts
 
   def _soft_route_one_token(self, x, router_inputs, training):
@@ -476,9 +456,9 @@ class MoE(tf.keras.layers.Layer):
     batch = tf.shape(x)[0]
     probs = tf.reduce_sum(tf.reshape(combine, [batch, 1, self.num_experts, p]), axis=-1)
     expert_out, hiddens = self.experts.call_shared(tf.reshape(x, [batch, int(x.shape[2])]))
-    outputs = tf.einsum('bn,nbo->bo', probs[:, 0, :], tf.stack(expert_out))
+    outputs = tf.matmul(probs, tf.stack(expert_out, axis=1))  # [b, 1, n] x [b, n, o].
     counts = tf.fill([self.num_experts], batch * p)
-    return outputs[:, None, :], probs, hiddens, counts
+    return outputs, probs, hiddens, counts
 
   def _sparse_route(self, x, router_inputs, task_ids, training):
     batch = tf.shape(x)[0]

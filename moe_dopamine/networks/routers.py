@@ -142,13 +142,11 @@ class SoftMoERouter(Router):
     layer = self.layer
     phi = self.kernel()
     if layer.normalize_tokens:
-      logits = layer.scale * tf.einsum(
-          'bmd,ds->bms',
+      logits = layer.scale * tf.tensordot(
           tf.math.l2_normalize(router_inputs, axis=-1),
-          tf.math.l2_normalize(phi, axis=0),
-      )
+          tf.math.l2_normalize(phi, axis=0), 1)
     else:
-      logits = tf.einsum('bmd,ds->bms', router_inputs, phi)
+      logits = tf.tensordot(router_inputs, phi, 1)  # [b, m, d] x [d, s]: one matmul.
     return noisy(layer, logits, training)
 
 

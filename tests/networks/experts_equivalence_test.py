@@ -1,9 +1,12 @@
-"""The experts' fast paths against the stacked-kernel formulation they replace.
+"""The experts' fast paths against the formulations they replace.
 
-`Experts.call_all` (SoftMoE: every expert on its own slots) once stacked every
-expert's kernels into [n, d_in, d_out] and ran one batched matmul; it now runs
-each expert's own matmuls on its slice of the inputs, and the dense layers add
-their biases with bias_add (so TensorFlow fuses MatMul, BiasAdd and Relu).
+SoftMoE's experts (every expert on its own slots) once stacked every expert's
+kernels into [n, d_in, d_out] and ran one batched matmul; each expert now runs
+its own matmuls on its group of slots (`Experts.call_groups`), and the dense
+layers add their biases with bias_add (so TensorFlow fuses MatMul, BiasAdd
+and Relu). With one token per sample, SoftMoE runs each expert once on the
+tokens (`MoE._soft_route_one_token`) and whole conv experts on the same
+screens run one convolution (`ConvExperts.call_shared`).
 Each test builds one network, calls it once with the package's experts and
 once more, on the same variables and inputs, with the stacked formulation
 patched in, and compares Q-values, every hidden activation, the auxiliary
@@ -38,6 +41,18 @@ def stacked_dense(experts, x, start, hiddens):
 def per_expert(hiddens, n):
   """[j][n, s, h] -> [e][j] [s, h]."""
   return [[h[e] for h in hiddens] for e in range(n)]
+
+
+def stacked_groups(call_stacked, original):
+  """call_groups running equal-size groups (SoftMoE's slots: nonempty) as
+  one stacked computation call_stacked(self, [n, s, d]); routed groups as
+  `original`."""
+  def call_groups(self, groups, nonempty=False):
+    if not nonempty:
+      return original(self, groups, nonempty)
+    out, hiddens = call_stacked(self, tf.stack(groups))
+    return tf.unstack(out, num=self.num_experts), hiddens
+  return call_groups
 
 
 def stacked_call_all(self, x):
@@ -113,9 +128,11 @@ def _close(new, old, what):
 
 def compare_with_stacked(monkeypatch, network, states, diagnostics=False):
   def stacked():
-    monkeypatch.setattr(moe.Experts, 'call_all', stacked_call_all)
+    monkeypatch.setattr(moe.Experts, 'call_groups',
+                        stacked_groups(stacked_call_all, moe.Experts.call_groups))
     monkeypatch.setattr(moe.Experts, 'dense_one', added_dense_one)
-    monkeypatch.setattr(mq.ConvExperts, 'call_all', stacked_conv_call_all)
+    monkeypatch.setattr(mq.ConvExperts, 'call_groups',
+                        stacked_groups(stacked_conv_call_all, mq.ConvExperts.call_groups))
     monkeypatch.setattr(mq.ConvExperts, '_feature_maps', added_feature_maps)
     for layer in network.moe_layers():  # The slot computation for every m.
       layer.general_soft_route = True

@@ -80,7 +80,8 @@ def test_soft_moe_matches_numpy(num_experts, tokens):
 def test_soft_moe_dispatch_columns_and_combine_rows_sum_to_one():
   logits = tf.constant(np.random.RandomState(1).normal(size=(2, 5, 6)), tf.float32)
   dispatch, combine = tf.compat.v1.Session().run(moe.soft_moe_weights(logits))
-  np.testing.assert_allclose(dispatch.sum(axis=1), np.ones((2, 6)), rtol=1e-6)
+  assert dispatch.shape == (2, 6, 5) and combine.shape == (2, 5, 6)
+  np.testing.assert_allclose(dispatch.sum(axis=2), np.ones((2, 6)), rtol=1e-6)
   np.testing.assert_allclose(combine.sum(axis=2), np.ones((2, 5)), rtol=1e-6)
 
 
