@@ -49,6 +49,13 @@ BENCHMARKS = [
      'their conv layer as tf.nn.conv2d (the package) against extracted patches times the '
      'flattened kernel, two agents per variant in one process, alternated (1 thread).',
      'conv_experts.py', ['--rounds=10', '--steps=50'], ['--rounds=2', '--steps=5']),
+    ('MoE paths against the ones they replaced',
+     "Training-step and acting time with SoftMoE's products as matmuls and each expert's "
+     'slots split from the slot tensor, one-token SoftMoE running each expert once, conv '
+     'experts on shared screens as one convolution and routed conv experts padded with a '
+     'split, against the einsum, transpose, per-expert convolution and strided-slice paths '
+     'they replaced, two agents per variant in one process, alternated (1 thread).',
+     'moe_paths.py', ['--rounds=10', '--steps=50'], ['--rounds=2', '--steps=5']),
     ('Where a training step goes',
      'Op time of a training step by op type (FULL_TRACE), XLA auto-clustering against '
      "TensorFlow's default executor (fresh processes, alternated), and MinAtar's conv "
