@@ -1,9 +1,11 @@
-"""Helpers shared by the benchmarks: run a training command, read its logs."""
+"""Helpers shared by the benchmarks: run a training command, read its logs,
+time alternatives paired in one process."""
 
 import os
 import statistics
 import subprocess
 import sys
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -52,3 +54,29 @@ def stock_dopamine_command(base_dir, gin_file):
       'app.run(train.main)\n'
   )
   return [sys.executable, '-c', main, f'--base_dir={base_dir}', f'--gin_files={gin_file}']
+
+
+def seconds_per_call(fn, calls):
+  start = time.perf_counter()
+  for _ in range(calls):
+    fn()
+  return (time.perf_counter() - start) / calls
+
+
+def paired_times(fns, rounds, calls, warmup=5):
+  """{name: [seconds per call, one per round]} of the callables `fns` ({name:
+  fn}), each warmed up with `warmup` calls, then `rounds` times `calls` calls
+  each, alternating which goes first: drift of the machine hits all alike."""
+  for fn in fns.values():
+    seconds_per_call(fn, warmup)
+  times = {name: [] for name in fns}
+  for i in range(rounds):
+    names = list(fns) if i % 2 == 0 else list(fns)[::-1]
+    for name in names:
+      times[name].append(seconds_per_call(fns[name], calls))
+  return times
+
+
+def paired_ratio(times, new, old):
+  """Median over rounds of times[new] / times[old]."""
+  return statistics.median(n / o for n, o in zip(times[new], times[old]))

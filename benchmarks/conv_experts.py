@@ -15,9 +15,8 @@ median of the per-round ratios (paired, so drift of the machine cancels).
 
 import argparse
 import statistics
-import time
 
-import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
+import common  # The repository on the path; legacy Keras first.
 
 import tensorflow as tf
 
@@ -42,7 +41,7 @@ def patch_feature_maps(self, flat, kernel, bias, nonempty=False):
       rates=[1, 1, 1, 1], padding='SAME')
   maps = tf.nn.relu(tf.nn.bias_add(tf.matmul(tf.reshape(patches, [-1, k * k * c]), kernel),
                                    bias))
-  return tf.reshape(maps, [-1, h * w, self.filters])
+  return tf.reshape(maps, [-1, h * w, int(kernel.shape[-1])])
 
 
 def filled_agent(gin_file, bindings, patches):
@@ -56,13 +55,6 @@ def filled_agent(gin_file, bindings, patches):
     minatar_q_networks.ConvExperts._feature_maps = original  # pylint: disable=protected-access
   observation = cost.fill_replay(agent, environment, seed=0)
   return agent, observation[None, :, None, None]
-
-
-def seconds_per_call(fn, calls):
-  start = time.perf_counter()
-  for _ in range(calls):
-    fn()
-  return (time.perf_counter() - start) / calls
 
 
 def main():
@@ -79,21 +71,12 @@ def main():
               'conv': filled_agent(gin_file, bindings, False)}
     train = {name: (lambda a=a: a._run_train_op()) for name, (a, _) in agents.items()}  # pylint: disable=protected-access
     act = {name: (lambda a=a, s=s: a._greedy_action(s)) for name, (a, s) in agents.items()}  # pylint: disable=protected-access
-    times = {(kind, name): [] for kind in ('train', 'act') for name in agents}
-    for name in agents:  # Warm-up.
-      seconds_per_call(train[name], 5)
-      seconds_per_call(act[name], 5)
-    for i in range(args.rounds):
-      names = list(agents) if i % 2 == 0 else list(agents)[::-1]
-      for name in names:
-        times[('train', name)].append(seconds_per_call(train[name], args.steps))
-        times[('act', name)].append(seconds_per_call(act[name], 5 * args.steps))
     cells = [gin_file[:-4]]
-    for kind in ('train', 'act'):
-      ratio = statistics.median(c / p for c, p in zip(times[(kind, 'conv')],
-                                                      times[(kind, 'patches')]))
-      cells += [f"{1e3 * statistics.median(times[(kind, 'patches')]):.2f}",
-                f"{1e3 * statistics.median(times[(kind, 'conv')]):.2f}", f'{ratio:.2f}']
+    for fns, calls in ((train, args.steps), (act, 5 * args.steps)):
+      times = common.paired_times(fns, args.rounds, calls)
+      cells += [f"{1e3 * statistics.median(times['patches']):.2f}",
+                f"{1e3 * statistics.median(times['conv']):.2f}",
+                f"{common.paired_ratio(times, 'conv', 'patches'):.2f}"]
     print('| ' + ' | '.join(cells) + ' |', flush=True)
 
 

@@ -16,9 +16,8 @@ round, so drift of the shared machine cancels).
 import argparse
 import contextlib
 import statistics
-import time
 
-import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
+import common  # The repository on the path; legacy Keras first.
 
 import tensorflow as tf
 
@@ -52,13 +51,6 @@ def filled_agent(gin_file, num_experts, bindings, faster):
   return agent
 
 
-def seconds_per_step(agent, steps):
-  start = time.perf_counter()
-  for _ in range(steps):
-    agent._run_train_op()  # pylint: disable=protected-access
-  return (time.perf_counter() - start) / steps
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--rounds', type=int, default=10)
@@ -71,14 +63,10 @@ def main():
   for gin_file, num_experts, bindings in VARIANTS:
     faster = filled_agent(gin_file, num_experts, bindings, True)
     stock = filled_agent(gin_file, num_experts, bindings, False)
-    seconds_per_step(faster, 5)
-    seconds_per_step(stock, 5)
-    times = {'faster': [], 'stock': []}
-    for i in range(args.rounds):
-      order = [('faster', faster), ('stock', stock)]
-      for name, agent in order if i % 2 == 0 else order[::-1]:
-        times[name].append(seconds_per_step(agent, args.steps))
-    ratio = statistics.median(f / s for f, s in zip(times['faster'], times['stock']))
+    times = common.paired_times(
+        {'faster': faster._run_train_op, 'stock': stock._run_train_op},  # pylint: disable=protected-access
+        args.rounds, args.steps)
+    ratio = common.paired_ratio(times, 'faster', 'stock')
     ratios[gin_file] = ratio
     print(f"| {gin_file[:-4]} | {1e3 * statistics.median(times['stock']):.2f} | "
           f"{1e3 * statistics.median(times['faster']):.2f} | {ratio:.2f} |", flush=True)

@@ -27,9 +27,8 @@ which goes first. Prints the medians and the median of the per-round ratios
 
 import argparse
 import statistics
-import time
 
-import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
+import common  # The repository on the path; legacy Keras first.
 
 import tensorflow as tf
 
@@ -113,13 +112,6 @@ def filled_agent(gin_file, before):
   return agent, observation[None, :, None, None]
 
 
-def seconds_per_call(fn, calls):
-  start = time.perf_counter()
-  for _ in range(calls):
-    fn()
-  return (time.perf_counter() - start) / calls
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--rounds', type=int, default=10)
@@ -133,21 +125,13 @@ def main():
     agents = {'before': filled_agent(gin_file, True), 'now': filled_agent(gin_file, False)}
     train = {name: (lambda a=a: a._run_train_op()) for name, (a, _) in agents.items()}  # pylint: disable=protected-access
     act = {name: (lambda a=a, s=s: a._greedy_action(s)) for name, (a, s) in agents.items()}  # pylint: disable=protected-access
-    times = {(kind, name): [] for kind in ('train', 'act') for name in agents}
-    for name in agents:  # Warm-up: a fresh session's first steps run slower.
-      seconds_per_call(train[name], cost.WARMUP_CALLS)
-      seconds_per_call(act[name], cost.WARMUP_CALLS)
-    for i in range(args.rounds):
-      names = list(agents) if i % 2 == 0 else list(agents)[::-1]
-      for name in names:
-        times[('train', name)].append(seconds_per_call(train[name], args.steps))
-        times[('act', name)].append(seconds_per_call(act[name], 5 * args.steps))
     cells = [gin_file[:-4]]
-    for kind in ('train', 'act'):
-      ratio = statistics.median(n / b for n, b in zip(times[(kind, 'now')],
-                                                      times[(kind, 'before')]))
-      cells += [f"{1e3 * statistics.median(times[(kind, 'before')]):.2f}",
-                f"{1e3 * statistics.median(times[(kind, 'now')]):.2f}", f'{ratio:.2f}']
+    for fns, calls in ((train, args.steps), (act, 5 * args.steps)):
+      # Warm-up: a fresh session's first steps run slower.
+      times = common.paired_times(fns, args.rounds, calls, warmup=cost.WARMUP_CALLS)
+      cells += [f"{1e3 * statistics.median(times['before']):.2f}",
+                f"{1e3 * statistics.median(times['now']):.2f}",
+                f"{common.paired_ratio(times, 'now', 'before'):.2f}"]
     print('| ' + ' | '.join(cells) + ' |', flush=True)
 
 
