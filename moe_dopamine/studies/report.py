@@ -20,6 +20,7 @@ import os
 import re
 
 import numpy as np
+import pandas as pd
 
 from moe_dopamine import results
 from moe_dopamine.environments import tasks as tasks_lib
@@ -27,6 +28,7 @@ from moe_dopamine.studies import engine
 from moe_dopamine.studies import figures
 from moe_dopamine.studies import measurements
 from moe_dopamine.studies import screening
+from moe_dopamine.studies import spec as spec_lib
 from moe_dopamine.studies import tables
 from moe_dopamine.studies import verdicts
 
@@ -162,6 +164,55 @@ def _time_split_lines(scores):
   for variant, row in split.iterrows():
     lines.append(tables._row([variant, str(int(row['runs'])), f"{row['minutes']:.1f}"]
                              + [f'{100 * row[p]:.0f}%' for p in phases]))
+  return lines
+
+
+def companion_records(path):
+  """{claim id: [record]} of the primary comparisons in a verdicts.csv (as
+  write_verdicts_csv writes it), each record without its empty cells."""
+  frame = pd.read_csv(path)
+  out = {}
+  for row in frame[frame['kind'] == 'primary'].to_dict('records'):
+    record = {k: v for k, v in row.items() if not (isinstance(v, float) and np.isnan(v))}
+    out.setdefault(str(row['claim']), []).append(record)
+  return out
+
+
+def _deciding(records):
+  """The comparison with the smallest adjusted p, as text ('-' if none)."""
+  tested = [r for r in records if 'p_holm' in r]
+  if not tested:
+    return '-'
+  r = min(tested, key=lambda r: r['p_holm'])
+  return (f"{r['a']} vs {r['b']} ({r['metric']}, {int(r['n_a'])} / {int(r['n_b'])} runs): "
+          f"{r['difference']:+.3f}, Holm-adjusted p {r['p_holm']:.3f}")
+
+
+def side_by_side_lines(study, claim_results):
+  """Each claim's verdict in the companion study (from its verdicts.csv) and
+  in this one, by claim id; [] without a companion."""
+  if not study.companion:
+    return []
+  companion = spec_lib.load(study.companion)
+  path = os.path.join(companion.out, VERDICTS_CSV)
+  if not os.path.exists(path):
+    return [f'The companion study\'s verdicts ({path}) are missing: regenerate its report '
+            f'(`python -m moe_dopamine.study report --spec={study.companion}`).']
+  records = companion_records(path)
+  theirs = {c.id: c for c in companion.claims}
+  lines = [f'Each claim as judged by `{study.companion}` (its `{VERDICTS_CSV}`) and by this '
+           'study, each from its own pre-registered comparisons, Holm-adjusted within the '
+           'claim; the deciding comparison is the one with the smallest adjusted p.', '']
+  lines += tables._header(['claim', f'{companion.name}: verdict', 'deciding comparison',
+                           f'{study.name}: verdict', 'deciding comparison'])
+  for result in claim_results:
+    other = theirs.get(result.claim.id)
+    other_records = records.get(result.claim.id, [])
+    other_verdict = (verdicts.claim_verdict(other.rule, other_records) if other
+                     else 'not a claim there')
+    lines.append(tables._row([f'{result.claim.id}. {result.claim.statement}', other_verdict,
+                              _deciding(other_records), result.verdict,
+                              _deciding(result.records)]))
   return lines
 
 
@@ -316,6 +367,9 @@ def build(study, out=None, draw=True):
         'at the observed effect, and the power at the observed effect.', '',
         '## Verdicts', '']
     lines += _claim_summary(claim_results) + ['']
+    side = side_by_side_lines(study, claim_results)
+    if side:
+      lines += ['### Beside the companion study', ''] + side + ['']
     for result in claim_results:
       claim = result.claim
       lines += [f'### Claim {claim.id}: {claim.statement}', '',

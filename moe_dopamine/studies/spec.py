@@ -19,6 +19,9 @@ A study spec is one TOML file (read with the standard library's `tomllib`):
                                       # [references] runs (measurements.renormalized)
   preamble = "..."                    # optional Markdown above the tables
   notes = "docs/study/conclusions.md" # optional hand-written discussion
+  companion = "studies/classic_control.toml"  # optional: another spec whose claims
+                                      # (the same ids) the report judges side by side
+                                      # with this one's, from its verdicts.csv
   dormant_valid_without_layers = [...] # variants whose runs logged before the
                                       # per-layer dormant table scored no hidden
                                       # MoE output (no hidden MoE): their pooled
@@ -197,6 +200,7 @@ class Study:
   architecture_references: dict = dataclasses.field(default_factory=dict)
   screening: Optional[Screening] = None
   normalize: str = 'task'
+  companion: Optional[str] = None
 
   def references_of(self, variant):
     """{task: reference variant} that `variant`'s forward transfer uses."""
@@ -386,7 +390,7 @@ def load(path, root='.'):
   where = f'{path} [study]'
   _unknown_keys(study, ('name', 'title', 'results', 'runs_dir', 'out', 'seeds', 'window',
                         'sensitivity_windows', 'alpha', 'registered', 'preamble', 'notes',
-                        'dormant_valid_without_layers', 'normalize'),
+                        'dormant_valid_without_layers', 'normalize', 'companion'),
                 where)
   name = _require(study, 'name', str, where)
   seeds = parse_seeds(_require(study, 'seeds', (list, str), where), where)
@@ -406,6 +410,11 @@ def load(path, root='.'):
   if normalize == 'references' and not references:
     raise SpecError(f'{where}: normalize = "references" needs a [references] table naming '
                     'the single-task runs of each task.')
+  companion = study.get('companion')
+  if companion is not None and (not isinstance(companion, str)
+                                or not os.path.isfile(os.path.join(root, companion))):
+    raise SpecError(f"{where}: companion {companion!r} is not a spec file (under {root}); name "
+                    'another study spec, e.g. "studies/classic_control.toml", or drop the key.')
   parts, names = [], set()
   part_entries = data.get('part', [])
   if not part_entries:
@@ -491,5 +500,5 @@ def load(path, root='.'):
       architecture_references={v: dict(t) for v, t in architecture_references.items()},
       screening=(_screening(data['screening'], f'{path} [screening]', parts)
                  if 'screening' in data else None),
-      normalize=normalize,
+      normalize=normalize, companion=companion,
   )

@@ -104,3 +104,14 @@ def test_normalizing_by_references_needs_reference_runs(tmp_path):
     spec_lib.load(write(tmp_path, BASE.replace('window = 2\n', 'window = 2\nnormalize = "human"\n')),
                   root=test_runs.REPO)
   assert spec_lib.load(write(tmp_path, BASE), root=test_runs.REPO).normalize == 'task'
+
+
+def test_a_companion_must_be_a_spec_file(tmp_path):
+  spec = BASE.replace('window = 2\n', 'window = 2\ncompanion = "studies/nothing.toml"\n')
+  with pytest.raises(spec_lib.SpecError, match=r"companion 'studies/nothing.toml' is not a spec"):
+    spec_lib.load(write(tmp_path, spec), root=test_runs.REPO)
+  study = spec_lib.load(write(tmp_path, spec.replace('nothing', 'classic_control')),
+                        root=test_runs.REPO)
+  assert study.companion == 'studies/classic_control.toml'
+  assert spec_lib.load(os.path.join(test_runs.REPO, 'studies', 'minatar.toml'),
+                       root=test_runs.REPO).companion == 'studies/classic_control.toml'

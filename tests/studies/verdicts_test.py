@@ -5,6 +5,7 @@ import pytest
 
 from moe_dopamine.metrics import inference
 from moe_dopamine.studies import measurements
+from moe_dopamine.studies import report
 from moe_dopamine.studies import spec as spec_lib
 from moe_dopamine.studies import verdicts
 from tests.studies import synthetic
@@ -117,7 +118,6 @@ def test_sensitivity_gives_every_window():
 
 
 def test_cited_p_values_are_checked_against_the_comparisons():
-  from moe_dopamine.studies import report  # pylint: disable=g-import-not-at-top
   records = [{'p': 0.015873, 'p_holm': 0.047619}, {'p': 0.2, 'tost_p': None}]
   text = 'clear (p = 0.0159, p (Holm) = 0.0476); another p = 0.2000 and p = 0.0300.'
   assert report.unmatched_p_values(text, records) == ['0.0300']
@@ -146,3 +146,23 @@ def test_a_comparison_waits_for_its_pre_registered_runs():
   reached = spec_lib.Comparison('crl_a', 'crl_b', 'P', 'greater', runs=5)
   [done] = verdicts.judge(study_of([spec_lib.Claim('1', 's', 'all', (reached,))]), runs)
   assert done.verdict == verdicts.SUPPORTED
+
+
+def test_a_companions_claim_verdicts_come_back_from_its_verdicts_csv(tmp_path):
+  # The side-by-side table judges the companion's claims from its CSV alone:
+  # the same verdicts as judged from the runs, for every kind of verdict.
+  runs = runs_of({'crl_a': 0.9, 'crl_b': 0.3, 'crl_c': 0.3, 'crl_d': 0.32})
+  claims = [
+      spec_lib.Claim('1', 's', 'all', (comparison('crl_a', 'crl_b'),)),
+      spec_lib.Claim('2', 's', 'all', (comparison('crl_c', 'crl_d'), comparison('crl_a', 'crl_c'))),
+      spec_lib.Claim('3', 's', 'any', (comparison('crl_b', 'crl_a'),)),
+  ]
+  results = verdicts.judge(study_of(claims), runs)
+  path = str(tmp_path / 'verdicts.csv')
+  report.write_verdicts_csv(path, results, [])
+  records = report.companion_records(path)
+  assert sorted(records) == ['1', '2', '3']
+  back = [verdicts.claim_verdict(c.rule, records[c.id]) for c in claims]
+  assert back == [r.verdict for r in results]
+  assert back[0] == verdicts.SUPPORTED and back[2] == verdicts.CONTRADICTED
+  assert back[1].startswith('not distinguishable')
