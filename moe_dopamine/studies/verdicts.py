@@ -47,11 +47,22 @@ def _tasks(runs, variant):
                 if c.startswith('score:') and runs.loc[runs['variant'] == variant, c].notna().any())
 
 
-def evaluate(comparison, runs, alpha, seed=0):
+def seeds_of(comparison, default_seeds):
+  """The seeds a comparison counts: its own; seeds 0 .. runs - 1 when it
+  registered a number of runs (`runs`); else the study's default seeds, the
+  ones it was registered for. Runs added later for other comparisons (more
+  seeds of the same variants) never change it."""
+  if comparison.seeds is not None:
+    return comparison.seeds
+  return tuple(range(comparison.runs)) if comparison.runs is not None else default_seeds
+
+
+def evaluate(comparison, runs, alpha, seed=0, default_seeds=None):
   """The record of one comparison (a dict; None when a side has fewer than
-  MIN_RUNS runs)."""
-  a = measurements.values(runs, comparison.a, comparison.metric, comparison.seeds)
-  b = measurements.values(runs, comparison.b, comparison.metric, comparison.seeds)
+  MIN_RUNS runs), on seeds_of(comparison, default_seeds)."""
+  seeds = seeds_of(comparison, default_seeds)
+  a = measurements.values(runs, comparison.a, comparison.metric, seeds)
+  b = measurements.values(runs, comparison.b, comparison.metric, seeds)
   record = {'comparison': comparison, 'label': comparison.label, 'n_a': len(a), 'n_b': len(b)}
   if comparison.runs is not None and min(len(a), len(b)) < comparison.runs:
     # Pre-registered runs not reached: no look at the test before then.
@@ -64,8 +75,8 @@ def evaluate(comparison, runs, alpha, seed=0):
   if comparison.metric == 'P':
     per_task = {}
     for task in _tasks(runs, comparison.a):
-      ta = measurements.values(runs, comparison.a, f'score:{task}', comparison.seeds)
-      tb = measurements.values(runs, comparison.b, f'score:{task}', comparison.seeds)
+      ta = measurements.values(runs, comparison.a, f'score:{task}', seeds)
+      tb = measurements.values(runs, comparison.b, f'score:{task}', seeds)
       if len(ta) and len(tb):
         per_task[task] = inference.probability_of_improvement(ta, tb)
     record['poi_per_task'] = per_task
@@ -121,7 +132,7 @@ def judge(study, runs, seed=0):
   """[ClaimResult] of every claim of the study."""
   out = []
   for claim in study.claims:
-    records = [evaluate(c, runs, study.alpha, seed) for c in claim.comparisons]
+    records = [evaluate(c, runs, study.alpha, seed, study.seeds) for c in claim.comparisons]
     decide_family(records, study.alpha)
     out.append(ClaimResult(claim, records, claim_verdict(claim.rule, records)))
   return out
@@ -131,7 +142,7 @@ def exploratory(study, runs, seed=0):
   """Records of the exploratory comparisons: unadjusted, no verdict."""
   out = []
   for comparison in study.exploratory:
-    record = evaluate(comparison, runs, study.alpha, seed)
+    record = evaluate(comparison, runs, study.alpha, seed, study.seeds)
     if testable(record):
       record['verdict'] = ('p < alpha, unadjusted' if record['p'] < study.alpha
                            else 'p >= alpha')
@@ -148,8 +159,9 @@ def sensitivity(study, scores, dormant, windows):
     runs = measurements.per_run(scores, dormant, study.references, window,
                                 study.dormant_valid, study.architecture_references)
     for comparison in study.primary():
-      a = measurements.values(runs, comparison.a, comparison.metric, comparison.seeds)
-      b = measurements.values(runs, comparison.b, comparison.metric, comparison.seeds)
+      seeds = seeds_of(comparison, study.seeds)
+      a = measurements.values(runs, comparison.a, comparison.metric, seeds)
+      b = measurements.values(runs, comparison.b, comparison.metric, seeds)
       reached = comparison.runs is None or min(len(a), len(b)) >= comparison.runs
       out[comparison.key][window] = (
           (float(np.mean(a) - np.mean(b)), inference.probability_of_improvement(a, b))

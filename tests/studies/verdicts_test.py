@@ -1,5 +1,7 @@
 """Claims decided by Holm-adjusted exact tests of their primary comparisons."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -19,7 +21,7 @@ def comparison(a, b, metric='P', direction='greater', seeds=None):
 
 def study_of(claims, exploratory=()):
   return spec_lib.Study(
-      path='x.toml', name='x', title='x', results='r', runs_dir='d', out='o', seeds=(0,),
+      path='x.toml', name='x', title='x', results='r', runs_dir='d', out='o', seeds=tuple(range(5)),
       window=5, sensitivity_windows=(1, 5), alpha=0.05, registered='', references=REFERENCES,
       parts=(), claims=tuple(claims), exploratory=tuple(exploratory))
 
@@ -166,3 +168,17 @@ def test_a_companions_claim_verdicts_come_back_from_its_verdicts_csv(tmp_path):
   assert back == [r.verdict for r in results]
   assert back[0] == verdicts.SUPPORTED and back[2] == verdicts.CONTRADICTED
   assert back[1].startswith('not distinguishable')
+
+
+def test_runs_added_for_other_comparisons_never_change_a_registered_one():
+  # Seeds 5-9 arrive for a 10-run comparison; the 5-seed comparison of the
+  # same variants (no seeds, no runs) keeps judging seeds 0-4 only.
+  runs = runs_of({'crl_a': 0.9, 'crl_b': 0.3}, seeds=range(10))
+  five = comparison('crl_a', 'crl_b')
+  ten = spec_lib.Comparison('crl_a', 'crl_b', 'P', 'greater', runs=10)
+  study = dataclasses.replace(study_of([spec_lib.Claim('1', 's', 'all', (five, ten))]),
+                              seeds=(0, 1, 2, 3, 4))
+  [result] = verdicts.judge(study, runs)
+  assert [(r['n_a'], r['n_b']) for r in result.records] == [(5, 5), (10, 10)]
+  assert verdicts.seeds_of(five, (0, 1)) == (0, 1)
+  assert verdicts.seeds_of(ten, (0, 1)) == tuple(range(10))
