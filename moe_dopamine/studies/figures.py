@@ -547,12 +547,13 @@ def dormant(frame, variants, baseline, path, title='',
   return (path, all_axes) if return_axes else path
 
 
-def usage(experts, variant, path, value='top1', title='', return_axes=False):
+def usage(experts, variant, path, value='top1', title='', return_axes=False, per_row=10):
   """Expert usage of `variant`: a task x expert heatmap per seed (a row of
   seeds per MoE layer), each run at its last iteration that measured
   `value`, cells annotated, colours 0..1 with one colour bar. Seeds are not
-  averaged: expert labels are arbitrary per seed. Returns the path, and with
-  `return_axes` ({(layer, seed): Axes}) too."""
+  averaged: expert labels are arbitrary per seed. More than `per_row` seeds
+  wrap onto further rows (each layer's block of rows in turn). Returns the
+  path, and with `return_axes` ({(layer, seed): Axes}) too."""
   rows = experts[(experts['variant'] == variant) & np.isfinite(experts[value].to_numpy(float))]
   if not len(rows):
     raise ValueError(f'no expert {value!r} rows for variant {variant!r}')
@@ -564,18 +565,24 @@ def usage(experts, variant, path, value='top1', title='', return_axes=False):
   runs = list(runs)
   tasks = _tasks(rows)
   num_experts = rows['expert'].nunique()
+  columns = min(len(runs), per_row)
+  blocks = -(-len(runs) // columns)  # Rows of seeds per layer.
   cell = 0.5
-  width = max(7.0, len(runs) * (num_experts * cell + 0.45) + 2.4)
-  height = len(layers) * (len(tasks) * cell + 0.9) + 1.5
+  width = max(7.0, columns * (num_experts * cell + 0.45) + 2.4)
+  height = len(layers) * blocks * (len(tasks) * cell + 0.9) + 1.5
   cmap = matplotlib.colormaps['viridis']
   all_axes = {}
   with _style():
     figure = Figure(figsize=(width, height), layout='constrained')
     FigureCanvasAgg(figure)
-    axes = figure.subplots(len(layers), len(runs), squeeze=False)
+    axes = figure.subplots(len(layers) * blocks, columns, squeeze=False)
+    for index in range(len(runs), blocks * columns):
+      for layer_index in range(len(layers)):  # Unused cells of a last, shorter row.
+        axes[layer_index * blocks + index // columns, index % columns].set_axis_off()
     image = None
-    for row, layer in enumerate(layers):
-      for column, run in enumerate(runs):
+    for layer_index, layer in enumerate(layers):
+      for index, run in enumerate(runs):
+        row, column = layer_index * blocks + index // columns, index % columns
         axis = axes[row, column]
         table = (rows[(rows['run'] == run.run) & (rows['layer'] == layer)]
                  .pivot_table(index='task', columns='expert', values=value, aggfunc='mean')
@@ -592,12 +599,12 @@ def usage(experts, variant, path, value='top1', title='', return_axes=False):
         axis.set_yticks(range(len(tasks)), tasks if column == 0 else [''] * len(tasks))
         axis.tick_params(length=0)
         axis.set_title(f'seed {run.seed} (iteration {run.iteration})', fontsize=8)
-        if row == len(layers) - 1:
+        if index + columns >= len(runs):  # Lowest heatmap of its column in this layer.
           axis.set_xlabel('expert')
         if column == 0:
           axis.set_ylabel(f'layer {layer}')
         all_axes[(layer, run.seed)] = axis
-    figure.colorbar(image, ax=axes.ravel().tolist(), label=_USAGE_LABELS.get(value, value),
+    figure.colorbar(image, ax=list(all_axes.values()), label=_USAGE_LABELS.get(value, value),
                     shrink=0.9, fraction=0.04, pad=0.02)
     figure.suptitle(f'{title or variant}: expert {value} per seed at its last measured '
                     'iteration\nexpert numbers are arbitrary per seed: compare patterns, not '

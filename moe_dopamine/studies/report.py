@@ -84,7 +84,20 @@ def _dormant_frame(scores, runs):
       ['run', 'variant', 'seed', 'iteration', 'value', 'train_task']]
 
 
+def part_seeds(part):
+  """The seeds a part's figures show: its own and every lower one. A part
+  that adds seeds (e.g. 5-29) extends the runs of earlier parts (0-4), and
+  its comparisons read them all; an earlier part's figures stay at its own
+  seeds when later parts add runs of the same variants."""
+  return tuple(range(max(part.seeds) + 1))
+
+
 def _part_figures(study, part, scores, experts, runs, figure_dir, out):
+  seeds = part_seeds(part)
+  scores = scores[scores['seed'].isin(seeds)]
+  runs = runs[runs['seed'].isin(seeds)]
+  if len(experts):
+    experts = experts[experts['seed'].isin(seeds)]
   names = [v.name for v in part.variants]
   present = [n for n in names if n in set(scores['variant'])]
   if not present:
@@ -116,8 +129,9 @@ def _part_figures(study, part, scores, experts, runs, figure_dir, out):
     lines.append(f'![{part.name} dormant]({_rel(path, out)})')
   for variant in present:
     if len(experts) and variant in set(experts['variant']):
-      path = figures.usage(experts[experts['variant'] == variant], variant,
-                           os.path.join(figure_dir, f'expert_usage_{_safe(variant)}.png'))
+      path = figures.usage(
+          experts[experts['variant'] == variant], variant,
+          os.path.join(figure_dir, f'expert_usage_{_safe(part.name)}_{_safe(variant)}.png'))
       lines.append(f'![expert usage {variant}]({_rel(path, out)})')
   return lines
 

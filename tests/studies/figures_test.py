@@ -234,3 +234,30 @@ def test_the_iteration_label_gives_the_steps_the_runs_took_per_iteration():
   assert figures.iteration_label(pd.DataFrame({'train_steps': [10075.0, 10012.0, 9990.0]})) == (
       'iteration (10,000 training steps)')
   assert figures.iteration_label(pd.DataFrame({'x': [1]})) == 'iteration (1,000 training steps)'
+
+
+def test_usage_wraps_many_seeds_onto_rows_per_layer(tmp_path):
+  # 12 seeds at 5 per row: 3 rows of heatmaps per layer, the last with 2.
+  rows = [{'run': f'crl_moe/seed_{seed}', 'variant': 'crl_moe', 'seed': seed, 'setting': 'crl',
+           'iteration': 3, 'task': task, 'layer': layer, 'expert': expert, 'usage': 0.25,
+           'top1': float(expert == seed % 4)}
+          for seed in range(12) for layer in ('hidden_1', 'output') for task in TASKS
+          for expert in range(4)]
+  path, axes = figures.usage(pd.DataFrame(rows), 'crl_moe', str(tmp_path / 'wrap.png'),
+                             return_axes=True, per_row=5)
+  height, width, _ = _png_shape(path)
+  assert height > width / 3  # Not one long strip.
+  assert len(axes) == 24
+  figure = axes[('output', 0)].figure
+  # 2 layers x 3 rows x 5 columns, 6 of them blank, plus the colour bar.
+  assert len(figure.axes) == 2 * 3 * 5 + 1
+  assert sum(not axis.axison for axis in figure.axes[:-1]) == 2 * 3
+  positions = {key: axis.get_position() for key, axis in axes.items()}
+  # Seed 5 starts the second row of its layer, below seed 0, and the output
+  # layer's rows all lie below the hidden layer's.
+  assert positions[('hidden_1', 5)].y0 < positions[('hidden_1', 0)].y0
+  assert positions[('hidden_1', 5)].x0 == positions[('hidden_1', 0)].x0
+  assert max(p.y1 for (layer, _), p in positions.items() if layer == 'output') < min(
+      p.y0 for (layer, _), p in positions.items() if layer == 'hidden_1') + 1e-6
+  np.testing.assert_array_equal(
+      np.asarray(_by_gid(axes[('output', 7)], 'heatmap')[0].get_array())[0], np.eye(4)[3])

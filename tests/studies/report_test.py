@@ -1,0 +1,53 @@
+"""The report: which runs each part's figures show."""
+
+from moe_dopamine import results
+from moe_dopamine.studies import figures
+from moe_dopamine.studies import report
+from moe_dopamine.studies import spec as spec_lib
+from tests import runs as test_runs
+from tests.studies import synthetic
+
+SPEC = """
+[study]
+name = "grow"
+seeds = [0, 1]
+window = 2
+results = "{root}/results"
+out = "{root}/report"
+
+[[part]]
+name = "first"
+baseline = "crl_baseline"
+variants = ["crl_baseline", "crl_big_topk"]
+
+[[part]]
+name = "more"
+seeds = "2-3"
+baseline = "crl_baseline"
+variants = ["crl_baseline", "crl_big_topk"]
+"""
+
+
+def test_a_part_seeds_are_its_own_and_every_lower_one():
+  part = spec_lib.Part(name='p', variants=(), seeds=(5, 6, 7))
+  assert report.part_seeds(part) == tuple(range(8))
+
+
+def test_an_earlier_part_figures_keep_its_seeds_when_a_later_part_adds_runs(
+    tmp_path, monkeypatch):
+  # Fails if every part's figures plot every seed of its variants.
+  spec = tmp_path / 'spec.toml'
+  spec.write_text(SPEC.format(root=tmp_path))
+  study = spec_lib.load(str(spec), root=test_runs.REPO)
+  scores = synthetic.table({'crl_baseline': 0.4, 'crl_big_topk': 0.6}, seeds=range(4))
+  results.add(str(tmp_path / 'results'), [(scores,)])
+  drawn = {}
+
+  def curves(frame, variants, baseline, references, path, **unused):
+    del variants, baseline, references, unused
+    drawn[path.rsplit('_', 1)[-1]] = sorted(set(frame['seed']))
+    return []
+
+  monkeypatch.setattr(figures, 'curves', curves)
+  report.build(study)
+  assert drawn == {'first': [0, 1], 'more': [0, 1, 2, 3]}
