@@ -42,13 +42,6 @@ VARIANTS = ['crl_baseline.gin', 'crl_big_softmoe.gin', 'minatar_crl_baseline.gin
 XLA_FLAGS = '--tf_xla_auto_jit=2 --tf_xla_cpu_global_jit'
 
 
-def _op_type(node_stats):
-  label = node_stats.timeline_label
-  if not label:
-    return node_stats.node_name
-  return label.split('(')[0].split('=')[-1].strip().split(' ')[0]
-
-
 def op_profile(gin_file, steps):
   """(wall ms of a step, {op type: (ms per step, ops per step)}, ops per step)."""
   agent, environment = cost.build_agent(cost.gin_path(gin_file), None)
@@ -66,8 +59,8 @@ def op_profile(gin_file, steps):
       continue
     for device in metadata.step_stats.dev_stats:
       for node in device.node_stats:
-        times[_op_type(node)] += node.all_end_rel_micros
-        counts[_op_type(node)] += 1
+        times[cost.op_type(node)] += node.all_end_rel_micros
+        counts[cost.op_type(node)] += 1
   by_type = {t: (times[t] / steps / 1e3, counts[t] / steps) for t in times}
   return wall, by_type, sum(counts.values()) / steps
 
@@ -167,7 +160,7 @@ def main():
     compare_convs()
     return
   if args.child:
-    train_ms, act_ms, _ = cost.measured_run(cost.gin_path(args.child), None, 40)
+    train_ms, act_ms, _, _ = cost.measured_run(cost.gin_path(args.child), None, 40)
     print(json.dumps({'train': train_ms, 'act': act_ms}))
     return
   start = time.time()

@@ -27,7 +27,10 @@ and fetches one value. Each row then gets its roofline floor,
   training floor = max(FLOPs / matmul rate, bytes / bandwidth),
   acting floor = session call + max(FLOPs / matmul rate, bytes / bandwidth),
 the bandwidth being the one measured for the largest working set not above
-the row's bytes, and its measured time over the floor. A
+the row's bytes, and its measured time over the floor; and where its time
+goes (`breakdown`, a second table): outside TensorFlow's ops (the session
+call, a training step's replay sample), products, Adam, the routing's data
+movement and other ops, and what keeps it above its target (`bound_by`). A
 variant with a soft-to-sparse router has a second row, its name ending in
 ' (s = 1)': the router at full sparsity, where it computes only the chosen
 experts (the first row is its annealing phase, s < 1, every expert). --out
@@ -230,25 +233,126 @@ def fill_replay(agent, environment, transitions=1000, seed=None):
   return observation
 
 
-def measure(agent, environment, repeats):
-  """(ms per training step, ms per action) after filling the replay."""
-  observation = fill_replay(agent, environment)
-  state = observation[None, :, None, None]
+def timed(agent, state, repeats):
+  """(ms per training step, ms per greedy action on `state`)."""
   train_ms = median_ms(agent._run_train_op, repeats)  # pylint: disable=protected-access
   act_ms = median_ms(lambda: agent._greedy_action(state), repeats * 5)  # pylint: disable=protected-access
   return train_ms, act_ms
 
 
+def acting_state(observation):
+  """An environment's observation as the agent's one-state input."""
+  return observation[None, :, None, None]
+
+
+def measure(agent, environment, repeats):
+  """(ms per training step, ms per action) after filling the replay."""
+  return timed(agent, acting_state(fill_replay(agent, environment)), repeats)
+
+
+# Groups of a traced call's ops, by op type (as TensorFlow's trace names it;
+# oneDNN's kernels carry an _Mkl prefix, _MklNativeFusedMatMul is a product):
+# the products whose FLOPs the floor counts (forward and gradients), Adam's
+# updates, the routing's data movement, and every other op.
+OP_GROUPS = (
+    ('products', ('MatMul', 'Conv2D', 'Einsum')),
+    ('Adam', ('ApplyAdam',)),
+    ('dispatch', ('Gather', 'DynamicPartition', 'DynamicStitch', 'TopK', 'Scatter',
+                  'SegmentSum', 'Where', 'Cumsum', 'Sort', 'Split')),
+)
+OTHER_OPS = 'other ops'
+TRAIN_GROUPS = tuple(name for name, _ in OP_GROUPS) + (OTHER_OPS,)
+ACT_GROUPS = ('products', 'dispatch', OTHER_OPS)  # Acting has no Adam.
+# The rest of a call's time: outside TensorFlow's ops (the Python replay
+# sample, the session call, the executor between ops).
+OUTSIDE_OPS = 'outside ops'
+TRACED_CALLS = 20
+
+
+def op_type(node_stats):
+  """An executed node's op type, from its trace label ('name = Op(inputs)')."""
+  label = node_stats.timeline_label
+  if not label:
+    return node_stats.node_name
+  return label.split('(')[0].split('=')[-1].strip().split(' ')[0]
+
+
+def op_group(kind):
+  """The OP_GROUPS name of an op type, else OTHER_OPS."""
+  for name, markers in OP_GROUPS:
+    if any(marker in kind for marker in markers):
+      return name
+  return OTHER_OPS
+
+
+def traced_ms(run, calls=TRACED_CALLS, warmup=5):
+  """({group: ms of op time per call}, ops per call) of `calls` calls of
+  run(options, run_metadata) traced with FULL_TRACE, after `warmup`."""
+  options = tf.compat.v1.RunOptions(trace_level=tf.compat.v1.RunOptions.FULL_TRACE)
+  micros, ops = collections.Counter(), 0
+  for call in range(warmup + calls):
+    metadata = tf.compat.v1.RunMetadata()
+    run(options, metadata)
+    if call < warmup:
+      continue
+    for device in metadata.step_stats.dev_stats:
+      for node in device.node_stats:
+        micros[op_group(op_type(node))] += node.all_end_rel_micros
+        ops += 1
+  return {group: micros[group] / calls / 1e3 for group in micros}, ops / calls
+
+
+def breakdown(agent, state, train_ms, act_ms):
+  """Where a training step's and an action's measured time goes.
+
+  Outside TensorFlow's ops, measured on their own: an action's session call
+  (`session_call_seconds`), a training step's session call and replay sample.
+  The rest of the measured time is op time, split between the groups of ops
+  (products, Adam, dispatch, other ops) in the shares a FULL_TRACE of
+  TRACED_CALLS calls gives them (tracing slows each op, the small ones most,
+  so its absolute times are not used). Returns {'<train|act> <group> ms':
+  ms per call, '<train|act> outside ops ms', '<train|act> ops': ops per
+  call}."""
+  memory = agent._replay.memory  # pylint: disable=protected-access
+  feeds = [agent._replay.transition[e.name] for e in memory.get_transition_elements()]  # pylint: disable=protected-access
+  sess = agent._sess  # pylint: disable=protected-access
+
+  def train(options, metadata):
+    sess.run(agent._train_op, dict(zip(feeds, memory.sample_transition_batch())),  # pylint: disable=protected-access
+             options=options, run_metadata=metadata)
+
+  def act(options, metadata):
+    sess.run(agent._q_argmax, {agent.state_ph: state}, options=options, run_metadata=metadata)  # pylint: disable=protected-access
+
+  call_ms = 1e3 * session_call_seconds()
+  outside = {'train': call_ms + median_ms(memory.sample_transition_batch, 200, warmup=20),
+             'act': call_ms}
+  out = {}
+  for prefix, run, groups, measured in (('train', train, TRAIN_GROUPS, train_ms),
+                                         ('act', act, ACT_GROUPS, act_ms)):
+    by_group, ops = traced_ms(run)
+    traced = sum(by_group.get(group, 0.0) for group in groups)
+    op_ms = max(0.0, measured - outside[prefix])
+    for group in groups:
+      out[f'{prefix} {group} ms'] = op_ms * by_group.get(group, 0.0) / traced
+    out[f'{prefix} {OUTSIDE_OPS} ms'] = measured - op_ms
+    out[f'{prefix} ops'] = ops
+  return out
+
+
 def measured_run(variant, num_experts, repeats, fully_sparse=False):
-  """(train ms, act ms, peak MiB) of a short run of one variant in this
-  process: build, fill the replay, time training steps and actions."""
+  """(train ms, act ms, peak MiB, breakdown) of a short run of one variant in
+  this process: build, fill the replay, time training steps and actions,
+  then trace some of each (`breakdown`)."""
   tf.compat.v1.disable_v2_behavior()
   agent, environment = build_agent(variant, num_experts)
   if fully_sparse:
     agent._set_sparsity(1.0)  # pylint: disable=protected-access
     agent._run_sync()  # pylint: disable=protected-access  # The target network's s too.
-  train_ms, act_ms = measure(agent, environment, repeats)
-  return train_ms, act_ms, peak_mib()
+  state = acting_state(fill_replay(agent, environment))
+  train_ms, act_ms = timed(agent, state, repeats)
+  peak = peak_mib()
+  return train_ms, act_ms, peak, breakdown(agent, state, train_ms, act_ms)
 
 
 def measured_apart(variant, num_experts, repeats, fully_sparse=False):
@@ -317,14 +421,18 @@ def measure_limits(repeats=20):
     y = np.empty_like(x)
     seconds = _best_seconds(lambda: np.multiply(x, 2.0, out=y), repeats * 4)  # pylint: disable=cell-var-from-loop
     bandwidth.append((moved, moved / seconds))
+  return MachineLimits(max(rates), tuple(bandwidth), session_call_seconds(50 * repeats))
+
+
+def session_call_seconds(repeats=1000):
+  """Median seconds of one session call that feeds a state and fetches one
+  value, made the agent's way (moe_dqn_agent.feeding_callable)."""
   with tf.Graph().as_default():
     state = tf.compat.v1.placeholder(tf.float32, [1, 5])
     sess = _single_thread_session()
-    # The agent's own way of calling the session (moe_dqn_agent.feeding_callable).
     call = moe_dqn_agent.feeding_callable(sess, [state], tf.reduce_sum(state))
     one_state = np.zeros([1, 5], np.float32)
-    call_seconds = 1e-3 * median_ms(lambda: call(one_state), 50 * repeats)
-  return MachineLimits(max(rates), tuple(bandwidth), call_seconds)
+    return 1e-3 * median_ms(lambda: call(one_state), repeats)
 
 
 def measure_limits_apart(repeats=20):
@@ -346,6 +454,7 @@ def floors(row, limits):
   return {
       'train floor ms': 1e3 * train, 'train x floor': row['train ms'] / (1e3 * train),
       'act floor ms': 1e3 * act, 'act x floor': row['act ms'] / (1e3 * act),
+      'session call ms': 1e3 * limits.call_s,
   }
 
 
@@ -399,9 +508,10 @@ def rows(variants, experts, measured, repeats, limits=None):
                 network, batch_size, fully_sparse) / 1e6,
         }
         if measured:
-          row['train ms'], row['act ms'], row['peak RSS MiB'] = measured_apart(
+          row['train ms'], row['act ms'], row['peak RSS MiB'], parts = measured_apart(
               variant, num_experts, repeats, fully_sparse)
           row.update(floors(row, limits))
+          row.update(parts)
         out.append(row)
   return out
 
@@ -409,7 +519,60 @@ def rows(variants, experts, measured, repeats, limits=None):
 INTEGER_COLUMNS = ('parameters', 'active')
 FLOAT_COLUMNS = ('acting MFLOP', 'training-step GFLOP', 'acting MB', 'training-step MB',
                  'train ms', 'act ms', 'peak RSS MiB', 'train floor ms', 'train x floor',
-                 'act floor ms', 'act x floor')
+                 'act floor ms', 'act x floor', 'session call ms', 'train ops', 'act ops') + tuple(
+                     f'{prefix} {group} ms' for prefix, groups in (('train', TRAIN_GROUPS),
+                                                                   ('act', ACT_GROUPS))
+                     for group in groups + (OUTSIDE_OPS,))
+
+
+TRAIN_TARGET, ACT_TARGET = 1.3, 2.0  # Measured time / floor aimed for.
+
+
+def bound_by(row, prefix):
+  """What keeps a measured row's training step ('train') or action ('act')
+  above its target: the part of the time with the largest excess over what
+  the floor allows it. Products are allowed the floor's arithmetic (they run
+  at less than the matmul rate when slower; the text gives their rate), an
+  action's outside-ops time one session call; every other group is excess
+  entirely."""
+  target = TRAIN_TARGET if prefix == 'train' else ACT_TARGET
+  if row[f'{prefix} x floor'] <= target:
+    return f'within {target:g}x'
+  floor = row[f'{prefix} floor ms']
+  call_ms = row.get('session call ms', 0.0) if prefix == 'act' else 0.0
+  gflop = row['training-step GFLOP'] if prefix == 'train' else row['acting MFLOP'] / 1e3
+  products = row[f'{prefix} products ms']
+  excess = {f'products at {gflop / products * 1e3:.0f} GFLOP/s' if products else 'products':
+            products - (floor - call_ms)}
+  groups = TRAIN_GROUPS if prefix == 'train' else ACT_GROUPS
+  for group in groups[1:]:
+    excess[group] = row[f'{prefix} {group} ms']
+  excess[OUTSIDE_OPS] = row[f'{prefix} {OUTSIDE_OPS} ms'] - call_ms
+  return max(excess, key=excess.get)
+
+
+def breakdown_table(result):
+  """Markdown: where each measured row's time goes, in percent of its
+  measured training step and action, and what bounds it (`bound_by`)."""
+  measured = [r for r in result if 'train ops' in r]
+  if not measured:
+    return ''
+  header = (['variant', 'n', 'train ms', 'train x floor']
+            + [f'train {g} %' for g in TRAIN_GROUPS + (OUTSIDE_OPS,)]
+            + ['train ops', 'train bound by', 'act ms', 'act x floor']
+            + [f'act {g} %' for g in ACT_GROUPS + (OUTSIDE_OPS,)]
+            + ['act ops', 'act bound by'])
+  lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  for r in measured:
+    cells = [r['variant'], str(r['n'])]
+    for prefix, groups in (('train', TRAIN_GROUPS), ('act', ACT_GROUPS)):
+      total = r[f'{prefix} ms']
+      cells += [f'{total:.3f}' if prefix == 'act' else f'{total:.2f}',
+                f"{r[f'{prefix} x floor']:.2f}"]
+      cells += [f"{100 * r[f'{prefix} {g} ms'] / total:.0f}" for g in groups + (OUTSIDE_OPS,)]
+      cells += [f"{r[f'{prefix} ops']:.0f}", bound_by(r, prefix)]
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines)
 
 
 def write_csv(result, path):
@@ -510,6 +673,11 @@ def main(argv=None):
     return 2
   text = table(result)
   if args.measure:
+    text += ('\n\nWhere the time goes, in percent of the measured time (`moe_dopamine.cost.'
+             'breakdown`): outside ops, the session call and a training step\'s replay sample, '
+             'each timed alone; the rest split between groups of ops in the shares a traced '
+             'call gives them. Bound by: the part furthest beyond what the floor allows it '
+             '(`moe_dopamine.cost.bound_by`).\n\n' + breakdown_table(result))
     family = '' if args.gin_files else f' --family={args.family}'
     text = (f'Measured with `python -m moe_dopamine.cost{family} --measure '
             f'--repeats={args.repeats}` '

@@ -127,11 +127,15 @@ def test_the_study_family_keeps_each_files_experts_and_adds_full_sparsity(
 
 def test_a_short_run_is_measured_in_its_own_process():
   before = cost.peak_mib()
-  train_ms, act_ms, peak = cost.measured_apart(
+  train_ms, act_ms, peak, parts = cost.measured_apart(
       cost.file_variant(runs.gin_path('crl_big_soft_to_sparse.gin')), None, 2, True)
   assert 0 < act_ms < train_ms
   # The child's own peak: TensorFlow and one agent, not this process's.
   assert 100 < peak and peak != before
+  # Traced: a training step's products, Adam and (TopK at s = 1) dispatch.
+  assert parts['train products ms'] > 0 and parts['train Adam ms'] > 0
+  assert parts['train dispatch ms'] > 0 and parts['act dispatch ms'] > 0
+  assert parts['train ops'] > parts['act ops'] > 10
 
 
 def test_a_floor_is_the_slower_of_arithmetic_and_memory_traffic():
@@ -161,3 +165,58 @@ def test_the_machine_limits_are_measured():
   assert all(1e8 < rate < 1e12 for _, rate in limits.bandwidth)
   assert 0 < limits.call_s < 0.01
   assert 'GFLOP/s' in cost.describe_limits(limits)
+
+
+@pytest.mark.parametrize('kind, group', [
+    ('_MklNativeFusedMatMul', 'products'), ('_MklMatMul', 'products'),
+    ('_MklNativeConv2DBackpropFilter', 'products'), ('BatchMatMulV2', 'products'),
+    ('ResourceApplyAdam', 'Adam'), ('GatherV2', 'dispatch'),
+    ('DynamicPartition', 'dispatch'), ('ParallelDynamicStitch', 'dispatch'),
+    ('TopKV2', 'dispatch'), ('SplitV', 'dispatch'), ('ReadVariableOp', 'other ops'),
+    ('Relu', 'other ops'), ('OneHot', 'other ops'),  # Dopamine's own action one-hot.
+])
+def test_a_traced_op_falls_in_its_group(kind, group):
+  assert cost.op_group(kind) == group
+
+
+def _row(**times):
+  row = {'training-step GFLOP': 0.2, 'acting MFLOP': 0.5, 'train ms': 4.0,
+         'train floor ms': 1.0, 'train x floor': 4.0, 'act ms': 0.3, 'act floor ms': 0.1,
+         'act x floor': 3.0, 'session call ms': 0.05, 'train ops': 100, 'act ops': 30}
+  for prefix, groups in (('train', cost.TRAIN_GROUPS), ('act', cost.ACT_GROUPS)):
+    for group in groups + (cost.OUTSIDE_OPS,):
+      row[f'{prefix} {group} ms'] = times.get(f'{prefix} {group}', 0.0)
+  return row
+
+
+def test_a_row_is_bound_by_the_part_furthest_beyond_its_allowance():
+  # Products of 0.2 GFLOP in 1.5 ms run at 133 GFLOP/s: 0.5 ms beyond the
+  # floor's 1 ms, less than dispatch's 1.2 ms (which the floor allows none of).
+  row = _row(**{'train products': 1.5, 'train dispatch': 1.2, 'train Adam': 0.8,
+                'train other ops': 0.3, 'train outside ops': 0.2,
+                'act products': 0.1, 'act other ops': 0.08, 'act outside ops': 0.12})
+  assert cost.bound_by(row, 'train') == 'dispatch'
+  row['train dispatch ms'] = 0.4
+  assert cost.bound_by(row, 'train') == 'Adam'
+  row['train products ms'] = 2.6
+  assert cost.bound_by(row, 'train') == 'products at 77 GFLOP/s'
+  # Acting: the products are allowed the floor less the call (0.05 ms), the
+  # outside-ops time the call: 0.05 and 0.07 beyond, other ops 0.08.
+  assert cost.bound_by(row, 'act') == 'other ops'
+  row['act outside ops ms'] = 0.2
+  assert cost.bound_by(row, 'act') == 'outside ops'
+  row['act x floor'] = 1.9
+  assert cost.bound_by(row, 'act') == 'within 2x'
+
+
+def test_the_breakdown_table_gives_percent_of_the_measured_time():
+  row = dict(_row(**{'train products': 2.0, 'train Adam': 1.0, 'train other ops': 0.6,
+                     'train outside ops': 0.4, 'act products': 0.15,
+                     'act other ops': 0.1, 'act outside ops': 0.05}),
+             variant='v', n=4)
+  [header, _, line] = cost.breakdown_table([row]).splitlines()
+  cells = dict(zip(header.strip('| ').split(' | '), line.strip('| ').split(' | ')))
+  assert cells['train products %'] == '50' and cells['train Adam %'] == '25'
+  assert cells['train outside ops %'] == '10' and cells['act products %'] == '50'
+  assert cells['train bound by'] == 'products at 100 GFLOP/s'
+  assert cost.breakdown_table([{'variant': 'v'}]) == ''
