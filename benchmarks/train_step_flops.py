@@ -12,11 +12,15 @@ one ([1024, 1024] x [1024, 1024]), with the same thread count. A sweep over
 the rows M of the products a training step makes shows TensorFlow's own rate
 at each shape: the forward product [M, 512] x [512, 512] and the kernel
 gradient [M, 512]^T x [M, 512] (M = 16 or 32 is what each of 8 or 4 TopK
-experts gets of a batch of 128).
+experts gets of a batch of 128). An action's products have one row: their
+rate, in GB/s of weights read, beside NumPy's on the same matrices.
 """
 
 import argparse
 import os
+
+# NumPy's one-row products on one thread (before NumPy loads its BLAS).
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 import moe_dopamine  # pylint: disable=unused-import  # Legacy Keras first.
 
@@ -58,6 +62,29 @@ def matmul_rate(m, k, n, threads, repeats, kernel_gradient=False):
       return 2 * m * k * n / (cost_lib.median_ms(run, repeats) / 1e3) / 1e9
 
 
+def one_row_rates(width, threads, repeats, count=8):
+  """(TensorFlow GB/s, NumPy GB/s) of weights read by a one-row product
+  [1, width] x [width, width] (an action's matrix-vector product): `count`
+  products of different weight matrices in one session call, less the cost
+  of a call that feeds the row and reads none of them, against NumPy's
+  x @ W over the same matrices (its BLAS on one thread)."""
+  rng = np.random.default_rng(0)
+  weights = [rng.normal(size=(width, width)).astype(np.float32) for _ in range(count)]
+  row = rng.normal(size=(1, width)).astype(np.float32)
+  with tf.Graph().as_default():
+    x = tf.compat.v1.placeholder(tf.float32, [1, width])
+    products = tf.add_n([tf.reduce_sum(tf.matmul(x, tf.Variable(w))) for w in weights])
+    with tf.compat.v1.Session(config=session_config(threads)) as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      with_products = sess.make_callable(products, [x])
+      empty = sess.make_callable(tf.reduce_sum(x), [x])
+      seconds = (cost_lib.median_ms(lambda: with_products(row), repeats)
+                 - cost_lib.median_ms(lambda: empty(row), repeats)) / 1e3 / count
+  numpy_seconds = cost_lib.median_ms(lambda: [row @ w for w in weights], repeats) / 1e3 / count
+  moved = 4 * width * width
+  return moved / seconds / 1e9, moved / numpy_seconds / 1e9
+
+
 def train_step_rate(gin_file, num_experts, threads, repeats):
   """(seconds, FLOPs) of one training step of the variant, built as a run does."""
   agent, environment = cost_lib.build_agent(
@@ -85,6 +112,13 @@ def main():
     forward = matmul_rate(rows, 512, 512, args.threads, args.repeats)
     gradient = matmul_rate(512, rows, 512, args.threads, args.repeats, kernel_gradient=True)
     print(f'| {rows} | {forward:.1f} | {gradient:.1f} |', flush=True)
+  print()
+  print('One-row products (an action), GB/s of weights read:')
+  print('| width | TensorFlow | NumPy |')
+  print('|---|---|---|')
+  for width in (512, 1024, 2048):
+    tf_rate, numpy_rate = one_row_rates(width, args.threads, args.repeats)
+    print(f'| {width} | {tf_rate:.1f} | {numpy_rate:.1f} |', flush=True)
   print()
   print('| variant | GFLOP per step | ms per step | GFLOP/s | % of the [128,512]x[512,512] rate |')
   print('|---|---|---|---|---|')
