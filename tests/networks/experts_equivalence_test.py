@@ -126,7 +126,7 @@ def _close(new, old, what):
   np.testing.assert_allclose(new, old, rtol=1e-5, atol=1e-5 * scale, err_msg=what)
 
 
-def compare_with_stacked(monkeypatch, network, states, diagnostics=False):
+def compare_with_stacked(monkeypatch, network, states, diagnostics=False, sparsity=0.5):
   def stacked():
     monkeypatch.setattr(moe.Experts, 'call_groups',
                         stacked_groups(stacked_call_all, moe.Experts.call_groups))
@@ -138,7 +138,7 @@ def compare_with_stacked(monkeypatch, network, states, diagnostics=False):
       layer.general_soft_route = True
     monkeypatch.setattr(mq.ConvExperts, 'call_shared', moe.Experts.call_shared)
 
-  return compare_paths(monkeypatch, network, states, stacked, diagnostics)
+  return compare_paths(monkeypatch, network, states, stacked, diagnostics, sparsity=sparsity)
 
 
 def _row_means(value):
@@ -148,12 +148,12 @@ def _row_means(value):
 
 
 def compare_paths(monkeypatch, network, states, switch, diagnostics=False,
-                  activation_means=False):
+                  activation_means=False, sparsity=0.5):
   """The network's outputs, activations, losses and gradients, then the same
   after switch() (patches to the formulation compared), on the same
   variables and states: equal to 1e-5. `activation_means`: compare each
   activation's per-unit mean over its rows (a path that holds a slot's
-  rows once rather than p times)."""
+  rows once rather than p times). `sparsity`: the soft-to-sparse layers' s."""
   monkeypatch.setattr(routers, 'noisy', the_same_noise)
   state = tf.compat.v1.placeholder(tf.float32, (None,) + states.shape[1:])
   new = outputs_and_gradients(network, state, diagnostics)
@@ -161,7 +161,7 @@ def compare_paths(monkeypatch, network, states, switch, diagnostics=False,
   old = outputs_and_gradients(network, state, diagnostics)
   sess = tf.compat.v1.Session()
   sess.run(tf.compat.v1.global_variables_initializer())
-  numpy_networks.randomize(sess, network)
+  numpy_networks.randomize(sess, network, sparsity=sparsity)
   new, old = sess.run((new, old), {state: states})
   assert new['gradients'].keys() == old['gradients'].keys()
   assert len(new['gradients']) == len(network.trainable_variables)
@@ -213,7 +213,7 @@ def test_classic_control_experts_match_the_stacked_formulation(monkeypatch, plac
   compare_with_stacked(monkeypatch, network, classic_states())
 
 
-@pytest.mark.parametrize('placement', ['middle', 'big'])
+@pytest.mark.parametrize('placement', ['middle', 'final', 'all', 'big'])
 def test_hardcoded_and_diagnostics_match_the_stacked_formulation(monkeypatch, placement):
   # Diagnostics run every expert on every token (the sparse routers' path
   # through call_groups of the whole batch).
@@ -223,6 +223,17 @@ def test_hardcoded_and_diagnostics_match_the_stacked_formulation(monkeypatch, pl
       num_tasks=2, task_id_in_observation=True)
   new = compare_with_stacked(monkeypatch, network, classic_states(), diagnostics=True)
   assert new['routed']
+
+
+@pytest.mark.parametrize('placement', ['middle', 'final', 'all', 'big'])
+def test_fully_sparse_soft_to_sparse_matches_the_stacked_formulation(monkeypatch, placement):
+  # At s = 1 the router computes only the chosen experts (the routed path).
+  bind_router('soft_to_sparse')
+  network = q_networks.ClassicControlQNetwork(
+      3, placement=placement, num_experts=4, hidden_units=16, expert_hidden_units=8,
+      num_tokens=4 if placement == 'middle' else 1, num_tasks=2,
+      task_id_in_observation=True)
+  compare_with_stacked(monkeypatch, network, classic_states(), sparsity=1.0)
 
 
 def test_topk_diagnostics_match_the_stacked_formulation(monkeypatch):
@@ -243,9 +254,11 @@ def minatar_states(count=6, seed=0):
 
 @pytest.mark.parametrize('placement,tokenization', [
     ('middle', 'per_pixel'), ('middle', 'per_feature_map'), ('middle', 'per_sample'),
-    ('all', 'per_pixel'), ('final', 'per_pixel'), ('big', 'per_pixel'),
+    ('all', 'per_pixel'), ('all', 'per_feature_map'), ('all', 'per_sample'),
+    ('final', 'per_pixel'), ('big', 'per_pixel'),
 ])
-@pytest.mark.parametrize('setting', ['softmoe', 'topk_dropping_noisy', 'soft_to_sparse'])
+@pytest.mark.parametrize('setting', ['softmoe', 'topk_dropping_noisy', 'soft_to_sparse',
+                                     'random'])
 def test_minatar_experts_match_the_stacked_formulation(
     monkeypatch, placement, tokenization, setting):
   bind_router(setting)
@@ -255,11 +268,12 @@ def test_minatar_experts_match_the_stacked_formulation(
   compare_with_stacked(monkeypatch, network, minatar_states())
 
 
-def test_minatar_hardcoded_big_matches_the_stacked_formulation(monkeypatch):
+@pytest.mark.parametrize('placement', ['middle', 'final', 'all', 'big'])
+def test_minatar_hardcoded_matches_the_stacked_formulation(monkeypatch, placement):
   gin.bind_parameter('MoE.router', 'hardcoded')
   network = mq.MinAtarQNetwork(
-      6, placement='big', num_experts=3, filters=4, hidden_units=16, num_tasks=3,
-      task_id_in_observation=True)
+      6, placement=placement, num_experts=3, filters=4, hidden_units=16,
+      expert_hidden_units=8, num_tasks=3, task_id_in_observation=True)
   compare_with_stacked(monkeypatch, network, minatar_states(), diagnostics=True)
 
 
