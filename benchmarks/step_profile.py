@@ -14,6 +14,9 @@ transitions):
    processes with and without XLA auto-clustering on the CPU
    (TF_XLA_FLAGS=--tf_xla_auto_jit=2 --tf_xla_cpu_global_jit), alternated
    over `rounds`; paired ratios XLA / default.
+   2b. The same for TensorFlow without its oneDNN kernels
+   (TF_ENABLE_ONEDNN_OPTS=0, Eigen's kernels instead), on the profiled
+   variants.
 3. MinAtar's conv layer (3 x 3, 4 -> 16 channels, 10 x 10, SAME, a batch of
    32): tf.nn.conv2d against the same layer as a matmul of 3 x 3 patches
    (nine shifted slices, or tf.image.extract_patches), forward and the
@@ -78,25 +81,37 @@ def print_profile(gin_file, steps):
     print(f'  {op_type:28s} {ms:7.3f} ms  {n:4.0f} ops')
 
 
-def _timed_child(gin_file, xla):
+# Executor settings compared with TensorFlow's defaults, each in fresh
+# processes: {name: environment variables}.
+SETTINGS = {
+    'XLA': {'TF_XLA_FLAGS': XLA_FLAGS},
+    'oneDNN off': {'TF_ENABLE_ONEDNN_OPTS': '0'},
+}
+
+
+def _timed_child(gin_file, changes):
   env = dict(os.environ)
-  env.pop('TF_XLA_FLAGS', None)
-  if xla:
-    env['TF_XLA_FLAGS'] = XLA_FLAGS
+  for setting in SETTINGS.values():
+    for name in setting:
+      env.pop(name, None)
+  env.update(changes)
   out = subprocess.run([sys.executable, __file__, f'--child={gin_file}'], env=env,
                        capture_output=True, text=True, check=True).stdout
   return json.loads(out.strip().splitlines()[-1])
 
 
-def compare_xla(gin_file, rounds):
+def compare_setting(gin_file, name, rounds):
+  """Paired ratios setting / default of the training step and the greedy
+  action, fresh processes, the order alternated each round."""
   ratios = {'train': [], 'act': []}
   for r in range(rounds):
     order = (False, True) if r % 2 == 0 else (True, False)
-    got = {xla: _timed_child(gin_file, xla) for xla in order}
+    got = {on: _timed_child(gin_file, SETTINGS[name] if on else {}) for on in order}
     for key in ratios:
       ratios[key].append(got[True][key] / got[False][key])
-  print(f'  {gin_file}: XLA / default, training step {statistics.median(ratios["train"]):.2f}, '
-        f'greedy action {statistics.median(ratios["act"]):.2f} (median of {rounds} paired rounds)')
+  print(f'  {gin_file}: {name} / default, training step '
+        f'{statistics.median(ratios["train"]):.2f}, greedy action '
+        f'{statistics.median(ratios["act"]):.2f} (median of {rounds} paired rounds)')
 
 
 def conv_layers(batch=32, size=10, channels=4, filters=16, k=3):
@@ -171,7 +186,11 @@ def main():
     print_profile(gin_file, args.steps)
   print('\n2. XLA auto-clustering on the CPU against TensorFlow\'s default executor')
   for gin_file in VARIANTS:
-    compare_xla(gin_file, args.rounds)
+    compare_setting(gin_file, 'XLA', args.rounds)
+  print('\n2b. TensorFlow without its oneDNN kernels (TF_ENABLE_ONEDNN_OPTS=0: Eigen\'s) '
+        'against the default')
+  for gin_file in PROFILED:
+    compare_setting(gin_file, 'oneDNN off', args.rounds)
   print('\n3. MinAtar\'s conv layer (batch 32, 10 x 10 x 4 -> 16, 3 x 3), one thread')
   compare_convs()
   print(f'\n({time.time() - start:.0f} s)')
