@@ -171,19 +171,29 @@ def values(runs, variant, metric, seeds=None):
 
 def specialization_table(expert_table):
   """One row per run and MoE layer: specialization (NMI of task and top-1
-  expert) and the busiest expert's share, at the run's last measurement."""
+  expert) and the busiest expert's share, at the run's last measurement of
+  the most tasks. The statistics are measured on a replayed batch, and a CRL
+  run's replay buffer may hold only its last task at the end (MinAtar: a
+  100,000-transition buffer, 200,000-step stretches); there, the last
+  measurement whose batch held two tasks. `tasks`: the tasks measured,
+  `iteration`: when."""
+  columns = ['run', 'variant', 'seed', 'layer', 'specialization', 'busiest_share', 'tasks',
+             'iteration']
   rows = []
   if expert_table is None or not len(expert_table):
-    return pd.DataFrame(columns=['run', 'variant', 'seed', 'layer', 'specialization',
-                                 'busiest_share'])
-  last = expert_table.groupby('run')['iteration'].transform('max')
-  frame = expert_table[expert_table['iteration'] == last]
-  for (run, layer), rows_ in frame.groupby(['run', 'layer'], sort=False):
-    matrix = rows_.pivot_table(index='task', columns='expert', values='top1').to_numpy(float)
-    if not np.isfinite(matrix).all() or (matrix.sum(axis=1) <= 0).any():
+    return pd.DataFrame(columns=columns)
+  measured = expert_table[np.isfinite(expert_table['top1'].to_numpy(float))]
+  for (run, layer), frame in measured.groupby(['run', 'layer'], sort=False):
+    covered = frame.groupby('iteration')['task'].nunique()
+    iteration = int(covered[covered == covered.max()].index.max())
+    at = frame[frame['iteration'] == iteration]
+    matrix = at.pivot_table(index='task', columns='expert', values='top1')
+    values = matrix.to_numpy(float)
+    if not np.isfinite(values).all() or (values.sum(axis=1) <= 0).any():
       continue
-    rows.append({'run': run, 'variant': rows_['variant'].iloc[0], 'seed': rows_['seed'].iloc[0],
+    rows.append({'run': run, 'variant': at['variant'].iloc[0], 'seed': at['seed'].iloc[0],
                  'layer': layer,
-                 'specialization': expert_metrics.specialization(matrix),
-                 'busiest_share': expert_metrics.busiest_share(matrix)})
-  return pd.DataFrame(rows)
+                 'specialization': expert_metrics.specialization(values),
+                 'busiest_share': expert_metrics.busiest_share(values),
+                 'tasks': ', '.join(sorted(matrix.index)), 'iteration': iteration})
+  return pd.DataFrame(rows, columns=columns)

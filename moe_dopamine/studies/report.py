@@ -85,11 +85,20 @@ def _dormant_frame(scores, runs):
 
 
 def part_seeds(part):
-  """The seeds a part's figures show: its own and every lower one. A part
-  that adds seeds (e.g. 5-29) extends the runs of earlier parts (0-4), and
-  its comparisons read them all; an earlier part's figures stay at its own
-  seeds when later parts add runs of the same variants."""
+  """The seeds a part's tables and figures show: its own and every lower
+  one. A part that adds seeds (e.g. 5-29) extends the runs of earlier parts
+  (0-4), and its comparisons read them all; an earlier part's tables and
+  figures stay at its own seeds when later parts add runs of the same
+  variants."""
   return tuple(range(max(part.seeds) + 1))
+
+
+def _seed_span(seeds):
+  """'0-4' for consecutive seeds, else '0, 2, 5'."""
+  seeds = sorted(seeds)
+  if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+    return f'{seeds[0]}-{seeds[-1]}'
+  return ', '.join(str(s) for s in seeds)
 
 
 def _part_figures(study, part, scores, experts, runs, figure_dir, out):
@@ -365,8 +374,9 @@ def build(study, out=None, draw=True):
   if study.claims or study.exploratory:  # A screening-only spec has no verdicts yet.
     lines += [
         '## How verdicts are reached', '',
-        f'Fixed in the spec on {study.registered or "(no date)"} before the runs they count '
-        '(see the spec\'s header for what had been seen): for each claim, its primary '
+        f'Fixed in the spec on {study.registered or "(no date)"} (its header says which runs '
+        'had been seen by then; a comparison suggested by seen runs counts only new seeds): '
+        'for each claim, its primary '
         'comparisons, each with its metric and predicted direction. The statistic is the '
         'difference of mean per-run values; its p-value is an exact two-sided permutation test '
         '(all relabellings up to 100,000, else 100,000 seeded random ones); within each claim '
@@ -412,17 +422,24 @@ def build(study, out=None, draw=True):
   for part in study.parts:
     names = [v.name for v in part.variants]
     shown = ([part.baseline] if part.baseline and part.baseline not in names else []) + names
-    lines += [f'## Part `{part.name}`', '']
-    lines += tables.variant_table(runs, shown, reference_aucs) + ['']
-    if any(runs.loc[runs['variant'].isin(names), 'setting'].isin(['crl', 'mtrl'])):
+    seeds = part_seeds(part)
+    part_runs = runs[runs['seed'].isin(seeds)]
+    lines += [f'## Part `{part.name}`', '',
+              f'Seeds {_seed_span(seeds)} of its variants (runs of later parts\' seeds are '
+              'left out of its tables and figures).', '']
+    lines += tables.variant_table(part_runs, shown, reference_aucs) + ['']
+    if any(part_runs.loc[part_runs['variant'].isin(names), 'setting'].isin(['crl', 'mtrl'])):
       lines += ['Runs that end each task at a normalized score of at least 0.5:', '']
-      lines += tables.retention_table(runs, shown) + ['']
+      lines += tables.retention_table(part_runs, shown) + ['']
     if draw:
       lines += _part_figures(study, part, scores, experts, runs, figure_dir, out) + ['']
   moe_variants = [v for v in study.variant_names() if v in set(specialization['variant'])]
   if moe_variants:
     lines += ['## Expert specialization', '',
-              'Per run, at its last measurement: the normalized mutual information between task '
+              'Per run, at its last measurement of the most tasks (the statistics are measured '
+              'on a replayed batch; when a CRL run\'s buffer holds only its last task at the '
+              'end, at the last measurement of two; the last column names them): the '
+              'normalized mutual information between task '
               'and top-1 expert (0: routing ignores the task; 1: one expert per task) and the '
               'top-1 share of the busiest expert (1/n balanced, 1 one expert for everything), '
               'each summarized per run before averaging, since expert labels are arbitrary '

@@ -91,15 +91,22 @@ def variant_table(runs, variants, transfer=None):
 
 def transfer_cell(rows, task, reference_aucs):
   """FT of a task over a variant's runs, the interval resampling the
-  reference runs too. reference_aucs: {variant: {task: [AUC per reference
-  run]}}."""
+  reference runs too (below continual.MIN_SEEDS_FOR_CI runs, as mean_ci, the
+  range of the runs' FT against the references' mean AUC). reference_aucs:
+  {variant: {task: [AUC per reference run]}}."""
   aucs = rows.get(f'auc:{task}')
   references = (reference_aucs or {}).get(rows['variant'].iloc[0], {})
   if aucs is None or task not in references:
     return 'n/a'
-  mean, low, high = continual.transfer_over_seeds(aucs.to_numpy(float), references[task])
+  aucs = aucs.to_numpy(float)
+  mean, low, high = continual.transfer_over_seeds(aucs, references[task])
   if not np.isfinite(mean):
     return 'n/a'
+  n = int(np.isfinite(aucs).sum())
+  if n < continual.MIN_SEEDS_FOR_CI:  # As mean_ci: a few runs bound nothing, they span.
+    reference = np.nanmean(np.asarray(references[task], float))
+    values = continual.transfer(aucs[np.isfinite(aucs)], reference)
+    return f'{mean:+.2f} (range {np.min(values):+.2f} to {np.max(values):+.2f}, n={n})'
   return f'{mean:+.2f} [{low:+.2f}, {high:+.2f}]'
 
 
@@ -188,14 +195,18 @@ def sensitivity_table(sensitivity, windows):
 
 def specialization_lines(table, variants):
   """Per MoE variant and layer: specialization (NMI of task and top-1 expert)
-  and the busiest expert's top-1 share, mean [95% CI] over runs."""
-  lines = _header(['variant', 'layer', 'runs', 'specialization (NMI)', 'busiest expert share'])
+  and the busiest expert's top-1 share, mean [95% CI] over runs, and the
+  tasks their measurements held (measurements.specialization_table)."""
+  lines = _header(['variant', 'layer', 'runs', 'specialization (NMI)', 'busiest expert share',
+                   'tasks measured'])
   for variant in variants:
     rows = table[table['variant'] == variant]
     for layer, group in rows.groupby('layer', sort=False):
+      counts = group['tasks'].value_counts()
+      tasks = '; '.join(f'{t} ({n} runs)' if len(counts) > 1 else t for t, n in counts.items())
       lines.append(_row([variant, layer, str(len(group)),
                          mean_ci(group['specialization'].to_numpy(float)),
-                         mean_ci(group['busiest_share'].to_numpy(float))]))
+                         mean_ci(group['busiest_share'].to_numpy(float)), tasks]))
   return lines
 
 

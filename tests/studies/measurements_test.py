@@ -77,6 +77,25 @@ def test_specialization_is_computed_per_run_before_averaging():
   assert table['busiest_share'].tolist() == pytest.approx([0.5, 0.5])
 
 
+def test_specialization_is_measured_where_the_batch_held_the_most_tasks():
+  # A CRL run whose replayed batch holds only its last task at the end: the
+  # last measurement of both tasks (iteration 8) decides, not iteration 9
+  # (one task: NMI undefined, busiest share 1 for any routing).
+  rows = []
+  for iteration, tasks in ((7, synthetic.TASKS), (8, synthetic.TASKS), (9, synthetic.TASKS[1:])):
+    for t, task in enumerate(tasks):
+      for expert in range(2):
+        top1 = float(expert == t) if iteration == 8 else 0.5
+        rows.append(dict(run='crl_big/seed_0', variant='crl_big', seed=0, setting='crl',
+                         iteration=iteration, task=task, layer='big', expert=expert,
+                         usage=0.5, top1=top1))
+  table = measurements.specialization_table(pd.DataFrame(rows))
+  assert table['iteration'].tolist() == [8]
+  assert table['tasks'].tolist() == [', '.join(sorted(synthetic.TASKS))]
+  assert table['specialization'].tolist() == pytest.approx([1.0])
+  assert table['busiest_share'].tolist() == pytest.approx([0.5])
+
+
 def test_a_variant_can_take_forward_transfer_against_its_own_architecture():
   # Fails if per-architecture references are ignored (FT against the dense one).
   scores = synthetic.table({'crl_a': 0.8, 'crl_b': 0.8}, seeds=[0], noise=0.0)

@@ -1,4 +1,4 @@
-"""The report: which runs each part's figures show."""
+"""The report: which runs each part's tables and figures show."""
 
 from moe_dopamine import results
 from moe_dopamine.studies import figures
@@ -51,3 +51,23 @@ def test_an_earlier_part_figures_keep_its_seeds_when_a_later_part_adds_runs(
   monkeypatch.setattr(figures, 'curves', curves)
   report.build(study)
   assert drawn == {'first': [0, 1], 'more': [0, 1, 2, 3]}
+
+
+def _section(text, part):
+  return text.split(f'## Part `{part}`')[1].split('## ')[0]
+
+
+def test_an_earlier_part_tables_keep_its_seeds_when_a_later_part_adds_runs(tmp_path):
+  # Fails if a part's tables pool every seed of its variants.
+  spec = tmp_path / 'spec.toml'
+  spec.write_text(SPEC.format(root=tmp_path))
+  study = spec_lib.load(str(spec), root=test_runs.REPO)
+  scores = synthetic.table({'crl_baseline': 0.4, 'crl_big_topk': 0.6}, seeds=range(4))
+  results.add(str(tmp_path / 'results'), [(scores,)])
+  text = open(report.build(study, draw=False)).read()
+  for part, runs, seeds in (('first', 2, 'Seeds 0, 1 of'), ('more', 4, 'Seeds 0-3 of')):
+    section = _section(text, part)
+    assert seeds in section
+    rows = [line for line in section.splitlines() if line.startswith('| crl_big_topk |')]
+    assert len(rows) == 2  # The variant table and the retention table.
+    assert all(row.split('|')[2].strip() == str(runs) for row in rows), rows
