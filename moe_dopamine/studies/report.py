@@ -211,9 +211,16 @@ def _deciding(records):
           f"{r['difference']:+.3f}, Holm-adjusted p {r['p_holm']:.3f}")
 
 
+def companion_claims(claim_id, claims):
+  """The companion's claims that judge claim `claim_id`: the one of the same
+  id and its later stages ('1' -> '1', '1 (30 runs)', ...)."""
+  return [c for c in claims if c.id == claim_id or c.id.startswith(f'{claim_id} (')]
+
+
 def side_by_side_lines(study, claim_results):
-  """Each claim's verdict in the companion study (from its verdicts.csv) and
-  in this one, by claim id; [] without a companion."""
+  """Each claim's verdict in this study and, by claim id, in the companion
+  study (from its verdicts.csv): every stage of the companion's claim (e.g.
+  '1' and '1 (30 runs)'), each as stated there; [] without a companion."""
   if not study.companion:
     return []
   companion = spec_lib.load(study.companion)
@@ -222,20 +229,25 @@ def side_by_side_lines(study, claim_results):
     return [f'The companion study\'s verdicts ({path}) are missing: regenerate its report '
             f'(`python -m moe_dopamine.study report --spec={study.companion}`).']
   records = companion_records(path)
-  theirs = {c.id: c for c in companion.claims}
-  lines = [f'Each claim as judged by `{study.companion}` (its `{VERDICTS_CSV}`) and by this '
-           'study, each from its own pre-registered comparisons, Holm-adjusted within the '
-           'claim; the deciding comparison is the one with the smallest adjusted p.', '']
-  lines += tables._header(['claim', f'{companion.name}: verdict', 'deciding comparison',
-                           f'{study.name}: verdict', 'deciding comparison'])
+  lines = [f'Each claim as judged by this study and by `{study.companion}` (its '
+           f'`{VERDICTS_CSV}`), each from its own pre-registered comparisons, Holm-adjusted '
+           'within the claim, and each claim as its own spec states it (a later stage of '
+           'the companion\'s claim, with more runs, is listed under the first); the deciding '
+           'comparison is the one with the smallest adjusted p.', '']
+  lines += tables._header(['claim', f'{study.name}: verdict', 'deciding comparison',
+                           f'{companion.name}: claim', 'verdict', 'deciding comparison'])
   for result in claim_results:
-    other = theirs.get(result.claim.id)
-    other_records = records.get(result.claim.id, [])
-    other_verdict = (verdicts.claim_verdict(other.rule, other_records) if other
-                     else 'not a claim there')
-    lines.append(tables._row([f'{result.claim.id}. {result.claim.statement}', other_verdict,
-                              _deciding(other_records), result.verdict,
-                              _deciding(result.records)]))
+    mine = [f'{result.claim.id}. {result.claim.statement}', result.verdict,
+            _deciding(result.records)]
+    theirs = companion_claims(result.claim.id, companion.claims)
+    if not theirs:
+      lines.append(tables._row(mine + ['not a claim there', '-', '-']))
+    for i, other in enumerate(theirs):
+      other_records = records.get(other.id, [])
+      lines.append(tables._row(
+          (mine if i == 0 else ['', '', '']) +
+          [f'{other.id}. {other.statement}',
+           verdicts.claim_verdict(other.rule, other_records), _deciding(other_records)]))
   return lines
 
 

@@ -71,3 +71,13 @@ def test_an_earlier_part_tables_keep_its_seeds_when_a_later_part_adds_runs(tmp_p
     rows = [line for line in section.splitlines() if line.startswith('| crl_big_topk |')]
     assert len(rows) == 2  # The variant table and the retention table.
     assert all(row.split('|')[2].strip() == str(runs) for row in rows), rows
+
+
+def test_a_claim_beside_the_companion_lists_every_stage_of_its_id():
+  # Fails if claims pair by exact id only (the powered stage never shown) or
+  # by prefix alone ('1' would take '10').
+  claims = [spec_lib.Claim(id=i, statement='', rule='all', comparisons=())
+            for i in ('1', '1 (30 runs)', '10', '2 (15 runs)')]
+  assert [c.id for c in report.companion_claims('1', claims)] == ['1', '1 (30 runs)']
+  assert [c.id for c in report.companion_claims('2', claims)] == ['2 (15 runs)']
+  assert report.companion_claims('3', claims) == []
