@@ -147,6 +147,19 @@ def holm(pvalues):
   return adjusted
 
 
+def holm_bounds(pvalues, family_size):
+  """(low, high) of each known p-value's Holm-adjusted value in a family of
+  `family_size` whose other p-values are not known yet. low: Holm over the
+  known ones alone, what it is if every unknown p is 0; high: min(1,
+  family_size * p), Bonferroni's, which Holm's never exceeds (the adjusted
+  p of rank i is the largest (m - j + 1) p_(j) over j <= i, and each of
+  those is at most m p_(i))."""
+  p = np.asarray(pvalues, dtype=float).ravel()
+  if family_size < p.size:
+    raise ValueError(f'a family of {family_size} cannot hold {p.size} known p-values.')
+  return holm(p), np.minimum(1.0, family_size * p)
+
+
 def probability_of_improvement(a, b):
   """P(X_a > X_b) + P(X_a = X_b) / 2 over all pairs of a run of a and a run
   of b: the Mann-Whitney U of a over n_a n_b, from mid-ranks."""

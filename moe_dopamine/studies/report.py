@@ -37,7 +37,8 @@ WRITTEN_FOR = re.compile(r'<!--\s*written for (\d+) runs\s*-->')
 _CSV_FIELDS = ['kind', 'claim', 'a', 'b', 'metric', 'direction', 'seeds', 'n_a', 'n_b',
                'mean_a', 'mean_b', 'difference', 'bca_low', 'bca_high', 'hl_shift', 'hl_low',
                'hl_high', 'hl_coverage', 'poi', 'poi_per_task', 'p', 'exact', 'p_holm',
-               'verdict', 'mde', 'runs_needed', 'power_at_observed', 'tost_p', 'reason']
+               'p_holm_low', 'p_holm_high', 'verdict', 'mde', 'runs_needed',
+               'power_at_observed', 'tost_p', 'reason']
 
 
 def _safe(name):
@@ -271,7 +272,7 @@ def unmatched_p_values(text, records):
   that no comparison of the report has, raw or Holm-adjusted, to 4 digits."""
   known = set()
   for record in records:
-    for key in ('p', 'p_holm', 'tost_p'):
+    for key in ('p', 'p_holm', 'p_holm_low', 'p_holm_high', 'tost_p'):
       value = record.get(key)
       if value is not None and np.isfinite(value):
         known.add(f'{value:.4f}')
@@ -393,7 +394,10 @@ def build(study, out=None, draw=True):
         'difference of mean per-run values; its p-value is an exact two-sided permutation test '
         '(all relabellings up to 100,000, else 100,000 seeded random ones); within each claim '
         f'the p-values are Holm-adjusted, and a comparison is **clear** when its adjusted p < '
-        f'{study.alpha}. Final values average the last {study.window} evaluations. Intervals: '
+        f'{study.alpha}. While some of a claim\'s comparisons wait for their runs, the others '
+        'show the bounds of their adjusted p (Holm over the ones in, and Bonferroni over the '
+        'whole family, which Holm never exceeds) and a verdict only where the bounds settle '
+        'it. Final values average the last {study.window} evaluations. Intervals: '
         'the difference with a 95% BCa bootstrap interval, and the Hodges-Lehmann shift with '
         'its exact interval (its coverage in brackets). P(a > b) is the probability of '
         'improvement per task (never averaged over tasks). "Not distinguishable" is not '

@@ -160,7 +160,9 @@ def comparison_table(records, adjusted=True):
              _num(record['mean_a']), _num(record['mean_b']), bca, hl, _poi_text(record),
              _p(record['p']) + exact]
     if adjusted:
-      cells.append(_p(record.get('p_holm')))
+      cells.append(_p(record.get('p_holm')) if 'p_holm_low' not in record else
+                   f"{_p(record['p_holm_low'])} to {_p(record['p_holm_high'])} "
+                   f"({record['family']} comparisons in)")
     cells += [record['verdict'], _num(record['mde'], 3),
               'n/a' if not np.isfinite(needed) else ('never (d = 0)' if math.isinf(needed)
                                                       else f'{int(needed):,}'),

@@ -7,7 +7,9 @@ the Hodges-Lehmann shift with its exact interval, the exact two-sided
 permutation p-value, the probability of improvement (per task when the
 metric is P: never averaged over tasks that may disagree), and the power
 figures. Within each claim the p-values of its primary comparisons are
-Holm-adjusted; a comparison is "clear" when its adjusted p < alpha. A claim
+Holm-adjusted; a comparison is "clear" when its adjusted p < alpha (while
+some of a claim's comparisons wait for their runs, the others get the bounds
+of their adjusted p, and a verdict only where the bounds settle it). A claim
 is decided by its rule:
 
 - 'all': supported when every comparison is clear as predicted; contradicted
@@ -88,8 +90,19 @@ def testable(record):
 
 
 def decide_family(records, alpha):
-  """Adds 'p_holm' and 'verdict' to each testable record of one family."""
+  """Adds 'p_holm' and 'verdict' to each testable record of one family.
+
+  Holm's adjustment needs every p-value of the family: while some
+  comparisons wait for their runs, each tested record gets the bounds of
+  its adjusted p instead ('p_holm_low', 'p_holm_high':
+  inference.holm_bounds) and a verdict only when the bounds settle it
+  (clear whatever the others give, or not clear whatever they give)."""
   tested = [r for r in records if testable(r)]
+  if tested and len(tested) < len(records):
+    _bound_partial_family(tested, len(records), alpha)
+    for record in records:
+      record.setdefault('verdict', NOT_YET_RUN)
+    return records
   adjusted = inference.holm([r['p'] for r in tested]) if tested else []
   for record, p in zip(tested, adjusted):
     record['p_holm'] = float(p)
@@ -102,6 +115,25 @@ def decide_family(records, alpha):
   for record in records:
     record.setdefault('verdict', NOT_YET_RUN)
   return records
+
+
+WAITING_FAMILY = 'waiting for the rest of its family'
+SETTLED = ', whatever the waiting comparisons give'
+
+
+def _bound_partial_family(tested, family_size, alpha):
+  low, high = inference.holm_bounds([r['p'] for r in tested], family_size)
+  settled = inference.verdicts(high, [r['difference'] for r in tested],
+                               [r['direction'] for r in tested], alpha)
+  for record, lo, hi, verdict in zip(tested, low, high, settled):
+    record['p_holm_low'], record['p_holm_high'] = float(lo), float(hi)
+    record['family'] = f'{len(tested)} of {family_size}'
+    if hi < alpha:
+      record['verdict'] = verdict + SETTLED
+    elif lo >= alpha:
+      record['verdict'] = inference.NOT_DISTINGUISHABLE + SETTLED
+    else:
+      record['verdict'] = WAITING_FAMILY
 
 
 def claim_verdict(rule, records):

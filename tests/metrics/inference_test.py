@@ -155,6 +155,30 @@ def test_holm_leaves_nan_out_of_the_family_and_takes_empty_input():
   np.testing.assert_allclose(inference.holm([0.6, 0.7]), [1.0, 1.0])
 
 
+def test_holm_bounds_hold_whatever_the_unknown_p_values_are():
+  """Known 0.01 and 0.03 in a family of 4: over a grid of the two unknown
+  p-values, Holm's adjusted value of each known one stays within the bounds;
+  it reaches the low end (unknowns at 0: Holm of the two alone, 0.02 and
+  0.03) and, for the smallest p, the high end (unknowns large: 0.04, then
+  0.09 against Bonferroni's 0.12). Catches bounds from the known ones alone
+  (0.02 as the high end) and a Bonferroni bound over the known count."""
+  known = [0.01, 0.03]
+  low, high = inference.holm_bounds(known, 4)
+  np.testing.assert_allclose(low, [0.02, 0.03])
+  np.testing.assert_allclose(high, [0.04, 0.12])
+  seen = []
+  grid = [0.0, 0.001, 0.005, 0.02, 0.04, 0.2, 1.0]
+  for u in grid:
+    for v in grid:
+      adjusted = inference.holm(known + [u, v])[:2]
+      assert np.all(adjusted >= low - 1e-12) and np.all(adjusted <= high + 1e-12)
+      seen.append(adjusted)
+  np.testing.assert_allclose(np.min(seen, axis=0), low)
+  np.testing.assert_allclose(np.max(seen, axis=0), [0.04, 0.09])
+  with pytest.raises(ValueError, match='a family of 1 cannot hold 2'):
+    inference.holm_bounds(known, 1)
+
+
 # Probability of improvement.
 
 

@@ -182,3 +182,37 @@ def test_runs_added_for_other_comparisons_never_change_a_registered_one():
   assert [(r['n_a'], r['n_b']) for r in result.records] == [(5, 5), (10, 10)]
   assert verdicts.seeds_of(five, (0, 1)) == (0, 1)
   assert verdicts.seeds_of(ten, (0, 1)) == tuple(range(10))
+
+
+def test_a_family_with_comparisons_waiting_gets_bounds_not_holm_over_the_ones_in():
+  # Fails if Holm adjusts over the tested comparisons only, as if the family
+  # had no others (the waiting ones can only raise the adjusted p).
+  runs = runs_of({'crl_a': 0.9, 'crl_b': 0.3, 'crl_c': 0.5, 'crl_d': 0.5})
+  tested = comparison('crl_a', 'crl_b')          # p = 2/252 at 5 v 5.
+  level = comparison('crl_c', 'crl_d')           # No difference.
+  waiting = [spec_lib.Comparison('crl_a', x, 'P', 'greater', runs=30) for x in ('crl_c', 'crl_d')]
+  claim = spec_lib.Claim('1', 's', 'any', (tested, level, *waiting))
+  [result] = verdicts.judge(study_of([claim]), runs)
+  clear, flat = result.records[:2]
+  assert 'p_holm' not in clear and 'p_holm' not in flat
+  p = 2 / 252
+  assert clear['p_holm_low'] == pytest.approx(2 * p)  # Holm over the two in: x2.
+  assert clear['p_holm_high'] == pytest.approx(4 * p)  # Bonferroni over the family of 4.
+  assert clear['verdict'] == inference.CLEAR_AS_PREDICTED + verdicts.SETTLED
+  assert flat['p_holm_low'] >= 0.05
+  assert flat['verdict'] == inference.NOT_DISTINGUISHABLE + verdicts.SETTLED
+  assert result.verdict.startswith('not yet decided')
+  row = [line for line in report.tables.comparison_table(result.records)
+         if line.startswith('| crl_a vs crl_b')][0]
+  assert f'{2 * p:.4f} to {4 * p:.4f} (2 of 4 comparisons in)' in row
+
+
+def test_a_bound_that_does_not_settle_it_waits_for_the_family():
+  # p = 2/252 = 0.0079 in a family of 8: Bonferroni's bound 0.063 >= 0.05,
+  # Holm over the one in 0.0079 < 0.05: neither settles it.
+  runs = runs_of({'crl_a': 0.9, 'crl_b': 0.3})
+  waiting = [spec_lib.Comparison('crl_a', 'crl_b', 'P', 'greater', runs=30 + i)
+             for i in range(7)]
+  claim = spec_lib.Claim('1', 's', 'any', (comparison('crl_a', 'crl_b'), *waiting))
+  [result] = verdicts.judge(study_of([claim]), runs)
+  assert result.records[0]['verdict'] == verdicts.WAITING_FAMILY
