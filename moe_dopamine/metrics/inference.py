@@ -32,10 +32,14 @@ NaN values are dropped first; the permutation test (SciPy's) needs at least
 - BCa bootstrap interval of D (scipy.stats.bootstrap, each sample resampled on
   its own); the percentile interval when BCa is degenerate (e.g. all values
   equal), with the method named in the result.
-- Power: the two-sample t-test's (statsmodels TTestIndPower, two-sided alpha)
-  as an approximation of the permutation test's, at Cohen's d = D / s, s the
-  pooled standard deviation: the minimal detectable effect at these n and
-  the runs a side needed at the observed |d|.
+- Power: the two-sample t-test's (statsmodels TTestIndPower, two-sided) as an
+  approximation of the permutation test's, at Cohen's d = D / s, s the
+  pooled standard deviation, and at the level a comparison of a Holm family
+  of m must reach in Holm's first step, alpha / m (a lower bound on its
+  power under Holm's adjustment); 0 where the exact test's smallest p at
+  these runs cannot reach that level. Reported: the minimal detectable
+  effect at these n, the power at the observed |d|, and the runs a side
+  needed at the observed |d|.
 - Equivalence (TOST) with margin M > 0 under the shift model: H0 D <= -M is
   the one-sided permutation test of a against b - M ('greater'), H0 D >= M
   that of a against b + M ('less'); p = the larger of the two. "No better than"
@@ -259,10 +263,29 @@ def bca_interval(a, b, confidence=0.95, resamples=10_000, seed=0):
   return float(low), float(high), method
 
 
+def smallest_p(n_a, n_b, max_exact=100_000, resamples=100_000):
+  """The smallest two-sided p-value permutation_test can return for n_a
+  against n_b runs: 2 / C(n_a + n_b, n_a) when it enumerates every
+  relabelling (5 vs 5: 0.0079), 2 / (resamples + 1) when it draws them."""
+  total = math.comb(n_a + n_b, n_a)
+  return min(1.0, 2 / total if total <= max_exact else 2 / (resamples + 1))
+
+
+def _reachable_runs(level, max_exact, resamples):
+  """The fewest equal runs a side at which the exact test can reach `level`."""
+  n = 2
+  while smallest_p(n, n, max_exact, resamples) >= level:
+    n += 1
+    if n > 1000:
+      return math.inf
+  return n
+
+
 def _runs_needed(analysis, d, alpha, power):
-  """Runs a side for `power` at effect d > 0, rounded up (at least 2, which a
-  t-test needs). statsmodels' root finder fails (NaN) when the answer is
-  below 2 or, for |d| near 0, astronomically large; the normal approximation
+  """Runs a side for `power` at effect d > 0 by the t-test at two-sided
+  `alpha`, rounded up (at least 2, which a t-test needs). statsmodels' root
+  finder fails (NaN) when the answer is below 2 or, for |d| near 0,
+  astronomically large; the normal approximation
   2 ((z_(1 - alpha/2) + z_power) / d)^2 then decides between the two."""
   if d == 0:
     return math.inf
@@ -276,16 +299,25 @@ def _runs_needed(analysis, d, alpha, power):
   return max(2, math.ceil(runs))
 
 
-def power_figures(a, b, alpha=0.05, power=0.8):
-  """Power of the comparison, from the two-sample t-test with a two-sided
-  alpha (statsmodels TTestIndPower) as an approximation of the permutation
-  test's, which has no closed form.
+def power_figures(a, b, alpha=0.05, power=0.8, family_size=1, max_exact=100_000,
+                  resamples=100_000):
+  """Power of the comparison as one of a Holm family of `family_size`.
 
-  Returns n_a, n_b; sd (pooled standard deviation) and d = (mean(a) -
-  mean(b)) / sd; mde_d, the smallest |d| detected with probability `power`
-  at these n, and mde = mde_d * sd in the metric's units; power_at_observed,
-  the power at the observed |d|; runs_needed, runs a side for `power` at the
-  observed |d| (inf when d == 0; NaN when sd == 0, where d is NaN too).
+  The level is Bonferroni's alpha / family_size, Holm's first step: power at
+  that level is a lower bound on the power under Holm's adjustment. It is
+  the two-sample t-test's power at that two-sided level (statsmodels
+  TTestIndPower), an approximation of the permutation test's, which has no
+  closed form; and it is 0 where the exact test cannot reach the level at
+  these runs (smallest_p >= level: 5 vs 5 in a family of 8, 0.0079 against
+  0.00625), whatever the effect.
+
+  Returns n_a, n_b; level; smallest_p; reachable (smallest_p < level); sd
+  (pooled standard deviation) and d = (mean(a) - mean(b)) / sd; mde_d, the
+  smallest |d| detected with probability `power` at these n (inf when not
+  reachable), and mde = mde_d * sd in the metric's units; power_at_observed,
+  the power at the observed |d|; runs_needed, equal runs a side for `power`
+  at the observed |d|, at least as many as the exact test needs to reach the
+  level (inf when d == 0; NaN when sd == 0, where d is NaN too).
   """
   a = _values(a, 'a')
   b = _values(b, 'b')
@@ -293,6 +325,11 @@ def power_figures(a, b, alpha=0.05, power=0.8):
   if n_a + n_b < 3:
     raise ValueError(
         f'a pooled standard deviation needs at least 3 runs, got {n_a} + {n_b}.')
+  if not (isinstance(family_size, int) and family_size >= 1):
+    raise ValueError(f'family_size must be a whole number >= 1, got {family_size!r}.')
+  level = alpha / family_size
+  floor = smallest_p(n_a, n_b, max_exact, resamples)
+  reachable = floor < level
   analysis = sm_power.TTestIndPower()
   ratio = n_b / n_a
   # A single run adds no spread; ddof=1 would make its variance NaN.
@@ -300,19 +337,23 @@ def power_figures(a, b, alpha=0.05, power=0.8):
                   + (n_b - 1) * np.var(b, ddof=1 if n_b > 1 else 0))
                  / (n_a + n_b - 2))
   mde_d = float(analysis.solve_power(
-      effect_size=None, nobs1=n_a, alpha=alpha, power=power, ratio=ratio,
-      alternative='two-sided'))
+      effect_size=None, nobs1=n_a, alpha=level, power=power, ratio=ratio,
+      alternative='two-sided')) if reachable else math.inf
   if sd == 0:
     d = power_at_observed = runs_needed = math.nan
   else:
     d = float((a.mean() - b.mean()) / sd)
     power_at_observed = float(analysis.power(
-        effect_size=abs(d), nobs1=n_a, alpha=alpha, ratio=ratio,
-        alternative='two-sided'))
-    runs_needed = _runs_needed(analysis, abs(d), alpha, power)
+        effect_size=abs(d), nobs1=n_a, alpha=level, ratio=ratio,
+        alternative='two-sided')) if reachable else 0.0
+    runs_needed = max(_runs_needed(analysis, abs(d), level, power),
+                      _reachable_runs(level, max_exact, resamples))
   return {
       'n_a': n_a,
       'n_b': n_b,
+      'level': level,
+      'smallest_p': floor,
+      'reachable': bool(reachable),
       'd': d,
       'sd': sd,
       'mde_d': mde_d,
@@ -348,13 +389,14 @@ def _agrees(difference, direction):
 
 def compare(a, b, direction='greater', alpha=0.05, confidence=0.95,
             margin=None, seed=0, max_exact=100_000, resamples=100_000,
-            bootstrap_resamples=10_000, power=0.8):
+            bootstrap_resamples=10_000, power=0.8, family_size=1):
   """Everything the report states about one comparison of a against b, as a
   dict. `direction` is what the pre-registered hypothesis predicts for a vs b
   ('greater' or 'less'); 'agrees' says whether the observed difference has
   that sign. p is the two-sided permutation p-value (unadjusted: Holm is
-  applied over the claim's family by the caller); tost_p is None without a
-  margin. Needs at least 2 runs a side."""
+  applied over the claim's family by the caller, and the power figures are
+  those of a family of `family_size`); tost_p is None without a margin.
+  Needs at least 2 runs a side."""
   _check_direction(direction)
   if margin is not None and not margin > 0:
     raise ValueError(f'the equivalence margin must be > 0, got {margin}.')
@@ -388,7 +430,8 @@ def compare(a, b, direction='greater', alpha=0.05, confidence=0.95,
       'margin': margin,
       'tost_p': None,
   }
-  result.update(power_figures(a, b, alpha=alpha, power=power))
+  result.update(power_figures(a, b, alpha=alpha, power=power, family_size=family_size,
+                              max_exact=max_exact, resamples=resamples))
   if margin is not None:
     result['tost_p'] = tost(a, b, margin, max_exact=max_exact,
                             resamples=resamples, seed=seed)[0]

@@ -24,6 +24,7 @@ import pandas as pd
 
 from moe_dopamine import results
 from moe_dopamine.environments import tasks as tasks_lib
+from moe_dopamine.metrics import inference
 from moe_dopamine.studies import engine
 from moe_dopamine.studies import figures
 from moe_dopamine.studies import measurements
@@ -37,7 +38,7 @@ WRITTEN_FOR = re.compile(r'<!--\s*written for (\d+) runs\s*-->')
 _CSV_FIELDS = ['kind', 'claim', 'a', 'b', 'metric', 'direction', 'seeds', 'n_a', 'n_b',
                'mean_a', 'mean_b', 'difference', 'bca_low', 'bca_high', 'hl_shift', 'hl_low',
                'hl_high', 'hl_coverage', 'poi', 'poi_per_task', 'p', 'exact', 'p_holm',
-               'p_holm_low', 'p_holm_high', 'verdict', 'mde', 'runs_needed',
+               'p_holm_low', 'p_holm_high', 'verdict', 'level', 'smallest_p', 'mde', 'runs_needed',
                'power_at_observed', 'tost_p', 'reason']
 
 
@@ -256,8 +257,8 @@ def _claim_summary(claim_results):
   lines = tables._header(['claim', 'verdict', 'clear as predicted', 'clear against',
                           'comparisons'])
   for result in claim_results:
-    as_predicted = sum(r.get('verdict') == 'clear, as predicted' for r in result.records)
-    against = sum(r.get('verdict') == 'clear, against the prediction' for r in result.records)
+    as_predicted = sum(verdicts.is_clear(r, inference.CLEAR_AS_PREDICTED) for r in result.records)
+    against = sum(verdicts.is_clear(r, inference.CLEAR_AGAINST) for r in result.records)
     lines.append(tables._row([f'{result.claim.id}. {result.claim.statement}',
                               f'**{result.verdict}**', str(as_predicted), str(against),
                               str(len(result.records))]))
@@ -397,14 +398,19 @@ def build(study, out=None, draw=True):
         f'{study.alpha}. While some of a claim\'s comparisons wait for their runs, the others '
         'show the bounds of their adjusted p (Holm over the ones in, and Bonferroni over the '
         'whole family, which Holm never exceeds) and a verdict only where the bounds settle '
-        'it. Final values average the last {study.window} evaluations. Intervals: '
+        f'it. Final values average the last {study.window} evaluations. Intervals: '
         'the difference with a 95% BCa bootstrap interval, and the Hodges-Lehmann shift with '
         'its exact interval (its coverage in brackets). P(a > b) is the probability of '
         'improvement per task (never averaged over tasks). "Not distinguishable" is not '
         '"equal": equality needs an equivalence test with a stated margin (TOST), reported '
         'where the spec sets one. Power figures are the two-sample t-test\'s, as an '
-        'approximation: the minimal detectable effect at these runs, the runs a side needed '
-        'at the observed effect, and the power at the observed effect.', '',
+        'approximation, at the level a comparison must reach in Holm\'s first step, alpha / m '
+        'for a claim of m comparisons (so a lower bound on its power under the adjustment; '
+        'exploratory comparisons at alpha): the minimal detectable effect at these runs, the '
+        'runs a side needed at the observed effect, and the power at the observed effect. Where '
+        'the exact test cannot reach that level at these runs whatever the effect (its smallest '
+        'p is 2 over the number of relabellings: 0.0079 at 5 vs 5, above 0.05 / 8), the power is '
+        '0 and the table says so.', '',
         '## Verdicts', '']
     lines += _claim_summary(claim_results) + ['']
     side = side_by_side_lines(study, claim_results)

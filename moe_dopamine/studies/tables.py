@@ -131,6 +131,12 @@ def _poi_text(record):
   return _num(record.get('poi'), 2)
 
 
+def _level(record):
+  """The level the power figures are taken at: alpha / m in a family of m."""
+  level = record.get('level')
+  return 'n/a' if level is None else (f'{level:.4f}' if level < 0.01 else f'{level:.3f}')
+
+
 def comparison_table(records, adjusted=True):
   """One row per comparison: runs a side, means, the difference with its BCa
   interval, the Hodges-Lehmann shift with its exact interval, the
@@ -139,7 +145,8 @@ def comparison_table(records, adjusted=True):
   header = ['comparison', 'predicted', 'runs a / b', 'mean a', 'mean b',
             'difference [95% BCa]', 'HL shift [exact CI]', 'P(a > b)', 'p (exact)']
   header += (['p (Holm)'] if adjusted else []) + [
-      'verdict', 'MDE at 80% power', 'runs a side for 80% power', 'power at observed']
+      'verdict', 'power level', 'MDE at 80% power', 'runs a side for 80% power',
+      'power at observed']
   lines = _header(header)
   for record in records:
     comparison = record['comparison']
@@ -163,7 +170,10 @@ def comparison_table(records, adjusted=True):
       cells.append(_p(record.get('p_holm')) if 'p_holm_low' not in record else
                    f"{_p(record['p_holm_low'])} to {_p(record['p_holm_high'])} "
                    f"({record['family']} comparisons in)")
-    cells += [record['verdict'], _num(record['mde'], 3),
+    unreachable = not record.get('reachable', True)
+    cells += [record['verdict'], _level(record),
+              f"none: p >= {_p(record['smallest_p'])} at these runs" if unreachable
+              else _num(record['mde'], 3),
               'n/a' if not np.isfinite(needed) else ('never (d = 0)' if math.isinf(needed)
                                                       else f'{int(needed):,}'),
               _num(record['power_at_observed'], 2)]
@@ -187,11 +197,21 @@ def equivalence_lines(records):
 
 
 def sensitivity_table(sensitivity, windows):
-  """Per primary comparison, the difference and P(a > b) at each window."""
+  """Per primary comparison, the difference and P(a > b) (per task for P)
+  at each window."""
   lines = _header(['comparison'] + [f'last {w}: difference, P(a > b)' for w in windows])
+
+  def cell(difference, poi):
+    if not np.isfinite(difference):
+      return 'n/a'
+    if isinstance(poi, dict):
+      poi = '; '.join(f'{task} {value:.2f}' for task, value in poi.items())
+    else:
+      poi = f'{poi:.2f}'
+    return f'{difference:+.3f}, {poi}'
+
   for label, by_window in sensitivity.items():
-    lines.append(_row([label] + [f'{by_window[w][0]:+.3f}, {by_window[w][1]:.2f}'
-                                 if np.isfinite(by_window[w][0]) else 'n/a' for w in windows]))
+    lines.append(_row([label] + [cell(*by_window[w]) for w in windows]))
   return lines
 
 

@@ -6,7 +6,8 @@ metrics.inference.compare: the difference of means with its BCa interval,
 the Hodges-Lehmann shift with its exact interval, the exact two-sided
 permutation p-value, the probability of improvement (per task when the
 metric is P: never averaged over tasks that may disagree), and the power
-figures. Within each claim the p-values of its primary comparisons are
+figures (at the family's Bonferroni level, a lower bound on the power under
+Holm's adjustment). Within each claim the p-values of its primary comparisons are
 Holm-adjusted; a comparison is "clear" when its adjusted p < alpha (while
 some of a claim's comparisons wait for their runs, the others get the bounds
 of their adjusted p, and a verdict only where the bounds settle it). A claim
@@ -59,9 +60,10 @@ def seeds_of(comparison, default_seeds):
   return tuple(range(comparison.runs)) if comparison.runs is not None else default_seeds
 
 
-def evaluate(comparison, runs, alpha, seed=0, default_seeds=None):
-  """The record of one comparison (a dict; None when a side has fewer than
-  MIN_RUNS runs), on seeds_of(comparison, default_seeds)."""
+def evaluate(comparison, runs, alpha, seed=0, default_seeds=None, family_size=1):
+  """The record of one comparison (a dict; without a p-value when a side has
+  fewer than MIN_RUNS runs), on seeds_of(comparison, default_seeds), its
+  power figures as one of a family of `family_size` (inference.power_figures)."""
   seeds = seeds_of(comparison, default_seeds)
   a = measurements.values(runs, comparison.a, comparison.metric, seeds)
   b = measurements.values(runs, comparison.b, comparison.metric, seeds)
@@ -73,16 +75,23 @@ def evaluate(comparison, runs, alpha, seed=0, default_seeds=None):
   if len(a) < MIN_RUNS or len(b) < MIN_RUNS:
     return record
   record.update(inference.compare(a, b, comparison.direction, alpha=alpha,
-                                  margin=comparison.margin, seed=seed))
+                                  margin=comparison.margin, seed=seed,
+                                  family_size=family_size))
   if comparison.metric == 'P':
-    per_task = {}
-    for task in _tasks(runs, comparison.a):
-      ta = measurements.values(runs, comparison.a, f'score:{task}', seeds)
-      tb = measurements.values(runs, comparison.b, f'score:{task}', seeds)
-      if len(ta) and len(tb):
-        per_task[task] = inference.probability_of_improvement(ta, tb)
-    record['poi_per_task'] = per_task
+    record['poi_per_task'] = poi_per_task(comparison, runs, seeds)
   return record
+
+
+def poi_per_task(comparison, runs, seeds):
+  """{task: P(a > b) of the task's final score}: a comparison of P is
+  described per task, never by one probability over the task average."""
+  per_task = {}
+  for task in _tasks(runs, comparison.a):
+    ta = measurements.values(runs, comparison.a, f'score:{task}', seeds)
+    tb = measurements.values(runs, comparison.b, f'score:{task}', seeds)
+    if len(ta) and len(tb):
+      per_task[task] = inference.probability_of_improvement(ta, tb)
+  return per_task
 
 
 def testable(record):
@@ -136,6 +145,13 @@ def _bound_partial_family(tested, family_size, alpha):
       record['verdict'] = WAITING_FAMILY
 
 
+def is_clear(record, kind):
+  """Whether `record`'s verdict is `kind` (inference.CLEAR_AS_PREDICTED or
+  CLEAR_AGAINST), settled in a complete family or by the bounds of a
+  partial one."""
+  return record.get('verdict') in (kind, kind + SETTLED)
+
+
 def claim_verdict(rule, records):
   waiting = [r['verdict'] for r in records if r.get('verdict', '').startswith('waiting')]
   if waiting:
@@ -164,7 +180,8 @@ def judge(study, runs, seed=0):
   """[ClaimResult] of every claim of the study."""
   out = []
   for claim in study.claims:
-    records = [evaluate(c, runs, study.alpha, seed, study.seeds) for c in claim.comparisons]
+    records = [evaluate(c, runs, study.alpha, seed, study.seeds, len(claim.comparisons))
+               for c in claim.comparisons]
     decide_family(records, study.alpha)
     out.append(ClaimResult(claim, records, claim_verdict(claim.rule, records)))
   return out
@@ -185,7 +202,8 @@ def exploratory(study, runs, seed=0):
 def sensitivity(study, scores, dormant, windows):
   """{comparison label: {window: (difference of means, probability of
   improvement)}} of every primary comparison, final values averaged over
-  each window."""
+  each window; the probability of improvement is {task: value} for P (per
+  task, as in the comparison tables), a number for the other metrics."""
   out = {c.key: {} for c in study.primary()}
   for window in windows:
     runs = measurements.per_run(scores, dormant, study.references, window,
@@ -195,7 +213,10 @@ def sensitivity(study, scores, dormant, windows):
       a = measurements.values(runs, comparison.a, comparison.metric, seeds)
       b = measurements.values(runs, comparison.b, comparison.metric, seeds)
       reached = comparison.runs is None or min(len(a), len(b)) >= comparison.runs
-      out[comparison.key][window] = (
-          (float(np.mean(a) - np.mean(b)), inference.probability_of_improvement(a, b))
-          if len(a) and len(b) and reached else (float('nan'), float('nan')))
+      if not (len(a) and len(b) and reached):
+        out[comparison.key][window] = (float('nan'), float('nan'))
+        continue
+      poi = (poi_per_task(comparison, runs, seeds) if comparison.metric == 'P'
+             else inference.probability_of_improvement(a, b))
+      out[comparison.key][window] = (float(np.mean(a) - np.mean(b)), poi)
   return out

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
+from statsmodels.stats import power as sm_power
 
 from moe_dopamine.metrics import inference
 
@@ -343,16 +344,57 @@ def test_pooled_sd_weights_each_side_by_its_degrees_of_freedom():
 
 def test_power_at_no_difference_is_alpha_and_needs_infinitely_many_runs():
   """Catches a crash (statsmodels' solver fails at d = 0, near 0 and for
-  effects needing fewer than 2 runs) and power at d = 0 other than alpha."""
-  figures = inference.power_figures([1., 2., 3.], [3., 2., 1.])
+  effects needing fewer than the exact test's runs) and power at d = 0 other
+  than alpha."""
+  figures = inference.power_figures([1., 2., 3., 4., 5.], [5., 4., 3., 2., 1.])
   assert figures['d'] == 0.0
   assert figures['runs_needed'] == math.inf
   assert figures['power_at_observed'] == pytest.approx(0.05)
-  tiny = inference.power_figures([0., 2. + 1e-7], [0., 2.])
+  tiny = inference.power_figures([0., 2. + 1e-7, 1., 1.], [0., 2., 1., 1.])
   assert 1e12 < tiny['runs_needed'] < math.inf
-  assert inference.power_figures([10., 11.], [0., 1.])['runs_needed'] == 2
   constant = inference.power_figures([1., 1., 1.], [1., 1., 1.])
   assert math.isnan(constant['d']) and math.isnan(constant['runs_needed'])
+
+
+def test_the_smallest_p_is_two_over_the_relabellings_or_the_resamples():
+  assert inference.smallest_p(5, 5) == pytest.approx(2 / 252)
+  assert inference.smallest_p(2, 2) == pytest.approx(2 / 6)
+  assert inference.smallest_p(1, 1) == 1.0
+  assert inference.smallest_p(30, 30) == pytest.approx(2 / 100_001)
+  a, b = np.arange(5.) + 10, np.arange(5.)
+  assert inference.permutation_test(a, b).pvalue == pytest.approx(inference.smallest_p(5, 5))
+
+
+def test_a_level_the_exact_test_cannot_reach_has_no_power_whatever_the_effect():
+  """5 vs 5 in a Holm family of 8: the exact test's smallest p, 2/252 =
+  0.0079, never reaches alpha / 8 = 0.00625, so no effect can be clear; the
+  t-test alone would call the power of this huge effect 1. Catches power at
+  the unadjusted level and power not capped by the exact test."""
+  a, b = np.arange(5.) + 100, np.arange(5.)
+  alone = inference.power_figures(a, b)
+  assert alone['level'] == 0.05 and alone['reachable']
+  assert alone['power_at_observed'] == pytest.approx(1.0)
+  family = inference.power_figures(a, b, family_size=8)
+  assert family['level'] == pytest.approx(0.05 / 8) and not family['reachable']
+  assert family['power_at_observed'] == 0.0 and math.isinf(family['mde'])
+  assert family['runs_needed'] == 6  # 2 / C(12, 6) = 0.0022 < 0.00625.
+  # Two runs a side never reach 0.05 (smallest p 1/3): 4 a side are needed.
+  assert inference.power_figures([10., 11.], [0., 1.])['runs_needed'] == 4
+
+
+def test_power_in_a_family_is_the_t_tests_at_bonferronis_level():
+  """Catches the unadjusted level (0.74 sd at 30 a side) in a family of 4."""
+  a = 3. * _standardized(30, 1) + 1.
+  b = 3. * _standardized(30, 2)
+  figures = inference.power_figures(a, b, family_size=4)
+  analysis = sm_power.TTestIndPower()
+  assert figures['mde_d'] == pytest.approx(analysis.solve_power(
+      effect_size=None, nobs1=30, alpha=0.0125, power=0.8, ratio=1.0))
+  assert figures['mde_d'] > 0.85  # 0.74 at the unadjusted level.
+  assert figures['power_at_observed'] == pytest.approx(analysis.power(
+      effect_size=1 / 3, nobs1=30, alpha=0.0125, ratio=1.0))
+  assert figures['runs_needed'] == math.ceil(analysis.solve_power(
+      effect_size=1 / 3, nobs1=None, alpha=0.0125, power=0.8, ratio=1.0))
 
 
 # Equivalence.

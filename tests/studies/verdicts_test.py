@@ -9,6 +9,7 @@ from moe_dopamine.metrics import inference
 from moe_dopamine.studies import measurements
 from moe_dopamine.studies import report
 from moe_dopamine.studies import spec as spec_lib
+from moe_dopamine.studies import tables
 from moe_dopamine.studies import verdicts
 from tests.studies import synthetic
 
@@ -116,7 +117,22 @@ def test_sensitivity_gives_every_window():
   [(label, by_window)] = table.items()
   assert set(by_window) == {1, 5}
   assert by_window[1][0] == pytest.approx(0.6 * 0.75)  # (0.45 + 0.9) / 2 - (0.15 + 0.3) / 2
-  assert by_window[1][1] == 1.0
+  assert by_window[1][1] == {'CartPole': 1.0, 'MountainCar': 1.0}
+
+
+def test_sensitivity_gives_p_of_improvement_per_task_not_over_the_average():
+  # a wins on CartPole and loses on MountainCar; on the task-averaged P it
+  # would win every pair (1.0), hiding the trade-off.
+  scores = synthetic.table({'crl_a': 0.6, 'crl_b': 0.6}, noise=0.0)
+  on = lambda task: (scores['variant'] == 'crl_a') & (scores['task'] == task)
+  scores.loc[on('CartPole'), 'eval_score'] += 0.4
+  scores.loc[on('MountainCar'), 'eval_score'] -= 0.1
+  claim = spec_lib.Claim('1', 's', 'all', (comparison('crl_a', 'crl_b'),))
+  [(_, by_window)] = verdicts.sensitivity(study_of([claim]), scores, None, (5,)).items()
+  assert by_window[5][0] > 0
+  assert by_window[5][1] == {'CartPole': 1.0, 'MountainCar': 0.0}
+  row = tables.sensitivity_table({'a vs b': by_window}, (5,))[-1]
+  assert 'CartPole 1.00; MountainCar 0.00' in row
 
 
 def test_cited_p_values_are_checked_against_the_comparisons():
@@ -216,3 +232,17 @@ def test_a_bound_that_does_not_settle_it_waits_for_the_family():
   claim = spec_lib.Claim('1', 's', 'any', (comparison('crl_a', 'crl_b'), *waiting))
   [result] = verdicts.judge(study_of([claim]), runs)
   assert result.records[0]['verdict'] == verdicts.WAITING_FAMILY
+
+
+def test_the_claim_summary_counts_comparisons_settled_by_the_bounds():
+  # Fails if the summary counts only verdicts of complete families: a
+  # comparison clear whatever the waiting ones give is clear.
+  runs = runs_of({'crl_a': 0.9, 'crl_b': 0.3, 'crl_c': 0.5, 'crl_d': 0.5})
+  waiting = spec_lib.Comparison('crl_a', 'crl_c', 'P', 'greater', runs=30)
+  claim = spec_lib.Claim('1', 's', 'any', (comparison('crl_a', 'crl_b'), waiting))
+  against = spec_lib.Claim('2', 't', 'any', (comparison('crl_b', 'crl_a'), waiting))
+  results = verdicts.judge(study_of([claim, against]), runs)
+  assert verdicts.is_clear(results[0].records[0], inference.CLEAR_AS_PREDICTED)
+  rows = [line for line in report._claim_summary(results) if line.startswith('| 1. ')
+          or line.startswith('| 2. ')]
+  assert rows[0].endswith('| 1 | 0 | 2 |') and rows[1].endswith('| 0 | 1 | 2 |')
