@@ -96,11 +96,7 @@ def part_seeds(part):
 
 
 def _seed_span(seeds):
-  """'0-4' for consecutive seeds, else '0, 2, 5'."""
-  seeds = sorted(seeds)
-  if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
-    return f'{seeds[0]}-{seeds[-1]}'
-  return ', '.join(str(s) for s in seeds)
+  return spec_lib.seed_text(seeds, ', ')
 
 
 def _part_figures(study, part, scores, experts, runs, figure_dir, out):
@@ -435,6 +431,17 @@ def build(study, out=None, draw=True):
               f'The primary comparisons\' difference of means and P(a > b) with final values '
               f'averaged over the last k evaluations; the verdicts use k = {study.window}.', '']
     lines += tables.sensitivity_table(sensitivity, study.sensitivity_windows) + ['']
+    first_seeds = verdicts.first_seeds_check(study, runs)
+    if first_seeds:
+      lines += [f'## Seeds {_seed_span(study.seeds)} against the later seeds', '',
+                f'Powered comparisons count the runs of seeds {_seed_span(study.seeds)}, run '
+                "first, with earlier code, beside the later seeds' runs. Per variant run at "
+                "both and per metric: the two sets' means, the exact two-sided permutation p "
+                "of their difference and Holm over every row. A clear row would say the first "
+                "seeds' runs differ from the later ones; a variant chosen for its first seeds' "
+                'results is expected to regress toward its mean on new seeds (which is why a '
+                'comparison so chosen counts new seeds only).', '']
+      lines += tables.first_seeds_lines(first_seeds, study.seeds) + ['']
   if study.references:
     lines += ['## The protocol', '',
               'The single-task reference runs (the references of forward transfer): how many '

@@ -147,7 +147,7 @@ class Comparison:
 
   @property
   def label(self):
-    seeds = f' (seeds {_seed_text(self.seeds)})' if self.seeds is not None else ''
+    seeds = f' (seeds {seed_text(self.seeds)})' if self.seeds is not None else ''
     return f'{self.a} vs {self.b}, {self.metric}{seeds}'
 
   @property
@@ -220,11 +220,12 @@ class Study:
     return [c for claim in self.claims for c in claim.comparisons]
 
 
-def _seed_text(seeds):
+def seed_text(seeds, separator=','):
+  """'0-4' for three or more consecutive seeds, else '0,2,5'."""
   seeds = sorted(seeds)
   if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
     return f'{seeds[0]}-{seeds[-1]}'
-  return ','.join(map(str, seeds))
+  return separator.join(map(str, seeds))
 
 
 def parse_seeds(value, where):

@@ -10,6 +10,7 @@ from scipy import stats
 
 from moe_dopamine.metrics import continual
 from moe_dopamine.studies import measurements
+from moe_dopamine.studies import spec as spec_lib
 
 LEARNED = 0.5  # A task counts as learned (or kept) at a normalized score >= LEARNED.
 
@@ -212,6 +213,20 @@ def sensitivity_table(sensitivity, windows):
 
   for label, by_window in sensitivity.items():
     lines.append(_row([label] + [cell(*by_window[w]) for w in windows]))
+  return lines
+
+
+def first_seeds_lines(rows, first_seeds):
+  """The table of verdicts.first_seeds_check."""
+  first = spec_lib.seed_text(first_seeds, ', ')
+  lines = _header(['variant', 'metric', f'seeds {first}: runs, mean',
+                   'later seeds: runs, mean', 'later - first', 'p (exact)', 'p (Holm)'])
+  for row in rows:
+    lines.append(_row([row['variant'], row['metric'],
+                       f"{row['n_first']}, {row['mean_first']:.3f}",
+                       f"{row['n_later']}, {row['mean_later']:.3f}",
+                       f"{row['mean_later'] - row['mean_first']:+.3f}",
+                       _p(row['p']), _p(row['p_holm'])]))
   return lines
 
 

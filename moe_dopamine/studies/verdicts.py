@@ -68,9 +68,13 @@ def evaluate(comparison, runs, alpha, seed=0, default_seeds=None, family_size=1)
   a = measurements.values(runs, comparison.a, comparison.metric, seeds)
   b = measurements.values(runs, comparison.b, comparison.metric, seeds)
   record = {'comparison': comparison, 'label': comparison.label, 'n_a': len(a), 'n_b': len(b)}
-  if comparison.runs is not None and min(len(a), len(b)) < comparison.runs:
-    # Pre-registered runs not reached: no look at the test before then.
-    record['verdict'] = f'waiting: {min(len(a), len(b))} of {comparison.runs} runs a side'
+  needed = (comparison.runs if comparison.runs is not None
+            else len(seeds) if seeds is not None else MIN_RUNS)
+  if min(len(a), len(b)) < needed:
+    # Pre-registered runs not reached: no look at the test before then. A
+    # comparison that registered no number of runs waits for every seed it
+    # counts.
+    record['verdict'] = f'waiting: {min(len(a), len(b))} of {needed} runs a side'
     return record
   if len(a) < MIN_RUNS or len(b) < MIN_RUNS:
     return record
@@ -220,3 +224,30 @@ def sensitivity(study, scores, dormant, windows):
              else inference.probability_of_improvement(a, b))
       out[comparison.key][window] = (float(np.mean(a) - np.mean(b)), poi)
   return out
+
+
+def first_seeds_check(study, runs, metrics=('P', 'dormant'), seed=0):
+  """Whether the seeds a study began with (study.seeds) and the seeds added
+  later are alike, per variant that has runs of both and per metric: the
+  exact two-sided permutation test of the difference of means, Holm over
+  every row. A check that counting the first seeds in a powered comparison
+  is sound (their runs are older), not a claim: a clear row would say the
+  two sets of runs differ. Records: variant, metric, n_first, n_later,
+  mean_first, mean_later, p, p_holm."""
+  first = set(study.seeds)
+  rows = []
+  for variant in study.variant_names():
+    frame = runs[runs['variant'] == variant]
+    later = sorted(set(frame['seed']) - first)
+    for metric in metrics:
+      a = measurements.values(runs, variant, metric, sorted(first))
+      b = measurements.values(runs, variant, metric, later)
+      if len(a) >= MIN_RUNS and len(b) >= MIN_RUNS:
+        test = inference.permutation_test(a, b, seed=seed)
+        rows.append({'variant': variant, 'metric': metric, 'n_first': len(a),
+                     'n_later': len(b), 'mean_first': float(a.mean()),
+                     'mean_later': float(b.mean()), 'p': test.pvalue})
+  for row, adjusted in zip(rows, inference.holm([r['p'] for r in rows]) if rows else []):
+    row['p_holm'] = float(adjusted)
+  return rows
+

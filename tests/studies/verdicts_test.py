@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from moe_dopamine.metrics import inference
@@ -103,11 +104,13 @@ def test_probability_of_improvement_is_per_task_for_p():
   assert record['poi_per_task'] == {'CartPole': 1.0, 'MountainCar': 0.0}
 
 
-def test_too_few_runs_is_not_yet_run():
+def test_too_few_runs_is_not_yet_decided_and_no_runs_not_yet_run():
   runs = runs_of({'crl_a': 0.9, 'crl_b': 0.3}, seeds=[0])
   claim = spec_lib.Claim('1', 's', 'all', (comparison('crl_a', 'crl_b'),))
   [result] = verdicts.judge(study_of([claim]), runs)
-  assert result.verdict == verdicts.NOT_YET_RUN
+  assert result.records[0]['verdict'] == 'waiting: 1 of 5 runs a side'
+  assert result.verdict.startswith('not yet decided')
+  assert verdicts.claim_verdict('all', [{'n_a': 0, 'n_b': 0}]) == verdicts.NOT_YET_RUN
 
 
 def test_sensitivity_gives_every_window():
@@ -246,3 +249,34 @@ def test_the_claim_summary_counts_comparisons_settled_by_the_bounds():
   rows = [line for line in report._claim_summary(results) if line.startswith('| 1. ')
           or line.startswith('| 2. ')]
   assert rows[0].endswith('| 1 | 0 | 2 |') and rows[1].endswith('| 0 | 1 | 2 |')
+
+
+def test_first_seeds_against_later_ones_flags_runs_that_differ():
+  # crl_a's later seeds score far below its first ones; crl_b's match.
+  # Fails if the check pools the seeds, compares the wrong sets or skips Holm.
+  first = synthetic.table({'crl_a': 0.9, 'crl_b': 0.5}, range(5), 0.02)
+  later = synthetic.table({'crl_a': 0.3, 'crl_b': 0.5}, range(5, 15), 0.02)
+  runs = measurements.per_run(pd.concat([first, later]), None, REFERENCES, 5)
+  part = spec_lib.Part('p', (spec_lib.Variant('crl_a.gin'), spec_lib.Variant('crl_b.gin')),
+                       tuple(range(15)))
+  study = dataclasses.replace(study_of([]), parts=(part,))
+  rows = verdicts.first_seeds_check(study, runs, metrics=('P',))
+  assert [(r['variant'], r['n_first'], r['n_later']) for r in rows] == [
+      ('crl_a', 5, 10), ('crl_b', 5, 10)]
+  a, b = rows
+  assert a['mean_later'] < a['mean_first']
+  assert a['p'] == pytest.approx(2 / 3003)  # Every later run below every first one.
+  assert a['p_holm'] == pytest.approx(2 * a['p'])
+  assert b['p_holm'] >= b['p']
+  table = tables.first_seeds_lines(rows, range(5))
+  assert 'seeds 0-4: runs, mean' in table[0] and table[2].startswith('| crl_a | P | 5, ')
+
+
+def test_a_comparison_without_registered_runs_waits_for_every_seed_it_counts():
+  # Fails if a comparison is tested on 2 of its 5 seeds (an interval from
+  # two runs a side bounds nothing).
+  runs = runs_of({'crl_a': 0.9, 'crl_b': 0.3}, seeds=[0, 1])
+  record = verdicts.evaluate(comparison('crl_a', 'crl_b'), runs, 0.05, default_seeds=range(5))
+  assert 'p' not in record and record['verdict'] == 'waiting: 2 of 5 runs a side'
+  two = verdicts.evaluate(comparison('crl_a', 'crl_b'), runs, 0.05, default_seeds=(0, 1))
+  assert 'p' in two
