@@ -15,9 +15,14 @@ a run is summarized before runs are averaged:
   1: one expert per task, none shared); NaN with a single task;
 - busiest share: the top-1 share of the expert most states go to, with
   tasks weighted equally (1/n: balanced; 1: one expert takes everything).
+Or the runs' experts are matched before averaging (`align`): each run's
+experts are permuted (Hungarian matching, scipy's linear_sum_assignment) to
+the closest columns of a reference, the mean of the aligned runs, starting
+from the first run and repeated until no permutation changes.
 """
 
 import numpy as np
+from scipy import optimize
 
 
 def usage(probs):
@@ -86,3 +91,35 @@ def busiest_share(top1):
   top1 = np.asarray(top1, np.float64)
   top1 = top1 / top1.sum(axis=1, keepdims=True)
   return float(top1.mean(axis=0).max())
+
+
+def align(matrices, max_rounds=20):
+  """Expert-aligned copies of `matrices` ([runs, tasks, n], one task x expert
+  usage matrix per run, same tasks in the same order).
+
+  Each run's columns are permuted to minimize the squared distance to a
+  reference's columns; the reference is the first run, then the mean of the
+  aligned runs, until a round changes no permutation (at most max_rounds).
+  Returns (aligned [runs, tasks, n], permutations [runs, n]): aligned[r][:, j]
+  is matrices[r][:, permutations[r][j]].
+  """
+  matrices = np.asarray(matrices, np.float64)
+  if matrices.ndim != 3 or not len(matrices):
+    raise ValueError(f'align needs [runs, tasks, experts] matrices, got shape {matrices.shape}.')
+  runs, _, n = matrices.shape
+  permutations = np.tile(np.arange(n), (runs, 1))
+  reference = matrices[0]
+  for _ in range(max_rounds):
+    changed = False
+    for r in range(runs):
+      # cost[j, i]: slot j of the reference against expert i of run r.
+      cost = ((reference[:, :, None] - matrices[r][:, None, :]) ** 2).sum(axis=0)
+      _, chosen = optimize.linear_sum_assignment(cost)
+      if not np.array_equal(chosen, permutations[r]):
+        permutations[r], changed = chosen, True
+    aligned = np.stack([matrices[r][:, permutations[r]] for r in range(runs)])
+    reference = aligned.mean(axis=0)
+    if not changed:
+      break
+  return aligned, permutations
+

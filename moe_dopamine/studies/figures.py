@@ -613,6 +613,48 @@ def usage(experts, variant, path, value='top1', title='', return_axes=False, per
   return (path, all_axes) if return_axes else path
 
 
+def aligned_usage(by_layer, variant, path, value='top1', title='', return_axes=False):
+  """Expert usage of `variant` over its runs with experts matched across
+  runs (measurements.aligned_usage's {layer: (tasks, aligned, seeds)}): a
+  task x matched-expert heatmap per layer of the mean over runs, each cell
+  annotated with the mean and the runs' range. Returns the path, and with
+  `return_axes` ({layer: Axes}) too."""
+  if not by_layer:
+    raise ValueError(f'no expert {value!r} matrices for variant {variant!r}')
+  cmap = matplotlib.colormaps['viridis']
+  layers = list(by_layer)
+  num_tasks = max(len(tasks) for tasks, _, _ in by_layer.values())
+  num_experts = max(aligned.shape[2] for _, aligned, _ in by_layer.values())
+  all_axes = {}
+  with _style():
+    figure = Figure(figsize=(max(5.0, len(layers) * (num_experts * 0.95 + 1.2) + 1.6),
+                             num_tasks * 0.75 + 2.2), layout='constrained')
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, len(layers), squeeze=False)[0]
+    image = None
+    for axis, layer in zip(axes, layers):
+      tasks, aligned, seeds = by_layer[layer]
+      mean, low, high = aligned.mean(axis=0), aligned.min(axis=0), aligned.max(axis=0)
+      image = axis.imshow(mean, vmin=0, vmax=1, cmap=cmap, aspect='auto', gid='heatmap')
+      for (i, j), cell_value in np.ndenumerate(mean):
+        red, green, blue, _ = cmap(cell_value)
+        light = 0.2126 * red + 0.7152 * green + 0.0722 * blue > 0.5
+        axis.text(j, i, f'{cell_value:.2f}\n({low[i, j]:.2f}-{high[i, j]:.2f})', ha='center',
+                  va='center', fontsize=7, color='black' if light else 'white')
+      axis.set_xticks(range(mean.shape[1]), [str(e) for e in range(mean.shape[1])])
+      axis.set_yticks(range(len(tasks)), tasks)
+      axis.tick_params(length=0)
+      axis.set_xlabel('matched expert')
+      axis.set_title(f'layer {layer}: {len(seeds)} runs', fontsize=9)
+      all_axes[layer] = axis
+    figure.colorbar(image, ax=list(all_axes.values()), label=_USAGE_LABELS.get(value, value),
+                    shrink=0.9, fraction=0.05, pad=0.02)
+    figure.suptitle(_wrap(f'{title or variant}: expert {value}, experts matched across runs '
+                          '(Hungarian), mean (range over runs)', 70))
+    path = _save(figure, path, tight=True)
+  return (path, all_axes) if return_axes else path
+
+
 def screening(scores, rows, iteration_steps, chosen, path, title='', return_axes=False):
   """Per task, one panel: each seed's evaluation return (thin) and their mean
   (bold) against training steps, the random policy's return (dashed), the

@@ -182,18 +182,49 @@ def specialization_table(expert_table):
   rows = []
   if expert_table is None or not len(expert_table):
     return pd.DataFrame(columns=columns)
-  measured = expert_table[np.isfinite(expert_table['top1'].to_numpy(float))]
-  for (run, layer), frame in measured.groupby(['run', 'layer'], sort=False):
-    covered = frame.groupby('iteration')['task'].nunique()
-    iteration = int(covered[covered == covered.max()].index.max())
-    at = frame[frame['iteration'] == iteration]
-    matrix = at.pivot_table(index='task', columns='expert', values='top1')
+  for run, layer, at, matrix in _usage_matrices(expert_table):
     values = matrix.to_numpy(float)
-    if not np.isfinite(values).all() or (values.sum(axis=1) <= 0).any():
-      continue
     rows.append({'run': run, 'variant': at['variant'].iloc[0], 'seed': at['seed'].iloc[0],
                  'layer': layer,
                  'specialization': expert_metrics.specialization(values),
                  'busiest_share': expert_metrics.busiest_share(values),
-                 'tasks': ', '.join(sorted(matrix.index)), 'iteration': iteration})
+                 'tasks': ', '.join(sorted(matrix.index)),
+                 'iteration': int(at['iteration'].iloc[0])})
   return pd.DataFrame(rows, columns=columns)
+
+
+def _usage_matrices(expert_table, value='top1'):
+  """(run, layer, rows, task x expert matrix of `value`) of every run and
+  layer at the run's last measurement of the most tasks (see
+  specialization_table), skipping matrices with a missing cell or a task
+  without usage."""
+  measured = expert_table[np.isfinite(expert_table[value].to_numpy(float))]
+  for (run, layer), frame in measured.groupby(['run', 'layer'], sort=False):
+    covered = frame.groupby('iteration')['task'].nunique()
+    iteration = int(covered[covered == covered.max()].index.max())
+    at = frame[frame['iteration'] == iteration]
+    matrix = at.pivot_table(index='task', columns='expert', values=value).sort_index()
+    values = matrix.to_numpy(float)
+    if not np.isfinite(values).all() or (values.sum(axis=1) <= 0).any():
+      continue
+    yield run, layer, at, matrix
+
+
+def aligned_usage(expert_table, variant, value='top1'):
+  """Per MoE layer of `variant`, its runs' task x expert `value` matrices
+  (each at its last measurement of the most tasks) with the experts matched
+  across runs (metrics.experts.align), over the runs that measured the
+  layer's most common set of tasks. Returns {layer: (tasks, aligned [runs,
+  tasks, n], seeds)}."""
+  rows = expert_table[expert_table['variant'] == variant]
+  by_layer = {}
+  for _, layer, at, matrix in _usage_matrices(rows, value):
+    by_layer.setdefault(layer, []).append((tuple(matrix.index), at['seed'].iloc[0],
+                                           matrix.to_numpy(float)))
+  out = {}
+  for layer, entries in by_layer.items():
+    tasks = pd.Series([t for t, _, _ in entries]).mode()[0]
+    kept = sorted(((seed, m) for t, seed, m in entries if t == tasks), key=lambda e: e[0])
+    aligned, _ = expert_metrics.align(np.stack([m for _, m in kept]))
+    out[layer] = (list(tasks), aligned, [seed for seed, _ in kept])
+  return out

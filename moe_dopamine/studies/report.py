@@ -153,12 +153,14 @@ def _cost_lines(study, runs, out):
   family = 'minatar_study' if all(n.startswith('minatar_') for n in by_name) else 'study'
   lines = [f'Measured per network (`{_rel(path, out)}`; `python -m moe_dopamine.cost '
            f'--family={family} --measure --csv={path}`), one thread; ratios to the baseline '
-           'of the same setting, beside the network\'s P over its runs.', '']
+           'of the same setting, beside the network\'s P over its runs of seeds '
+           f'{_seed_span(study.seeds)}, which every variant has (so that the column compares '
+           'the same seeds).', '']
   lines += tables._header(['network', 'parameters', 'train ms', 'x baseline', 'act ms',
-                           'x baseline', 'P'])
+                           'x baseline', f'P (seeds {_seed_span(study.seeds)})'])
   for name, row in by_name.items():
     base = by_name.get(engine.baseline_of(name.split(' ')[0]))
-    p = measurements.values(runs, name.split(' ')[0], 'P')
+    p = measurements.values(runs, name.split(' ')[0], 'P', study.seeds)
     cells = [name, f"{int(float(row['parameters'])):,}", f"{float(row['train ms']):.2f}",
              f"{float(row['train ms']) / float(base['train ms']):.2f}" if base else '-',
              f"{float(row['act ms']):.3f}" if row.get('act ms') else '-',
@@ -423,7 +425,7 @@ def build(study, out=None, draw=True):
     lines += ['## Exploratory comparisons', '',
               'Not pre-registered: unadjusted p-values, no verdict. They describe; they do not '
               'decide a claim.', '']
-    lines += tables.comparison_table(explore, adjusted=False) + ['']
+    lines += tables.comparison_table(explore, adjusted=False, reasons=True) + ['']
     equivalence = tables.equivalence_lines(explore)
     if equivalence:
       lines += ['Equivalence tests:', ''] + equivalence + ['']
@@ -472,8 +474,19 @@ def build(study, out=None, draw=True):
               'and top-1 expert (0: routing ignores the task; 1: one expert per task) and the '
               'top-1 share of the busiest expert (1/n balanced, 1 one expert for everything), '
               'each summarized per run before averaging, since expert labels are arbitrary '
-              'per seed. The heatmaps above show each seed on its own.', '']
+              'per seed. The heatmaps above show each seed on its own; the ones below average '
+              'the runs after matching their experts (each run\'s experts permuted to the '
+              'closest columns of the runs\' mean, Hungarian matching), at the same '
+              'measurement, over the runs that measured the most common set of tasks.', '']
     lines += tables.specialization_lines(specialization, moe_variants) + ['']
+    if draw:
+      for variant in moe_variants:
+        by_layer = measurements.aligned_usage(experts, variant)
+        if by_layer:
+          path = figures.aligned_usage(
+              by_layer, variant, os.path.join(figure_dir, f'expert_aligned_{_safe(variant)}.png'))
+          lines.append(f'![experts matched across runs, {variant}]({_rel(path, out)})')
+      lines.append('')
   cost = _cost_lines(study, runs, out)
   if cost:
     lines += ['## Cost of each network', ''] + cost + ['']

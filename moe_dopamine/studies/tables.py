@@ -138,16 +138,17 @@ def _level(record):
   return 'n/a' if level is None else (f'{level:.4f}' if level < 0.01 else f'{level:.3f}')
 
 
-def comparison_table(records, adjusted=True):
+def comparison_table(records, adjusted=True, reasons=False):
   """One row per comparison: runs a side, means, the difference with its BCa
   interval, the Hodges-Lehmann shift with its exact interval, the
   probability of improvement (per task for P), the exact p-value (and
-  Holm's), the verdict, and the power figures."""
+  Holm's), the verdict, and the power figures; with `reasons`, the spec's
+  reason for each comparison last."""
   header = ['comparison', 'predicted', 'runs a / b', 'mean a', 'mean b',
             'difference [95% BCa]', 'HL shift [exact CI]', 'P(a > b)', 'p (exact)']
   header += (['p (Holm)'] if adjusted else []) + [
       'verdict', 'power level', 'MDE at 80% power', 'runs a side for 80% power',
-      'power at observed']
+      'power at observed'] + (['why'] if reasons else [])
   lines = _header(header)
   for record in records:
     comparison = record['comparison']
@@ -156,7 +157,8 @@ def comparison_table(records, adjusted=True):
       cells = [record['label'], direction, f"{record['n_a']} / {record['n_b']}"]
       cells += ['-'] * (header.index('verdict') - len(cells))
       cells.append(record.get('verdict', 'not yet run'))
-      lines.append(_row(cells + ['-'] * (len(header) - len(cells))))
+      cells += ['-'] * (len(header) - len(cells) - (1 if reasons else 0))
+      lines.append(_row(cells + ([comparison.reason or '-'] if reasons else [])))
       continue
     hl = (f"{record['hl_shift']:+.3f} [{record['hl_low']:+.3f}, {record['hl_high']:+.3f}]"
           f" ({record['hl_coverage']:.1%})")
@@ -178,6 +180,8 @@ def comparison_table(records, adjusted=True):
               'n/a' if not np.isfinite(needed) else ('never (d = 0)' if math.isinf(needed)
                                                       else f'{int(needed):,}'),
               _num(record['power_at_observed'], 2)]
+    if reasons:
+      cells.append(comparison.reason or '-')
     lines.append(_row(cells))
   return lines
 

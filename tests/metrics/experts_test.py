@@ -53,3 +53,32 @@ def test_busiest_share_weights_tasks_equally():
   assert experts.busiest_share([[1, 0, 0, 0], [0, 0, 1, 0]]) == pytest.approx(0.5)
   assert experts.busiest_share([[1, 0], [1, 0]]) == pytest.approx(1.0)
   assert experts.busiest_share([[0.9, 0.1], [0.3, 0.7]]) == pytest.approx(0.6)
+
+
+def test_align_undoes_each_runs_permutation_of_its_experts():
+  # Every run has the same two-task pattern with its experts relabelled:
+  # matched, the runs coincide; averaged unmatched, the pattern blurs.
+  pattern = np.array([[0.7, 0.2, 0.1, 0.0],
+                      [0.0, 0.1, 0.3, 0.6]])
+  rng = np.random.default_rng(0)
+  orders = [rng.permutation(4) for _ in range(6)]
+  runs = np.stack([pattern[:, order] for order in orders])
+  aligned, permutations = experts.align(runs)
+  for r in range(len(runs)):
+    np.testing.assert_array_equal(aligned[r], runs[r][:, permutations[r]])
+    np.testing.assert_allclose(aligned[r], aligned[0])
+  # The matched mean keeps every cell of the pattern (up to one relabelling).
+  np.testing.assert_allclose(sorted(aligned.mean(axis=0)[0]), sorted(pattern[0]))
+  assert runs.mean(axis=0).max() < 0.7
+
+
+def test_align_matches_noisy_runs_to_their_closest_columns():
+  pattern = np.array([[0.9, 0.1, 0.0], [0.0, 0.2, 0.8]])
+  noisy = pattern + np.array([[-0.05, 0.05, 0.0], [0.0, -0.05, 0.05]])
+  runs = np.stack([pattern, noisy[:, [2, 0, 1]], noisy[:, [1, 2, 0]]])
+  aligned, permutations = experts.align(runs)
+  assert permutations[0].tolist() == [0, 1, 2]
+  assert permutations[1].tolist() == [1, 2, 0] and permutations[2].tolist() == [2, 0, 1]
+  np.testing.assert_allclose(aligned[1], noisy)
+  with pytest.raises(ValueError, match='runs, tasks, experts'):
+    experts.align(np.zeros((2, 3)))

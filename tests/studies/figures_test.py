@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from moe_dopamine.studies import figures
+from moe_dopamine.studies import measurements
 
 ITERATIONS = 12
 SWITCH = 6  # The second task's stretch starts here.
@@ -261,3 +262,30 @@ def test_usage_wraps_many_seeds_onto_rows_per_layer(tmp_path):
       p.y0 for (layer, _), p in positions.items() if layer == 'hidden_1') + 1e-6
   np.testing.assert_array_equal(
       np.asarray(_by_gid(axes[('output', 7)], 'heatmap')[0].get_array())[0], np.eye(4)[3])
+
+
+def test_aligned_usage_draws_the_matched_mean_per_layer(tmp_path):
+  # Each seed routes task t to expert (t + seed) % 4: matched, every run
+  # sends each task to one expert of its own, so the mean is a permutation
+  # matrix of ones; the unmatched mean would be 0.25 everywhere.
+  rows = []
+  for seed in SEEDS:
+    for layer in ('hidden_1', 'output'):
+      for t, task in enumerate(TASKS):
+        for expert in range(4):
+          rows.append({'run': f'crl_moe/seed_{seed}', 'variant': 'crl_moe', 'seed': seed,
+                       'setting': 'crl', 'iteration': 11, 'task': task, 'layer': layer,
+                       'expert': expert, 'usage': 0.25, 'top1': float(expert == (t + seed) % 4)})
+  by_layer = measurements.aligned_usage(pd.DataFrame(rows), 'crl_moe')
+  assert sorted(by_layer) == ['hidden_1', 'output']
+  path, axes = figures.aligned_usage(by_layer, 'crl_moe', str(tmp_path / 'aligned.png'),
+                                     return_axes=True)
+  assert os.path.exists(path)
+  for layer, axis in axes.items():
+    tasks, aligned, seeds = by_layer[layer]
+    assert tasks == sorted(TASKS) and seeds == list(SEEDS)
+    (image,) = _by_gid(axis, 'heatmap')
+    mean = np.asarray(image.get_array())
+    assert mean.shape == (len(TASKS), 4)
+    np.testing.assert_allclose(mean.max(axis=1), 1.0)
+    assert len({int(np.argmax(row)) for row in mean}) == len(TASKS)

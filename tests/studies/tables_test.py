@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from moe_dopamine.metrics import continual
+from moe_dopamine.studies import spec as spec_lib
 from moe_dopamine.studies import tables
 
 
@@ -31,3 +32,15 @@ def test_forward_transfer_from_five_runs_is_an_interval_resampling_the_reference
 
 def test_forward_transfer_without_a_reference_is_not_available():
   assert tables.transfer_cell(_rows([0.5] * 5), 'MountainCar', {}) == 'n/a'
+
+
+def test_an_exploratory_table_gives_each_comparison_its_reason():
+
+  waiting = spec_lib.Comparison('a', 'b', 'P', 'greater', reason='as first registered', runs=30)
+  record = {'comparison': waiting, 'label': waiting.label, 'n_a': 3, 'n_b': 3,
+            'verdict': 'waiting: 3 of 30 runs a side'}
+  header, _, row = tables.comparison_table([record], adjusted=False, reasons=True)
+  assert header.endswith('| why |') and row.endswith('| as first registered |')
+  assert row.count('|') == header.count('|')
+  plain = tables.comparison_table([record], adjusted=False)
+  assert 'why' not in plain[0] and 'as first registered' not in plain[2]
