@@ -355,6 +355,7 @@ def build(study, out=None, draw=True):
   runs = measurements.per_run(scores, dormant, study.references, study.window,
                               study.dormant_valid, study.architecture_references)
   claim_results = verdicts.judge(study, runs)
+  first_seeds = verdicts.first_seeds_check(study, runs) if study.claims else []
   explore = verdicts.exploratory(study, runs)
   sensitivity = verdicts.sensitivity(study, scores, dormant, study.sensitivity_windows)
   lengths = measurements.stretch_lengths(scores)
@@ -433,7 +434,6 @@ def build(study, out=None, draw=True):
               f'The primary comparisons\' difference of means and P(a > b) with final values '
               f'averaged over the last k evaluations; the verdicts use k = {study.window}.', '']
     lines += tables.sensitivity_table(sensitivity, study.sensitivity_windows) + ['']
-    first_seeds = verdicts.first_seeds_check(study, runs)
     if first_seeds:
       lines += [f'## Seeds {_seed_span(study.seeds)} against the later seeds', '',
                 f'Powered comparisons count the runs of seeds {_seed_span(study.seeds)}, run '
@@ -494,7 +494,8 @@ def build(study, out=None, draw=True):
   if split:
     lines += ['## Where a run\'s time goes', ''] + split + ['']
   lines += _notes(study, num_runs,
-                  [r for result in claim_results for r in result.records] + explore)
+                  [r for result in claim_results for r in result.records] + explore
+                  + first_seeds)
   if draw:
     _remove_stale_figures(figure_dir, '\n'.join(lines), out)
   path = os.path.join(out, 'README.md')
