@@ -232,10 +232,13 @@ def side_by_side_lines(study, claim_results):
   lines = [f'Each claim as judged by this study and by `{study.companion}` (its '
            f'`{VERDICTS_CSV}`), each from its own pre-registered comparisons, Holm-adjusted '
            'within the claim, and each claim as its own spec states it (a later stage of '
-           'the companion\'s claim, with more runs, is listed under the first); the deciding '
-           'comparison is the one with the smallest adjusted p.', '']
-  lines += tables._header(['claim', f'{study.name}: verdict', 'deciding comparison',
-                           f'{companion.name}: claim', 'verdict', 'deciding comparison'])
+           'the companion\'s claim, with more runs, is listed under the first). Beside each '
+           'verdict, the comparison of smallest adjusted p: the one that decides a supported '
+           'or contradicted claim; for a claim not distinguishable, only the closest to being '
+           'clear, in whichever direction (ties: the first in the spec). The two specs state '
+           'some claims differently (the claim columns quote each).', '']
+  lines += tables._header(['claim', f'{study.name}: verdict', 'smallest adjusted p',
+                           f'{companion.name}: claim', 'verdict', 'smallest adjusted p'])
   for result in claim_results:
     mine = [f'{result.claim.id}. {result.claim.statement}', result.verdict,
             _deciding(result.records)]
