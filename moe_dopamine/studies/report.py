@@ -426,6 +426,11 @@ def build(study, out=None, draw=True):
         lines += [claim.why, '']
       lines += tables.comparison_table(result.records) + ['']
       lines += tables.equivalence_lines(result.records)
+      beside = [r for r in explore if r['comparison'].claim == claim.id]
+      if beside:
+        lines += ['Exploratory comparisons beside this claim (unadjusted; they decide nothing):',
+                  '']
+        lines += tables.comparison_table(beside, adjusted=False, reasons=True) + ['']
     lines += ['## Exploratory comparisons', '',
               'Not pre-registered: unadjusted p-values, no verdict. They describe; they do not '
               'decide a claim.', '']

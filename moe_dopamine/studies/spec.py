@@ -64,6 +64,7 @@ A study spec is one TOML file (read with the standard library's `tomllib`):
 
   [[exploratory]]                     # reported unadjusted, in their own table
   a = ...; b = ...; metric = ...; direction = ...; reason = ...
+  beside = "3"                        # optional: also shown under this claim
 
   [screening]                         # optional: a budget chosen by a criterion
   part = "screening"                  # single-task runs, one variant per task
@@ -303,9 +304,16 @@ def check_metric(metric, where, tasks=None):
   raise SpecError(f"{where}: unknown metric '{metric}'; the metrics are {list(METRICS)}.")
 
 
-def _comparison(entry, where, names, claim=None):
-  _unknown_keys(entry, ('a', 'b', 'metric', 'direction', 'reason', 'seeds', 'margin', 'runs'),
-                where)
+def _comparison(entry, where, names, claim=None, claim_ids=None):
+  """A Comparison; `claim` is the id of the claim it belongs to (primary) or,
+  for an exploratory one (claim_ids given), the claim its `beside` names."""
+  keys = ('a', 'b', 'metric', 'direction', 'reason', 'seeds', 'margin', 'runs')
+  _unknown_keys(entry, keys + (('beside',) if claim_ids is not None else ()), where)
+  if claim_ids is not None and 'beside' in entry:
+    claim = str(entry['beside'])
+    if claim not in claim_ids:
+      raise SpecError(f"{where}: beside='{claim}' is not a claim id; the ids are "
+                      f'{sorted(claim_ids)}.')
   a = _require(entry, 'a', str, where)
   b = _require(entry, 'b', str, where)
   for side in (a, b):
@@ -486,7 +494,8 @@ def load(path, root='.'):
   if len({c.id for c in claims}) != len(claims):
     raise SpecError(f'{path}: two claims share an id.')
   exploratory = tuple(
-      _comparison(c, f'{path} exploratory comparison {i + 1}', names)
+      _comparison(c, f'{path} exploratory comparison {i + 1}', names,
+                  claim_ids={c.id for c in claims})
       for i, c in enumerate(data.get('exploratory', [])))
   return Study(
       path=path, name=name, title=study.get('title', name),

@@ -81,3 +81,33 @@ def test_a_claim_beside_the_companion_lists_every_stage_of_its_id():
   assert [c.id for c in report.companion_claims('1', claims)] == ['1', '1 (30 runs)']
   assert [c.id for c in report.companion_claims('2', claims)] == ['2 (15 runs)']
   assert report.companion_claims('3', claims) == []
+
+
+def test_an_exploratory_comparison_beside_a_claim_appears_under_it_and_in_its_table(tmp_path):
+  spec = tmp_path / 'spec.toml'
+  spec.write_text(SPEC.format(root=tmp_path) + """
+[[claim]]
+id = "1"
+statement = "Big TopK scores higher."
+  [[claim.comparison]]
+  a = "crl_big_topk"
+  b = "crl_baseline"
+  metric = "P"
+  direction = "greater"
+[[exploratory]]
+a = "crl_big_topk"
+b = "crl_baseline"
+metric = "F"
+direction = "less"
+reason = "forgetting beside claim 1"
+beside = "1"
+""")
+  study = spec_lib.load(str(spec), root=test_runs.REPO)
+  scores = synthetic.table({'crl_baseline': 0.4, 'crl_big_topk': 0.6}, seeds=range(2))
+  results.add(str(tmp_path / 'results'), [(scores,)])
+  text = open(report.build(study, draw=False)).read()
+  claim = text.split('### Claim 1:')[1].split('## Exploratory comparisons')[0]
+  assert 'beside this claim' in claim and '| crl_big_topk vs crl_baseline, F |' in claim
+  assert 'forgetting beside claim 1' in claim
+  explore = text.split('## Exploratory comparisons')[1].split('## ')[0]
+  assert '| crl_big_topk vs crl_baseline, F |' in explore

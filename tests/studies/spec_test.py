@@ -77,10 +77,41 @@ statement = "s"
      r"rule 'most' must be one of"),
     ('[[part]]\nname = "p"\nvariants = ["crl_baseline"]\n', r"two parts are named 'p'"),
     ('[extra]\nx = 1\n', r"unknown key\(s\) \['extra'\]"),
+    ('[[exploratory]]\na = "crl_big_topk__k-2"\nb = "crl_baseline"\nmetric = "P"\n'
+     'direction = "greater"\nbeside = "9"\n', r"beside='9' is not a claim id"),
+    ('[[claim]]\nid = "a"\nstatement = "s"\n[[claim.comparison]]\na = "crl_big_topk__k-2"\n'
+     'b = "crl_baseline"\nmetric = "P"\ndirection = "greater"\nbeside = "a"\n',
+     r"unknown key\(s\) \['beside'\]"),
 ])
 def test_a_bad_spec_is_refused_naming_the_problem(tmp_path, extra, message):
   with pytest.raises(spec_lib.SpecError, match=message):
     spec_lib.load(write(tmp_path, BASE + extra), root=test_runs.REPO)
+
+
+def test_an_exploratory_comparison_beside_a_claim_is_shown_under_it(tmp_path):
+  study = spec_lib.load(write(tmp_path, BASE + """
+[[claim]]
+id = "1 (powered)"
+statement = "s"
+  [[claim.comparison]]
+  a = "crl_big_topk__k-2"
+  b = "crl_baseline"
+  metric = "P"
+  direction = "greater"
+[[exploratory]]
+a = "crl_big_topk__k-2"
+b = "crl_baseline"
+metric = "dormant"
+direction = "less"
+beside = "1 (powered)"
+[[exploratory]]
+a = "crl_big_topk__k-2"
+b = "crl_baseline"
+metric = "F"
+direction = "less"
+"""), root=test_runs.REPO)
+  assert [c.claim for c in study.exploratory] == ['1 (powered)', None]
+  assert study.claims[0].comparisons[0].claim == '1 (powered)'
 
 
 def test_unreadable_specs_say_so(tmp_path):
