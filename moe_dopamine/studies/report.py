@@ -156,17 +156,28 @@ def _cost_lines(study, runs, out):
            'of the same setting, beside the network\'s P over its runs of seeds '
            f'{_seed_span(study.seeds)}, which every variant has (so that the column compares '
            'the same seeds).', '']
-  lines += tables._header(['network', 'parameters', 'train ms', 'x baseline', 'act ms',
-                           'x baseline', f'P (seeds {_seed_span(study.seeds)})'])
+  floors = any(r.get('train x floor') for r in rows)
+  if floors:
+    lines[-2] += (' Each time also over its roofline floor (the larger of its arithmetic at the '
+                  'machine\'s measured matmul rate and its memory traffic at the measured '
+                  'bandwidth; acting adds one session call; docs/cost.md).')
+  lines += tables._header(['network', 'parameters', 'train ms', 'x baseline']
+                          + (['train x floor'] if floors else []) + ['act ms', 'x baseline']
+                          + (['act x floor'] if floors else [])
+                          + [f'P (seeds {_seed_span(study.seeds)})'])
   for name, row in by_name.items():
     base = by_name.get(engine.baseline_of(name.split(' ')[0]))
     p = measurements.values(runs, name.split(' ')[0], 'P', study.seeds)
-    cells = [name, f"{int(float(row['parameters'])):,}", f"{float(row['train ms']):.2f}",
-             f"{float(row['train ms']) / float(base['train ms']):.2f}" if base else '-',
-             f"{float(row['act ms']):.3f}" if row.get('act ms') else '-',
-             (f"{float(row['act ms']) / float(base['act ms']):.2f}"
-              if base and row.get('act ms') else '-'),
-             tables.mean_ci(p) if len(p) else '-']
+    def floor(key):
+      return [f"{float(row[key]):.2f}" if row.get(key) else '-'] if floors else []
+
+    cells = ([name, f"{int(float(row['parameters'])):,}", f"{float(row['train ms']):.2f}",
+              f"{float(row['train ms']) / float(base['train ms']):.2f}" if base else '-']
+             + floor('train x floor')
+             + [f"{float(row['act ms']):.3f}" if row.get('act ms') else '-',
+                (f"{float(row['act ms']) / float(base['act ms']):.2f}"
+                 if base and row.get('act ms') else '-')]
+             + floor('act x floor') + [tables.mean_ci(p) if len(p) else '-'])
     lines.append(tables._row(cells))
   return lines
 
