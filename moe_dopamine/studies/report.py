@@ -420,7 +420,8 @@ def build(study, out=None, draw=True):
         'approximation, at the level a comparison must reach in Holm\'s first step, alpha / m '
         'for a claim of m comparisons (so a lower bound on its power under the adjustment; '
         'exploratory comparisons at alpha): the minimal detectable effect at these runs, the '
-        'runs a side needed at the observed effect, and the power at the observed effect. Where '
+        'runs a side needed to detect the observed effect (in whichever direction it lies: the '
+        'test is two-sided), and the power at the observed effect. Where '
         'the exact test cannot reach that level at these runs whatever the effect (its smallest '
         'p is 2 over the number of relabellings: 0.0079 at 5 vs 5, above 0.05 / 8), the power is '
         '0 and the table says so.', '',
