@@ -103,6 +103,8 @@ def align(matrices, max_rounds=20):
   Returns (aligned [runs, tasks, n], permutations [runs, n]): aligned[r][:, j]
   is matrices[r][:, permutations[r][j]].
   """
+  if max_rounds < 1:
+    raise ValueError(f'max_rounds must be at least 1, got {max_rounds}.')
   matrices = np.asarray(matrices, np.float64)
   if matrices.ndim != 3 or not len(matrices):
     raise ValueError(f'align needs [runs, tasks, experts] matrices, got shape {matrices.shape}.')

@@ -266,9 +266,11 @@ def bca_interval(a, b, confidence=0.95, resamples=10_000, seed=0):
 def smallest_p(n_a, n_b, max_exact=100_000, resamples=100_000):
   """The smallest two-sided p-value permutation_test can return for n_a
   against n_b runs: 2 / C(n_a + n_b, n_a) when it enumerates every
-  relabelling (5 vs 5: 0.0079), 2 / (resamples + 1) when it draws them."""
+  relabelling (5 vs 5: 0.0079; it does when there are at most max_exact, or
+  at most resamples), 2 / (resamples + 1) when it draws them."""
   total = math.comb(n_a + n_b, n_a)
-  return min(1.0, 2 / total if total <= max_exact else 2 / (resamples + 1))
+  exact = total <= max_exact or resamples >= total
+  return min(1.0, 2 / total if exact else 2 / (resamples + 1))
 
 
 def _reachable_runs(level, max_exact, resamples):
@@ -309,7 +311,10 @@ def power_figures(a, b, alpha=0.05, power=0.8, family_size=1, max_exact=100_000,
   TTestIndPower), an approximation of the permutation test's, which has no
   closed form; and it is 0 where the exact test cannot reach the level at
   these runs (smallest_p >= level: 5 vs 5 in a family of 8, 0.0079 against
-  0.00625), whatever the effect.
+  0.00625), whatever the effect. That 0 is for the level: Holm's later steps
+  ask less of a comparison once others are rejected, so it can still be
+  clear unless every comparison of the family has that floor (then none
+  can).
 
   Returns n_a, n_b; level; smallest_p; reachable (smallest_p < level); sd
   (pooled standard deviation) and d = (mean(a) - mean(b)) / sd; mde_d, the

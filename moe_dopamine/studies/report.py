@@ -423,8 +423,9 @@ def build(study, out=None, draw=True):
         'runs a side needed to detect the observed effect (in whichever direction it lies: the '
         'test is two-sided), and the power at the observed effect. Where '
         'the exact test cannot reach that level at these runs whatever the effect (its smallest '
-        'p is 2 over the number of relabellings: 0.0079 at 5 vs 5, above 0.05 / 8), the power is '
-        '0 and the table says so.', '',
+        'p is 2 over the number of relabellings: 0.0079 at 5 vs 5, above 0.05 / 8), the power at '
+        'that level is 0 and the table says so; when every comparison of the claim has that '
+        'floor, none of them can be clear.', '',
         '## Verdicts', '']
     lines += _claim_summary(claim_results) + ['']
     side = side_by_side_lines(study, claim_results)
@@ -458,8 +459,9 @@ def build(study, out=None, draw=True):
       lines += [f'## Seeds {_seed_span(study.seeds)} against the later seeds', '',
                 f'Powered comparisons count the runs of seeds {_seed_span(study.seeds)}, run '
                 "first, with earlier code, beside the later seeds' runs. Per variant run at "
-                "both and per metric: the two sets' means, the exact two-sided permutation p "
-                "of their difference and Holm over every row. A clear row would say the first "
+                "both and per metric: the two sets' means, the two-sided permutation p of their "
+                "difference (every relabelling up to 100,000, else 100,000 random ones) and Holm "
+                "over every row. A clear row would say the first "
                 "seeds' runs differ from the later ones; a variant chosen for its first seeds' "
                 'results is expected to regress toward its mean on new seeds (which is why a '
                 'comparison so chosen counts new seeds only).', '']

@@ -224,13 +224,14 @@ def first_seeds_lines(rows, first_seeds):
   """The table of verdicts.first_seeds_check."""
   first = spec_lib.seed_text(first_seeds, ', ')
   lines = _header(['variant', 'metric', f'seeds {first}: runs, mean',
-                   'later seeds: runs, mean', 'later - first', 'p (exact)', 'p (Holm)'])
+                   'later seeds: runs, mean', 'later - first', 'p (permutation)', 'p (Holm)'])
   for row in rows:
     lines.append(_row([row['variant'], row['metric'],
                        f"{row['n_first']}, {row['mean_first']:.3f}",
                        f"{row['n_later']}, {row['mean_later']:.3f}",
                        f"{row['mean_later'] - row['mean_first']:+.3f}",
-                       _p(row['p']), _p(row['p_holm'])]))
+                       _p(row['p']) + ('' if row.get('exact', True) else ' (random relabellings)'),
+                       _p(row['p_holm'])]))
   return lines
 
 

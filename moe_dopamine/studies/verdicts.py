@@ -68,8 +68,7 @@ def evaluate(comparison, runs, alpha, seed=0, default_seeds=None, family_size=1)
   a = measurements.values(runs, comparison.a, comparison.metric, seeds)
   b = measurements.values(runs, comparison.b, comparison.metric, seeds)
   record = {'comparison': comparison, 'label': comparison.label, 'n_a': len(a), 'n_b': len(b)}
-  needed = (comparison.runs if comparison.runs is not None
-            else len(seeds) if seeds is not None else MIN_RUNS)
+  needed = runs_needed(comparison, seeds)
   if min(len(a), len(b)) < needed:
     # Pre-registered runs not reached: no look at the test before then. A
     # comparison that registered no number of runs waits for every seed it
@@ -96,6 +95,14 @@ def poi_per_task(comparison, runs, seeds):
     if len(ta) and len(tb):
       per_task[task] = inference.probability_of_improvement(ta, tb)
   return per_task
+
+
+def runs_needed(comparison, seeds):
+  """Runs a side a comparison waits for: its registered runs, else every
+  seed it counts (MIN_RUNS when it counts every seed there is)."""
+  if comparison.runs is not None:
+    return comparison.runs
+  return len(seeds) if seeds is not None else MIN_RUNS
 
 
 def testable(record):
@@ -216,7 +223,7 @@ def sensitivity(study, scores, dormant, windows):
       seeds = seeds_of(comparison, study.seeds)
       a = measurements.values(runs, comparison.a, comparison.metric, seeds)
       b = measurements.values(runs, comparison.b, comparison.metric, seeds)
-      reached = comparison.runs is None or min(len(a), len(b)) >= comparison.runs
+      reached = min(len(a), len(b)) >= runs_needed(comparison, seeds)
       if not (len(a) and len(b) and reached):
         out[comparison.key][window] = (float('nan'), float('nan'))
         continue
@@ -233,7 +240,8 @@ def first_seeds_check(study, runs, metrics=('P', 'dormant'), seed=0):
   every row. A check that counting the first seeds in a powered comparison
   is sound (their runs are older), not a claim: a clear row would say the
   two sets of runs differ. Records: variant, metric, n_first, n_later,
-  mean_first, mean_later, p, p_holm."""
+  mean_first, mean_later, p, exact (all relabellings, else random ones),
+  p_holm."""
   first = set(study.seeds)
   rows = []
   for variant in study.variant_names():
@@ -246,7 +254,7 @@ def first_seeds_check(study, runs, metrics=('P', 'dormant'), seed=0):
         test = inference.permutation_test(a, b, seed=seed)
         rows.append({'variant': variant, 'metric': metric, 'n_first': len(a),
                      'n_later': len(b), 'mean_first': float(a.mean()),
-                     'mean_later': float(b.mean()), 'p': test.pvalue})
+                     'mean_later': float(b.mean()), 'p': test.pvalue, 'exact': test.exact})
   for row, adjusted in zip(rows, inference.holm([r['p'] for r in rows]) if rows else []):
     row['p_holm'] = float(adjusted)
   return rows

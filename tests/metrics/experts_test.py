@@ -82,3 +82,5 @@ def test_align_matches_noisy_runs_to_their_closest_columns():
   np.testing.assert_allclose(aligned[1], noisy)
   with pytest.raises(ValueError, match='runs, tasks, experts'):
     experts.align(np.zeros((2, 3)))
+  with pytest.raises(ValueError, match='max_rounds'):
+    experts.align(np.zeros((2, 2, 3)), max_rounds=0)

@@ -361,15 +361,18 @@ def test_the_smallest_p_is_two_over_the_relabellings_or_the_resamples():
   assert inference.smallest_p(2, 2) == pytest.approx(2 / 6)
   assert inference.smallest_p(1, 1) == 1.0
   assert inference.smallest_p(30, 30) == pytest.approx(2 / 100_001)
+  # More resamples than relabellings: SciPy enumerates them all.
+  assert inference.smallest_p(8, 8, max_exact=1000, resamples=20_000) == pytest.approx(2 / 12870)
   a, b = np.arange(5.) + 10, np.arange(5.)
   assert inference.permutation_test(a, b).pvalue == pytest.approx(inference.smallest_p(5, 5))
 
 
 def test_a_level_the_exact_test_cannot_reach_has_no_power_whatever_the_effect():
   """5 vs 5 in a Holm family of 8: the exact test's smallest p, 2/252 =
-  0.0079, never reaches alpha / 8 = 0.00625, so no effect can be clear; the
-  t-test alone would call the power of this huge effect 1. Catches power at
-  the unadjusted level and power not capped by the exact test."""
+  0.0079, never reaches alpha / 8 = 0.00625 (with every comparison at 5 vs
+  5, none can be clear); the t-test alone would call the power of this huge
+  effect 1. Catches power at the unadjusted level and power not capped by
+  the exact test."""
   a, b = np.arange(5.) + 100, np.arange(5.)
   alone = inference.power_figures(a, b)
   assert alone['level'] == 0.05 and alone['reachable']

@@ -104,13 +104,13 @@ def test_probability_of_improvement_is_per_task_for_p():
   assert record['poi_per_task'] == {'CartPole': 1.0, 'MountainCar': 0.0}
 
 
-def test_too_few_runs_is_not_yet_decided_and_no_runs_not_yet_run():
+def test_too_few_runs_is_not_yet_decided():
   runs = runs_of({'crl_a': 0.9, 'crl_b': 0.3}, seeds=[0])
   claim = spec_lib.Claim('1', 's', 'all', (comparison('crl_a', 'crl_b'),))
   [result] = verdicts.judge(study_of([claim]), runs)
   assert result.records[0]['verdict'] == 'waiting: 1 of 5 runs a side'
+  assert 'p' not in result.records[0]
   assert result.verdict.startswith('not yet decided')
-  assert verdicts.claim_verdict('all', [{'n_a': 0, 'n_b': 0}]) == verdicts.NOT_YET_RUN
 
 
 def test_sensitivity_gives_every_window():
@@ -280,3 +280,7 @@ def test_a_comparison_without_registered_runs_waits_for_every_seed_it_counts():
   assert 'p' not in record and record['verdict'] == 'waiting: 2 of 5 runs a side'
   two = verdicts.evaluate(comparison('crl_a', 'crl_b'), runs, 0.05, default_seeds=(0, 1))
   assert 'p' in two
+  scores = synthetic.table({'crl_a': 0.9, 'crl_b': 0.3}, [0, 1])
+  claim = spec_lib.Claim('1', 's', 'all', (comparison('crl_a', 'crl_b'),))
+  table = verdicts.sensitivity(study_of([claim]), scores, None, (5,))  # Seeds 0-4.
+  assert np.isnan(table[claim.comparisons[0].key][5][0])
