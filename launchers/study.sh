@@ -5,6 +5,7 @@
 #   bash launchers/study.sh                                  # local, one run per core
 #   bash launchers/study.sh --ray_address=auto               # on a running Ray cluster
 #   bash launchers/study.sh --spec=studies/mine.toml --parts=a,b --seeds=0-4
+#   bash launchers/study.sh --time_limit=2h30m               # start only runs that end in time
 #
 # It prints the runs of each part, how many the results tables already hold
 # and the expected wall time, then runs only the missing ones. Each run is

@@ -4,6 +4,7 @@
   through all but the set-up noise TensorFlow, gym and the ALE print at import
   time on a CPU machine: CUDA registration errors, absl's start-up lines,
   gym's deprecation banner, the ALE banner, deprecation warnings.
+- `parse_duration`: seconds of a duration flag such as 2h30m.
 - `ArgumentParser`: argparse whose mistakes are one line on stderr and exit
   code 2 (argparse's own exit code for bad input), without the usage dump.
 """
@@ -72,3 +73,23 @@ class ArgumentParser(argparse.ArgumentParser):
     sys.stderr.write(f'{self.prog}: error: {message}. Run with --help for the '
                      'arguments.\n')
     sys.exit(2)
+
+
+_DURATION = re.compile(r'(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?')
+
+
+def parse_duration(text, name):
+  """Seconds of a duration such as '150m', '2.5h', '2h30m' or '90s' (a bare
+  number is minutes); ValueError naming `name` otherwise."""
+  text = str(text).strip().lower()
+  if re.fullmatch(r'\d+(?:\.\d+)?', text):
+    seconds = float(text) * 60
+  else:
+    match = _DURATION.fullmatch(text)
+    if not text or not match or not any(match.groups()):
+      raise ValueError(f"{name}={text!r} is not a duration: write e.g. 150m, 2.5h or 2h30m.")
+    hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
+    seconds = hours * 3600 + minutes * 60 + secs
+  if seconds <= 0:
+    raise ValueError(f'{name}={text!r}: the time must be positive.')
+  return seconds

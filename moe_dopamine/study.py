@@ -1,7 +1,7 @@
 r"""Plans, runs and reports any study spec (moe_dopamine.studies).
 
   python -m moe_dopamine.study plan   [--spec=studies/classic_control.toml] [--parts=a,b] [--seeds=0-4]
-  python -m moe_dopamine.study run    [--spec=...] [--workers=2 | --ray_address=auto]
+  python -m moe_dopamine.study run    [--spec=...] [--workers=2 | --ray_address=auto] [--time_limit=2h]
   python -m moe_dopamine.study report [--spec=...]
 
 A study is one TOML spec (format: moe_dopamine/studies/spec.py): its parts
@@ -44,6 +44,9 @@ def main(argv=None):
                       help="measured cost CSV whose ratios estimate runs of variants not run "
                       "yet (default: cost.csv in the spec's report folder)")
   parser.add_argument('--no_figures', action='store_true', help='report: tables only')
+  parser.add_argument('--time_limit', default=None,
+                      help="run: start only runs expected to end within this time (e.g. "
+                      "150m, 2.5h, 2h30m; local runs), leaving the rest for the next call")
   args = parser.parse_args(argv)
   try:
     study = spec_lib.load(args.spec)
@@ -52,6 +55,10 @@ def main(argv=None):
     seeds = spec_lib.parse_seeds(args.seeds, "--seeds") if args.seeds else None
     if args.workers < 1:
       raise ValueError(f'--workers={args.workers}: at least 1 run must run at a time.')
+    time_limit = cli.parse_duration(args.time_limit, '--time_limit') if args.time_limit else None
+    if time_limit is not None and args.ray_address:
+      raise ValueError('--time_limit applies to local runs; on Ray, use the cluster\'s own '
+                       'job limits (every run is submitted at once).')
   except (ValueError, spec_lib.SpecError) as error:
     print(f'moe_dopamine.study: error: {error}', file=sys.stderr)
     return 2
@@ -68,14 +75,16 @@ def main(argv=None):
   done, scores = engine.done_runs(study, study.results)
   print(f'study {study.name} ({study.path}): results in {study.results}, run folders in '
         f'{study.runs_dir}')
-  print('\n'.join(engine.describe(planned, done, engine.measured_seconds(scores), args.workers,
-                                  engine.cost_ratios(args.cost_table or engine.cost_table(study)))), flush=True)
+  measured = engine.measured_seconds(scores)
+  ratios = engine.cost_ratios(args.cost_table or engine.cost_table(study))
+  print('\n'.join(engine.describe(planned, done, measured, args.workers, ratios)), flush=True)
   if args.ray_address:
     print(f'(on Ray the wall time above assumes {args.workers} runs at a time: pass '
           "--workers=<runs the cluster holds at once> for the cluster's estimate)", flush=True)
   if args.command == 'plan':
     return 0
-  return engine.run(planned, done, study.results, args.workers, args.ray_address, argv)
+  return engine.run(planned, done, study.results, args.workers, args.ray_address, argv,
+                    time_limit, measured, ratios)
 
 
 if __name__ == '__main__':

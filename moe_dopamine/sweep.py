@@ -327,6 +327,8 @@ class Outcome:
   interrupted: list = dataclasses.field(default_factory=list)
   # (run, why) of runs whose folder another process holds: not started.
   in_use: list = dataclasses.field(default_factory=list)
+  # Runs not started because they would not end by the time limit.
+  deferred: list = dataclasses.field(default_factory=list)
 
   def add(self, run, code, tail):
     """Files a run that ended (or could not start) with exit code `code`."""
@@ -338,12 +340,17 @@ class Outcome:
       self.finished.append(run)
 
 
-def run_local(runs, workers, progress, stop_signals):
-  """Runs `workers` training processes at a time until done or asked to stop."""
+def run_local(runs, workers, progress, stop_signals, may_start=None):
+  """Runs `workers` training processes at a time until done or asked to stop.
+  `may_start(run)`, when given, is asked before each run starts; a run it
+  refuses is not started (Outcome.deferred)."""
   queue, running, outcome = list(runs), {}, Outcome()
   while (queue or running) and not stop_signals.signum:
     while queue and len(running) < workers and not stop_signals.signum:
       run = queue.pop(0)
+      if may_start is not None and not may_start(run):
+        outcome.deferred.append(run)
+        continue
       busy = in_use_message(run)
       if busy:
         progress.update(run, IN_USE)
@@ -420,10 +427,13 @@ def report_stop(signum, outcome, todo, argv, module='moe_dopamine.sweep'):
   print(f'Resume with: cd {shlex.quote(os.getcwd())} && {command}', flush=True)
 
 
-def launch(todo, workers, ray_address, progress, argv, module='moe_dopamine.sweep', header=''):
-  """Checks the runs' configurations, then runs them (locally or on Ray).
+def launch(todo, workers, ray_address, progress, argv, module='moe_dopamine.sweep', header='',
+           may_start=None):
+  """Checks the runs' configurations, then runs them (locally or on Ray;
+  `may_start` as run_local's, local runs only).
 
-  Returns None once every run finished, else the exit code: 2 for a bad
+  Returns None once every run finished or was deferred (each deferred run
+  is named, with the command that resumes), else the exit code: 2 for a bad
   configuration (nothing ran), 1 if a run failed (each is reported with the
   end of its log) or could not start because another process holds its
   folder (each is named with that process), 128 + the signal if stopped (with the command that
@@ -442,7 +452,7 @@ def launch(todo, workers, ray_address, progress, argv, module='moe_dopamine.swee
     if ray_address:
       outcome = run_ray(todo, ray_address, progress, stop_signals)
     else:
-      outcome = run_local(todo, workers, progress, stop_signals)
+      outcome = run_local(todo, workers, progress, stop_signals, may_start)
     if stop_signals.signum:
       report_stop(stop_signals.signum, outcome, todo, argv, module)
       return 128 + stop_signals.signum
@@ -454,6 +464,13 @@ def launch(todo, workers, ray_address, progress, argv, module='moe_dopamine.swee
     print(f'\n{len(outcome.failures)} run(s) failed:')
     for run, tail in outcome.failures:
       print(f'--- {run.base_dir} (log: {run.base_dir}/train.log)\n{tail[-600:]}')
+  if outcome.deferred:
+    print(f'\n{len(outcome.deferred)} run(s) not started: they would not end within the time '
+          'limit.')
+    for run in outcome.deferred:
+      print(f'  {run.base_dir}')
+    command = shlex.join([sys.executable, '-m', module] + list(argv))
+    print(f'Continue with: cd {shlex.quote(os.getcwd())} && {command}', flush=True)
   if outcome.failures or outcome.in_use:
     return 1
   return None

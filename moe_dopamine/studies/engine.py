@@ -25,6 +25,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -279,7 +280,25 @@ def launch_order(todo):
   return sorted(todo, key=lambda r: r.seed)
 
 
-def run(planned, done, results_dir, workers, ray_address, argv):
+def within(seconds, estimates, clock=time.monotonic):
+  """may_start for a time limit: starts a run only if its estimated seconds
+  ({run key: seconds or None}) end within `seconds` of this call. A run with
+  no estimate starts while any time is left."""
+  deadline = clock() + seconds
+
+  def may_start(run):
+    left = deadline - clock()
+    estimate = estimates.get(run_key(run))
+    return left > 0 and (estimate is None or estimate <= left)
+  return may_start
+
+
+def run(planned, done, results_dir, workers, ray_address, argv, time_limit=None,
+        measured=None, ratios=None):
+  """Runs what the tables lack, seed by seed. With `time_limit` (seconds;
+  local runs), a run starts only if its expected time (estimate_seconds from
+  `measured` and `ratios`) ends within the limit; the rest are left for the
+  next call."""
   todo = launch_order([r for part, runs in planned.items() for r in runs
                        if run_key(r) not in _done_of(done, part)])
   if not todo:
@@ -288,9 +307,17 @@ def run(planned, done, results_dir, workers, ray_address, argv):
   if not ray_address:
     for r in todo:
       r.threads = sweep.threads_per_run(workers, len(todo))
-  code = sweep.launch(todo, workers, ray_address, CollectingProgress(len(todo), results_dir),
-                      argv, module='moe_dopamine.study')
+  may_start = None
+  if time_limit is not None:
+    estimates = dict(zip((run_key(r) for r in todo),
+                         estimate_seconds(todo, measured or {}, ratios)))
+    may_start = within(time_limit, estimates)
+  progress = CollectingProgress(len(todo), results_dir)
+  code = sweep.launch(todo, workers, ray_address, progress, argv, module='moe_dopamine.study',
+                      may_start=may_start)
   if code is not None:
     return code
-  print(f'all {len(todo)} runs finished and added to {results_dir}')
+  finished = progress.done
+  print(f'{finished} of {len(todo)} runs finished and added to {results_dir}'
+        if finished < len(todo) else f'all {len(todo)} runs finished and added to {results_dir}')
   return 0

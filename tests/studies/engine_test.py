@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from moe_dopamine import study as study_command
 from moe_dopamine import sweep
 from moe_dopamine.studies import engine
 from moe_dopamine.studies import spec as spec_lib
@@ -216,3 +217,44 @@ def test_the_time_split_shares_each_runs_iterations_among_phases():
   assert row['runs'] == 1 and row['minutes'] == pytest.approx(4 * 12.0 / 60)
   assert row['training'] == pytest.approx(0.5) and row['acting'] == pytest.approx(0.25)
   assert row['checkpoint'] == pytest.approx(1 / 12) and row['other'] == pytest.approx(1 / 12)
+
+
+def test_a_time_limit_starts_only_runs_expected_to_end_within_it(tmp_path):
+  planned = engine.plan(shipped(tmp_path), parts=['power_crl'], seeds=[20])
+  runs = planned['power_crl'][:3]
+  now = [100.0]
+  estimates = {engine.run_key(runs[0]): 600.0, engine.run_key(runs[1]): 1200.0,
+               engine.run_key(runs[2]): None}
+  may_start = engine.within(900.0, estimates, clock=lambda: now[0])
+  assert may_start(runs[0]) and not may_start(runs[1])
+  assert may_start(runs[2])  # Not estimated: starts while time is left.
+  now[0] += 400.0  # 500 s left.
+  assert not may_start(runs[0]) and may_start(runs[2])
+  now[0] += 600.0  # Past the limit.
+  assert not may_start(runs[2])
+
+
+def test_runs_a_time_limit_refuses_are_left_unstarted(tmp_path):
+  # Fails if a refused run is started anyway or dropped without a word.
+  planned = engine.plan(shipped(tmp_path), parts=['power_crl'], seeds=[20])
+  runs = planned['power_crl'][:2]
+
+  class NoStop:
+    signum = None
+
+  updates = []
+
+  class Quiet:
+    def update(self, run, code):
+      updates.append((run, code))
+
+  outcome = sweep.run_local(runs, 2, Quiet(), NoStop(), may_start=lambda run: False)
+  assert outcome.deferred == runs and not outcome.finished and not updates
+  assert not any(os.path.exists(r.base_dir) for r in runs)
+
+
+def test_the_study_refuses_a_time_limit_on_ray_and_a_bad_one(capsys):
+  assert study_command.main(['run', '--time_limit=2h', '--ray_address=auto']) == 2
+  assert '--time_limit applies to local runs' in capsys.readouterr().err
+  assert study_command.main(['plan', '--time_limit=tomorrow']) == 2
+  assert "--time_limit='tomorrow' is not a duration" in capsys.readouterr().err
