@@ -306,7 +306,11 @@ def _known_selectors():
 
 
 def _closest_gin_file(path):
-  candidates = []
+  """The gin file whose name is closest to `path`'s, by file name alone (the
+  shared folder and '.gin' would make every path look alike)."""
+  by_stem = {}
   for root, _, files in os.walk(GIN_CONFIGS_DIR):
-    candidates += [os.path.relpath(os.path.join(root, f)) for f in files]
-  return closest(path, candidates, cutoff=0.5)
+    for f in sorted(files):
+      by_stem.setdefault(os.path.splitext(f)[0], os.path.relpath(os.path.join(root, f)))
+  stem = closest(os.path.splitext(os.path.basename(path))[0], sorted(by_stem), cutoff=0.6)
+  return by_stem[stem] if stem else None

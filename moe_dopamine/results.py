@@ -179,7 +179,10 @@ def read(results_dir):
   out = []
   for name, columns, _ in TABLES:
     path = os.path.join(results_dir, name)
-    out.append(pd.read_csv(path) if os.path.exists(path) else pd.DataFrame(columns=columns))
+    # Text columns read as text: most runs have no bindings (empty), and
+    # pandas would guess the column's type chunk by chunk.
+    out.append(pd.read_csv(path, dtype={'bindings': str, 'task_order': str})
+               if os.path.exists(path) else pd.DataFrame(columns=columns))
   return tuple(out)
 
 

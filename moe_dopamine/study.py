@@ -43,7 +43,9 @@ def main(argv=None):
   parser.add_argument('--cost_table', default=None,
                       help="measured cost CSV whose ratios estimate runs of variants not run "
                       "yet (default: cost.csv in the spec's report folder)")
-  parser.add_argument('--no_figures', action='store_true', help='report: tables only')
+  parser.add_argument('--no_figures', action='store_true',
+                      help='report: tables only, to TABLES.md beside the report (its README.md '
+                      'and figures stay as they are)')
   parser.add_argument('--time_limit', default=None,
                       help="run: start only runs expected to end within this time (e.g. "
                       "150m, 2.5h, 2h30m; local runs), leaving the rest for the next call")
@@ -67,7 +69,8 @@ def main(argv=None):
   if overrides:
     study = dataclasses.replace(study, **overrides)
   if args.command == 'report':
-    from moe_dopamine.studies import report  # pylint: disable=g-import-not-at-top
+    with cli.stderr_without_noise():  # TensorFlow's and gym's import-time banners.
+      from moe_dopamine.studies import report  # pylint: disable=g-import-not-at-top
     path = report.build(study, draw=not args.no_figures)
     print(f'wrote {path}')
     return 0

@@ -44,3 +44,20 @@ def test_a_gin_syntax_error_names_its_file_and_line_or_its_binding(
   with pytest.raises(config.ConfigError) as error:
     config.load_gin_configs([str(path)], bindings)
   assert str(error.value).startswith(message.format(path=path)), str(error.value)
+
+
+@pytest.mark.parametrize('path, hint', [
+    ('gin_configs/crl_big_sofmoe.gin', 'gin_configs/crl_big_softmoe.gin'),
+    ('crl_big_softmoe.gin', 'gin_configs/crl_big_softmoe.gin'),
+    ('gin_configs/does_not_exist.gin', None),
+])
+def test_a_missing_gin_file_is_matched_by_its_name_not_its_folder(path, hint):
+  # Fails if the shared 'gin_configs/' and '.gin' make any file look close.
+  with pytest.raises(config.ConfigError) as raised:
+    config.check_gin_files([path])
+  message = str(raised.value)
+  assert f"gin file '{path}' does not exist" in message
+  if hint:
+    assert message.endswith(f"Did you mean '{hint}'?")
+  else:
+    assert 'Did you mean' not in message

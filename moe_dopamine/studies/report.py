@@ -34,6 +34,8 @@ from moe_dopamine.studies import tables
 from moe_dopamine.studies import verdicts
 
 VERDICTS_CSV = 'verdicts.csv'
+README = 'README.md'
+TABLES_ONLY = 'TABLES.md'  # The report without figures (study report --no_figures).
 WRITTEN_FOR = re.compile(r'<!--\s*written for (\d+) runs\s*-->')
 _CSV_FIELDS = ['kind', 'claim', 'a', 'b', 'metric', 'direction', 'seeds', 'n_a', 'n_b',
                'mean_a', 'mean_b', 'difference', 'bca_low', 'bca_high', 'hl_shift', 'hl_low',
@@ -358,7 +360,9 @@ def screening_lines(study, scores, figure_dir, out, draw=True):
 
 
 def build(study, out=None, draw=True):
-  """Writes the report of `study`; returns the README's path."""
+  """Writes the report of `study` (README.md with its figures), or with
+  draw=False the same without figures to TABLES.md beside it, leaving the
+  README and its figures as they are; returns the path written."""
   out = out or study.out
   figure_dir = os.path.join(out, 'figures')
   os.makedirs(figure_dir, exist_ok=True)
@@ -520,7 +524,7 @@ def build(study, out=None, draw=True):
                   + first_seeds)
   if draw:
     _remove_stale_figures(figure_dir, '\n'.join(lines), out)
-  path = os.path.join(out, 'README.md')
+  path = os.path.join(out, README if draw else TABLES_ONLY)
   with open(path, 'w') as f:
     f.write('\n'.join(lines).rstrip() + '\n')
   return path

@@ -111,3 +111,19 @@ beside = "1"
   assert 'forgetting beside claim 1' in claim
   explore = text.split('## Exploratory comparisons')[1].split('## ')[0]
   assert '| crl_big_topk vs crl_baseline, F |' in explore
+
+
+def test_a_report_without_figures_goes_beside_the_readme_and_leaves_it_alone(tmp_path):
+  # Fails if --no_figures overwrites the README, dropping its figure links.
+  spec = tmp_path / 'spec.toml'
+  spec.write_text(SPEC.format(root=tmp_path))
+  study = spec_lib.load(str(spec), root=test_runs.REPO)
+  scores = synthetic.table({'crl_baseline': 0.4, 'crl_big_topk': 0.6}, seeds=range(2))
+  results.add(str(tmp_path / 'results'), [(scores,)])
+  readme = tmp_path / 'report' / 'README.md'
+  readme.parent.mkdir(parents=True)
+  readme.write_text('the report with its figures\n')
+  path = report.build(study, draw=False)
+  assert path == str(tmp_path / 'report' / 'TABLES.md')
+  assert readme.read_text() == 'the report with its figures\n'
+  assert '## Part `first`' in open(path).read()
