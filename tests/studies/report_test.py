@@ -28,6 +28,17 @@ variants = ["crl_baseline", "crl_big_topk"]
 """
 
 
+def _study_with_runs(tmp_path, seeds, extra=''):
+  """SPEC (plus `extra`) written under tmp_path, loaded, with synthetic
+  runs of its two variants at `seeds` in its results tables."""
+  spec = tmp_path / 'spec.toml'
+  spec.write_text(SPEC.format(root=tmp_path) + extra)
+  study = spec_lib.load(str(spec), root=test_runs.REPO)
+  scores = synthetic.table({'crl_baseline': 0.4, 'crl_big_topk': 0.6}, seeds=seeds)
+  results.add(str(tmp_path / 'results'), [(scores,)])
+  return study
+
+
 def test_a_part_seeds_are_its_own_and_every_lower_one():
   part = spec_lib.Part(name='p', variants=(), seeds=(5, 6, 7))
   assert report.part_seeds(part) == tuple(range(8))
@@ -36,11 +47,7 @@ def test_a_part_seeds_are_its_own_and_every_lower_one():
 def test_an_earlier_part_figures_keep_its_seeds_when_a_later_part_adds_runs(
     tmp_path, monkeypatch):
   # Fails if every part's figures plot every seed of its variants.
-  spec = tmp_path / 'spec.toml'
-  spec.write_text(SPEC.format(root=tmp_path))
-  study = spec_lib.load(str(spec), root=test_runs.REPO)
-  scores = synthetic.table({'crl_baseline': 0.4, 'crl_big_topk': 0.6}, seeds=range(4))
-  results.add(str(tmp_path / 'results'), [(scores,)])
+  study = _study_with_runs(tmp_path, range(4))
   drawn = {}
 
   def curves(frame, variants, baseline, references, path, **unused):
@@ -59,11 +66,7 @@ def _section(text, part):
 
 def test_an_earlier_part_tables_keep_its_seeds_when_a_later_part_adds_runs(tmp_path):
   # Fails if a part's tables pool every seed of its variants.
-  spec = tmp_path / 'spec.toml'
-  spec.write_text(SPEC.format(root=tmp_path))
-  study = spec_lib.load(str(spec), root=test_runs.REPO)
-  scores = synthetic.table({'crl_baseline': 0.4, 'crl_big_topk': 0.6}, seeds=range(4))
-  results.add(str(tmp_path / 'results'), [(scores,)])
+  study = _study_with_runs(tmp_path, range(4))
   text = open(report.build(study, draw=False)).read()
   for part, runs, seeds in (('first', 2, 'Seeds 0, 1 of'), ('more', 4, 'Seeds 0-3 of')):
     section = _section(text, part)
@@ -84,8 +87,7 @@ def test_a_claim_beside_the_companion_lists_every_stage_of_its_id():
 
 
 def test_an_exploratory_comparison_beside_a_claim_appears_under_it_and_in_its_table(tmp_path):
-  spec = tmp_path / 'spec.toml'
-  spec.write_text(SPEC.format(root=tmp_path) + """
+  study = _study_with_runs(tmp_path, range(2), """
 [[claim]]
 id = "1"
 statement = "Big TopK scores higher."
@@ -102,9 +104,6 @@ direction = "less"
 reason = "forgetting beside claim 1"
 beside = "1"
 """)
-  study = spec_lib.load(str(spec), root=test_runs.REPO)
-  scores = synthetic.table({'crl_baseline': 0.4, 'crl_big_topk': 0.6}, seeds=range(2))
-  results.add(str(tmp_path / 'results'), [(scores,)])
   text = open(report.build(study, draw=False)).read()
   claim = text.split('### Claim 1:')[1].split('## Exploratory comparisons')[0]
   assert 'beside this claim' in claim and '| crl_big_topk vs crl_baseline, F |' in claim
@@ -115,11 +114,7 @@ beside = "1"
 
 def test_a_report_without_figures_goes_beside_the_readme_and_leaves_it_alone(tmp_path):
   # Fails if --no_figures overwrites the README, dropping its figure links.
-  spec = tmp_path / 'spec.toml'
-  spec.write_text(SPEC.format(root=tmp_path))
-  study = spec_lib.load(str(spec), root=test_runs.REPO)
-  scores = synthetic.table({'crl_baseline': 0.4, 'crl_big_topk': 0.6}, seeds=range(2))
-  results.add(str(tmp_path / 'results'), [(scores,)])
+  study = _study_with_runs(tmp_path, range(2))
   readme = tmp_path / 'report' / 'README.md'
   readme.parent.mkdir(parents=True)
   readme.write_text('the report with its figures\n')
