@@ -56,6 +56,11 @@ BENCHMARKS = [
      'split, against the einsum, transpose, per-expert convolution and strided-slice paths '
      'they replaced, two agents per variant in one process, alternated (1 thread).',
      'moe_paths.py', ['--rounds=10', '--steps=50'], ['--rounds=2', '--steps=5']),
+    ('Stacked expert variables',
+     "Training-step and acting time with each layer's experts stored as one stacked "
+     'variable [n, fan_in, fan_out], unstacked per call, against one variable per expert '
+     '(the package), two agents per variant in one process, alternated (1 thread).',
+     'stacked_experts.py', ['--rounds=10', '--steps=50'], ['--rounds=2', '--steps=5']),
     ('Where a training step goes',
      'Op time of a training step by op type (FULL_TRACE), XLA auto-clustering against '
      "TensorFlow's default executor (fresh processes, alternated), and MinAtar's conv "

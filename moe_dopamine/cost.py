@@ -426,11 +426,13 @@ def measure_limits(repeats=20):
 
 def session_call_seconds(repeats=1000):
   """Median seconds of one session call that feeds a state and fetches one
-  value, made the agent's way (moe_dqn_agent.feeding_callable)."""
+  value, made as the agent makes its acting calls
+  (moe_dqn_agent.feeding_callable, in the calling thread)."""
   with tf.Graph().as_default():
     state = tf.compat.v1.placeholder(tf.float32, [1, 5])
     sess = _single_thread_session()
-    call = moe_dqn_agent.feeding_callable(sess, [state], tf.reduce_sum(state))
+    call = moe_dqn_agent.feeding_callable(
+        sess, [state], tf.reduce_sum(state), in_caller_thread=True)
     one_state = np.zeros([1, 5], np.float32)
     return 1e-3 * median_ms(lambda: call(one_state), repeats)
 

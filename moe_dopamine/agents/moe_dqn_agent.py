@@ -178,11 +178,14 @@ class MoEDQNAgent(dqn_agent.DQNAgent):
     self._build_diagnostics()
     # Callables skip Session.run's per-call fetch and feed analysis: they are
     # what acting and training run thousands of times per iteration.
-    self._greedy_action = feeding_callable(self._sess, [self.state_ph], self._q_argmax)
+    # Acting calls run in the calling thread (see feeding_callable).
+    self._greedy_action = feeding_callable(
+        self._sess, [self.state_ph], self._q_argmax, in_caller_thread=True
+    )
     self._greedy_actions = None
     if self._batch_argmax is not None:
       self._greedy_actions = feeding_callable(
-          self._sess, [self._batch_states_ph], self._batch_argmax
+          self._sess, [self._batch_states_ph], self._batch_argmax, in_caller_thread=True
       )
     # The train op takes its batch fed from a Python call of the sampler
     # instead of the graph's py_func (the same function, without the
@@ -623,16 +626,23 @@ def _empty(memory):
     array[...] = 0
 
 
-def feeding_callable(sess, feeds, fetch):
+def feeding_callable(sess, feeds, fetch, in_caller_thread=False):
   """fn(*values) -> sess.run(fetch, dict(zip(feeds, values))), cheaper.
 
   `Session.make_callable` with a feed list falls back to `Session.run`; a
   callable made from CallableOptions (as Keras' graph-mode functions do)
   takes the feeds directly. `fetch` is a tensor (its value is returned) or
-  an op (run, None returned).
+  an op (run, None returned). `in_caller_thread`: the session runs the ops
+  in the calling thread (RunOptions.inter_op_thread_pool = -1) instead of
+  handing them to its inter-op pool and waiting: no thread hand-off per
+  call, a large part of a one-state call's fixed cost. The values are the
+  same; only graphs whose ops run one after the other anyway (one state, one
+  thread) should take it.
   """
   options = config_pb2.CallableOptions()
   options.feed.extend(t.name for t in feeds)
+  if in_caller_thread:
+    options.run_options.inter_op_thread_pool = -1
   is_op = isinstance(fetch, tf.Operation)
   (options.target if is_op else options.fetch).append(fetch.name)
   run = sess._make_callable_from_options(options)  # pylint: disable=protected-access

@@ -393,3 +393,22 @@ def test_any_network_stock_dqn_accepts_works_unchanged(tmp_path):
     assert agent.training_steps == steps and agent.gradient_steps == gradient_steps
     assert agent._last_measured_step == 3
     assert agent.collect_diagnostics() == []
+
+
+@pytest.mark.parametrize('in_caller_thread', [False, True])
+def test_feeding_callable_gives_session_runs_values(in_caller_thread):
+  with tf.Graph().as_default():
+    states = tf.compat.v1.placeholder(tf.float32, [None, 3])
+    weights = tf.constant(np.arange(-3.0, 3.0, dtype=np.float32).reshape(3, 2))
+    best = tf.argmax(tf.matmul(states, weights), axis=1)
+    counter = tf.compat.v1.Variable(0.0)
+    increment = tf.compat.v1.assign_add(counter, tf.reduce_sum(states)).op
+    sess = tf.compat.v1.Session()
+    sess.run(tf.compat.v1.global_variables_initializer())
+    values = np.random.default_rng(0).normal(size=(5, 3))
+    expected = sess.run(best, {states: values})
+    call = moe_dqn_agent.feeding_callable(sess, [states], best, in_caller_thread)
+    np.testing.assert_array_equal(call(values), expected)
+    run_op = moe_dqn_agent.feeding_callable(sess, [states], increment, in_caller_thread)
+    assert run_op(values) is None
+    np.testing.assert_allclose(sess.run(counter), values.sum(), rtol=1e-5)

@@ -1,0 +1,109 @@
+r"""Experts' variables stacked per layer against one variable per expert.
+
+  .venv/bin/python benchmarks/stacked_experts.py [--rounds=10] [--steps=50]
+
+The package gives each expert its own kernel and bias per layer
+(`moe.Experts`: n variables per layer, n Adam updates, n reads). The
+alternative measured here stores each layer as one variable [n, fan_in,
+fan_out] (and [n, fan_out] for its bias), unstacked per call (TensorFlow's
+Unpack along the first axis shares the variable's buffer; its gradient is one
+Pack) so that every path of the layers runs unchanged on the slices: one
+variable, one read and one Adam update per layer instead of n. For each
+variant both agents are built in this process as a run builds them
+(moe_dopamine.cost.build_agent, one thread), their replay buffers filled
+alike, then `rounds` times `steps` training steps and 5 x `steps` greedy
+actions with each, alternating which goes first; medians and the median of
+the per-round ratios (paired).
+"""
+
+import argparse
+import statistics
+
+import common  # The repository on the path; legacy Keras first.
+
+import tensorflow as tf
+
+from moe_dopamine import cost
+from moe_dopamine.networks import minatar_q_networks
+from moe_dopamine.networks import moe
+
+VARIANTS = ['crl_big_topk.gin', 'crl_big_softmoe.gin', 'crl_final_topk.gin',
+            'minatar_crl_big_topk.gin', 'minatar_crl_big_softmoe.gin',
+            'minatar_crl_middle_topk.gin']
+
+
+def stacked_build(self, input_shape):
+  """Experts.build with one variable per layer: kernel [n, fan_in, fan_out]
+  (each expert's slice initialised as its own kernel would be), bias [n, fan_out]."""
+  n = self.num_experts
+  self.stacked_kernels, self.stacked_biases = [], []
+  for i, (fan_in, fan_out) in enumerate(self.layer_shapes(int(input_shape[-1]))):
+    def initializer(shape, dtype=None, one=self.kernel_initializer(i), size=(fan_in, fan_out)):
+      return tf.stack([one(size, dtype) for _ in range(shape[0])])
+    self.stacked_kernels.append(
+        self.add_weight(f'kernel_{i}', shape=(n, fan_in, fan_out), initializer=initializer))
+    self.stacked_biases.append(
+        self.add_weight(f'bias_{i}', shape=(n, fan_out), initializer='zeros'))
+  tf.keras.layers.Layer.build(self, input_shape)
+
+
+def unstacking(method):
+  """`method` run on per-expert slices of the stacked variables (the lists
+  kernels[i][e] and biases[i][e] that every path of the layers reads)."""
+  def call(self, *args, **kwargs):
+    n = self.num_experts
+    # Not tracked by Keras: per-call tensors, not weights.
+    object.__setattr__(self, 'kernels', [tf.unstack(k, num=n) for k in self.stacked_kernels])
+    object.__setattr__(self, 'biases', [tf.unstack(b, num=n) for b in self.stacked_biases])
+    return method(self, *args, **kwargs)
+  return call
+
+
+STACKED = [
+    (moe.Experts, 'build', stacked_build),
+    (moe.Experts, 'call_groups', unstacking(moe.Experts.call_groups)),
+    (minatar_q_networks.ConvExperts, 'call_groups',
+     unstacking(minatar_q_networks.ConvExperts.call_groups)),
+    (minatar_q_networks.ConvExperts, 'call_shared',
+     unstacking(minatar_q_networks.ConvExperts.call_shared)),
+]
+
+
+def filled_agent(gin_file, stacked):
+  saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in STACKED]
+  if stacked:
+    for owner, name, value in STACKED:
+      setattr(owner, name, value)
+  try:
+    agent, environment = cost.build_agent(cost.gin_path(gin_file), None)
+  finally:
+    for owner, name, value in saved:
+      setattr(owner, name, value)
+  observation = cost.fill_replay(agent, environment, seed=0)
+  return agent, observation[None, :, None, None]
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--rounds', type=int, default=10)
+  parser.add_argument('--steps', type=int, default=50)
+  args = parser.parse_args()
+  tf.compat.v1.disable_v2_behavior()
+  print('| variant | training ms, per expert | training ms, stacked | stacked / per expert | '
+        'acting ms, per expert | acting ms, stacked | stacked / per expert |')
+  print('|---|---|---|---|---|---|---|')
+  for gin_file in VARIANTS:
+    agents = {'per expert': filled_agent(gin_file, False), 'stacked': filled_agent(gin_file, True)}
+    train = {name: (lambda a=a: a._run_train_op()) for name, (a, _) in agents.items()}  # pylint: disable=protected-access
+    act = {name: (lambda a=a, s=s: a._greedy_action(s)) for name, (a, s) in agents.items()}  # pylint: disable=protected-access
+    cells = [gin_file[:-4]]
+    for fns, calls in ((train, args.steps), (act, 5 * args.steps)):
+      times = common.paired_times(fns, args.rounds, calls, warmup=cost.WARMUP_CALLS)
+      cells += [f"{1e3 * statistics.median(times['per expert']):.2f}",
+                f"{1e3 * statistics.median(times['stacked']):.2f}",
+                f"{common.paired_ratio(times, 'stacked', 'per expert'):.2f}"]
+    print('| ' + ' | '.join(cells) + ' |', flush=True)
+
+
+if __name__ == '__main__':
+  main()
