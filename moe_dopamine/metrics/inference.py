@@ -8,9 +8,14 @@ NaN values are dropped first; the permutation test (SciPy's) needs at least
 - Effect: D = mean(a) - mean(b).
 - p-value: permutation test of D (scipy.stats.permutation_test, independent
   samples). All C(n_a + n_b, n_a) relabellings are enumerated when that count
-  is at most `max_exact` (252 for 5 vs 5, so p >= 1/252 one-sided and
-  >= 2/252 two-sided); otherwise `resamples` seeded random relabellings,
-  p = (count + 1) / (resamples + 1). Two-sided p = min(1, 2 min(p_less,
+  is at most `max_exact` (MAX_EXACT: every design up to 10 vs 10, 184,756;
+  252 for 5 vs 5, so p >= 1/252 one-sided and >= 2/252 two-sided);
+  otherwise `resamples` seeded random relabellings, p = (count + 1) /
+  (resamples + 1). A relabelling whose D equals the observed one counts as
+  at least as extreme: D is computed on the values centred on their median
+  and divided by their largest distance from it, then rounded to 9 decimals,
+  so that relabellings of tied values (many runs at a return of 500, or a
+  score of 1) are not told apart by the rounding error of their sums. Two-sided p = min(1, 2 min(p_less,
   p_greater)); it stays two-sided when a direction is predicted, so that a
   clear effect against the prediction shows as such.
 - Holm's step-down adjustment within one claim's family of m p-values (NaN
@@ -67,6 +72,12 @@ _DIRECTIONS = ('greater', 'less')
 _EXACT_U_MAX_COST = 125_000
 # Relabellings evaluated per batch: bounds memory for large random tests.
 _BATCH = 10_000
+# Designs with at most this many relabellings are enumerated (10 vs 10:
+# 184,756, a second or so).
+MAX_EXACT = 200_000
+# Decimals of the scaled D (see the module doc): far below any difference of
+# means between real runs, far above the rounding error of a sum.
+_D_DECIMALS = 9
 
 CLEAR_AS_PREDICTED = 'clear, as predicted'
 CLEAR_AGAINST = 'clear, against the prediction'
@@ -106,7 +117,7 @@ def _mean_difference(x, y, axis=-1):
   return np.mean(x, axis=axis) - np.mean(y, axis=axis)
 
 
-def permutation_test(a, b, alternative='two-sided', max_exact=100_000,
+def permutation_test(a, b, alternative='two-sided', max_exact=MAX_EXACT,
                      resamples=100_000, seed=0):
   """Permutation test of mean(a) - mean(b) over relabellings of the runs.
 
@@ -123,13 +134,20 @@ def permutation_test(a, b, alternative='two-sided', max_exact=100_000,
   n_resamples = np.inf if total <= max_exact else int(resamples)
   if n_resamples < 1:
     raise ValueError(f'resamples must be at least 1, got {resamples}.')
+  pooled = np.concatenate([a, b])
+  center = np.median(pooled)
+  scale = np.max(np.abs(pooled - center)) or 1.0
+
+  def rounded_difference(x, y, axis=-1):
+    return np.round(_mean_difference(x, y, axis=axis), _D_DECIMALS)
+
   result = stats.permutation_test(
-      (a, b), _mean_difference, permutation_type='independent',
-      vectorized=True, n_resamples=n_resamples, batch=_BATCH,
-      alternative=alternative, rng=np.random.default_rng(seed))
+      ((a - center) / scale, (b - center) / scale), rounded_difference,
+      permutation_type='independent', vectorized=True, n_resamples=n_resamples,
+      batch=_BATCH, alternative=alternative, rng=np.random.default_rng(seed))
   exact = total <= n_resamples
   return PermutationResult(
-      statistic=float(result.statistic),
+      statistic=float(_mean_difference(a, b)),
       pvalue=float(result.pvalue),
       exact=bool(exact),
       relabellings=int(total if exact else n_resamples),
@@ -154,14 +172,16 @@ def holm(pvalues):
 def holm_bounds(pvalues, family_size):
   """(low, high) of each known p-value's Holm-adjusted value in a family of
   `family_size` whose other p-values are not known yet. low: Holm over the
-  known ones alone, what it is if every unknown p is 0; high: min(1,
-  family_size * p), Bonferroni's, which Holm's never exceeds (the adjusted
-  p of rank i is the largest (m - j + 1) p_(j) over j <= i, and each of
-  those is at most m p_(i))."""
+  known ones alone, what it is if every unknown p is 0; high: Holm over
+  the family with every unknown p at 1, what it is then. Holm's
+  adjusted p-values never fall when any p-value rises, so whatever the
+  unknown ones turn out to be, each known one's adjusted p lies in [low,
+  high]."""
   p = np.asarray(pvalues, dtype=float).ravel()
   if family_size < p.size:
     raise ValueError(f'a family of {family_size} cannot hold {p.size} known p-values.')
-  return holm(p), np.minimum(1.0, family_size * p)
+  high = holm(np.concatenate([p, np.ones(family_size - p.size)]))[:p.size]
+  return holm(p), high
 
 
 def probability_of_improvement(a, b):
@@ -263,7 +283,7 @@ def bca_interval(a, b, confidence=0.95, resamples=10_000, seed=0):
   return float(low), float(high), method
 
 
-def smallest_p(n_a, n_b, max_exact=100_000, resamples=100_000):
+def smallest_p(n_a, n_b, max_exact=MAX_EXACT, resamples=100_000):
   """The smallest two-sided p-value permutation_test can return for n_a
   against n_b runs: 2 / C(n_a + n_b, n_a) when it enumerates every
   relabelling (5 vs 5: 0.0079; it does when there are at most max_exact, or
@@ -301,7 +321,7 @@ def _runs_needed(analysis, d, alpha, power):
   return max(2, math.ceil(runs))
 
 
-def power_figures(a, b, alpha=0.05, power=0.8, family_size=1, max_exact=100_000,
+def power_figures(a, b, alpha=0.05, power=0.8, family_size=1, max_exact=MAX_EXACT,
                   resamples=100_000):
   """Power of the comparison as one of a Holm family of `family_size`.
 
@@ -368,7 +388,7 @@ def power_figures(a, b, alpha=0.05, power=0.8, family_size=1, max_exact=100_000,
   }
 
 
-def tost(a, b, margin, max_exact=100_000, resamples=100_000, seed=0):
+def tost(a, b, margin, max_exact=MAX_EXACT, resamples=100_000, seed=0):
   """(pvalue, p_lower, p_upper) of the equivalence |mean(a) - mean(b)| <
   margin by two one-sided permutation tests under the shift model."""
   if not margin > 0:
@@ -393,7 +413,7 @@ def _agrees(difference, direction):
 
 
 def compare(a, b, direction='greater', alpha=0.05, confidence=0.95,
-            margin=None, seed=0, max_exact=100_000, resamples=100_000,
+            margin=None, seed=0, max_exact=MAX_EXACT, resamples=100_000,
             bootstrap_resamples=10_000, power=0.8, family_size=1):
   """Everything the report states about one comparison of a against b, as a
   dict. `direction` is what the pre-registered hypothesis predicts for a vs b

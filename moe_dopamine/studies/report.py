@@ -410,11 +410,13 @@ def build(study, out=None, draw=True):
         'for each claim, its primary '
         'comparisons, each with its metric and predicted direction. The statistic is the '
         'difference of mean per-run values; its p-value is an exact two-sided permutation test '
-        '(all relabellings up to 100,000, else 100,000 seeded random ones); within each claim '
+        f'(all relabellings up to {inference.MAX_EXACT:,}, every design to 10 runs a side, else '
+        '100,000 seeded random ones; tied values count as ties); within each claim '
         f'the p-values are Holm-adjusted, and a comparison is **clear** when its adjusted p < '
         f'{study.alpha}. While some of a claim\'s comparisons wait for their runs, the others '
-        'show the bounds of their adjusted p (Holm over the ones in, and Bonferroni over the '
-        'whole family, which Holm never exceeds) and a verdict only where the bounds settle '
+        'show the bounds of their adjusted p (Holm over the ones in, as if the waiting ones '
+        'came out at p = 0, and over the whole family with the waiting ones at p = 1) and a '
+        'verdict only where the bounds settle '
         f'it. Final values average the last {study.window} evaluations. Intervals: '
         'the difference with a 95% BCa bootstrap interval, and the Hodges-Lehmann shift with '
         'its exact interval (its coverage in brackets). P(a > b) is the probability of '
@@ -442,7 +444,7 @@ def build(study, out=None, draw=True):
       if claim.why:
         lines += [claim.why, '']
       lines += tables.comparison_table(result.records) + ['']
-      lines += tables.equivalence_lines(result.records)
+      lines += tables.equivalence_lines(result.records, study.alpha)
       beside = [r for r in explore if r['comparison'].claim == claim.id]
       if beside:
         lines += ['Exploratory comparisons beside this claim (unadjusted; they decide nothing):',
@@ -452,7 +454,7 @@ def build(study, out=None, draw=True):
               'Not pre-registered: unadjusted p-values, no verdict. They describe; they do not '
               'decide a claim.', '']
     lines += tables.comparison_table(explore, adjusted=False, reasons=True) + ['']
-    equivalence = tables.equivalence_lines(explore)
+    equivalence = tables.equivalence_lines(explore, study.alpha)
     if equivalence:
       lines += ['Equivalence tests:', ''] + equivalence + ['']
     lines += ['## Sensitivity to the final window', '',

@@ -333,11 +333,16 @@ def _comparison(entry, where, names, claim=None, claim_ids=None):
   if margin is not None and (not isinstance(margin, (int, float)) or margin <= 0):
     raise SpecError(f'{where}: margin must be a positive number (got {margin!r}).')
   seeds = parse_seeds(entry['seeds'], where) if 'seeds' in entry else None
+  if seeds is not None and len(seeds) < 2:
+    raise SpecError(f'{where}: seeds {entry["seeds"]!r} give {len(seeds)} run(s) a side; '
+                    'a comparison needs at least 2.')
   runs = entry.get('runs')
   if runs is not None and (not isinstance(runs, int) or runs < 2):
     raise SpecError(f'{where}: runs must be an integer of at least 2 (got {runs!r}).')
-  if runs is not None and seeds is not None and runs > len(seeds):
-    raise SpecError(f'{where}: runs={runs} but only {len(seeds)} seeds are allowed.')
+  if runs is not None and seeds is not None and runs != len(seeds):
+    # Fewer runs than seeds would test at `runs` and again as more seeds come in.
+    raise SpecError(f'{where}: runs={runs} but seeds {entry["seeds"]!r} name {len(seeds)}; '
+                    'a comparison is tested once, on every seed it lists: make them agree.')
   return Comparison(a, b, metric, direction, entry.get('reason', ''), seeds,
                     None if margin is None else float(margin), claim, runs)
 

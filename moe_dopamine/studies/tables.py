@@ -186,14 +186,15 @@ def comparison_table(records, adjusted=True, reasons=False):
   return lines
 
 
-def equivalence_lines(records):
-  """Sentences for comparisons with an equivalence margin (TOST)."""
+def equivalence_lines(records, alpha):
+  """Sentences for comparisons with an equivalence margin (TOST at level
+  `alpha`, the study's)."""
   out = []
   for record in records:
     if record.get('tost_p') is None:
       continue
     margin = record['comparison'].margin
-    equivalent = record['tost_p'] < 0.05
+    equivalent = record['tost_p'] < alpha
     out.append(f"- {record['label']}: TOST with margin {margin:g}, p = {_p(record['tost_p'])}: "
                + ('equivalent within the margin.' if equivalent else
                   f"not shown equivalent (nor different: p = {_p(record['p'])}); "

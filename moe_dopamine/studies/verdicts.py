@@ -164,9 +164,11 @@ def is_clear(record, kind):
 
 
 def claim_verdict(rule, records):
-  waiting = [r['verdict'] for r in records if r.get('verdict', '').startswith('waiting')]
-  if waiting:
-    return f'not yet decided (pre-registered runs not reached; {len(waiting)} comparison(s) waiting)'
+  verdicts = [r.get('verdict', '') for r in records]
+  for_runs = sum(v.startswith('waiting:') for v in verdicts)
+  if for_runs or WAITING_FAMILY in verdicts:
+    return (f'not yet decided (pre-registered runs not reached; {for_runs} comparison(s) '
+            'waiting for their runs)')
   if not records or not all(testable(r) for r in records):
     return NOT_YET_RUN
   as_predicted = sum(r['verdict'] == inference.CLEAR_AS_PREDICTED for r in records)

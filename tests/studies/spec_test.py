@@ -82,6 +82,11 @@ statement = "s"
     ('[[claim]]\nid = "a"\nstatement = "s"\n[[claim.comparison]]\na = "crl_big_topk__k-2"\n'
      'b = "crl_baseline"\nmetric = "P"\ndirection = "greater"\nbeside = "a"\n',
      r"unknown key\(s\) \['beside'\]"),
+    ('[[exploratory]]\na = "crl_big_topk__k-2"\nb = "crl_baseline"\nmetric = "P"\n'
+     'direction = "greater"\nseeds = "5-14"\nruns = 5\n',
+     r"runs=5 but seeds '5-14' name 10; a comparison is tested once"),
+    ('[[exploratory]]\na = "crl_big_topk__k-2"\nb = "crl_baseline"\nmetric = "P"\n'
+     'direction = "greater"\nseeds = "5"\n', r"seeds '5' give 1 run\(s\) a side"),
 ])
 def test_a_bad_spec_is_refused_naming_the_problem(tmp_path, extra, message):
   with pytest.raises(spec_lib.SpecError, match=message):
