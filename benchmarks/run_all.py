@@ -56,6 +56,11 @@ BENCHMARKS = [
      'split, against the einsum, transpose, per-expert convolution and strided-slice paths '
      'they replaced, two agents per variant in one process, alternated (1 thread).',
      'moe_paths.py', ['--rounds=10', '--steps=50'], ['--rounds=2', '--steps=5']),
+    ('Session calls in the calling thread',
+     "Greedy-action and training-step time with the session running a call's ops in the "
+     "calling thread (the agent's acting calls) against handing them to TensorFlow's "
+     'inter-op pool, two callables of the same fetch, alternated (1 thread).',
+     'session_calls.py', ['--rounds=10', '--steps=50'], ['--rounds=2', '--steps=5']),
     ('Stacked expert variables',
      "Training-step and acting time with each layer's experts stored as one stacked "
      'variable [n, fan_in, fan_out], unstacked per call, against one variable per expert '
