@@ -466,7 +466,7 @@ def build(study, out=None, draw=True):
                 f'Powered comparisons count the runs of seeds {_seed_span(study.seeds)}, run '
                 "first, with earlier code, beside the later seeds' runs. Per variant run at "
                 "both and per metric: the two sets' means, the two-sided permutation p of their "
-                "difference (every relabelling up to 100,000, else 100,000 random ones) and Holm "
+                f"difference (every relabelling up to {inference.MAX_EXACT:,}, else 100,000 random ones) and Holm "
                 "over every row. A clear row would say the first "
                 "seeds' runs differ from the later ones; a variant chosen for its first seeds' "
                 'results is expected to regress toward its mean on new seeds (which is why a '

@@ -194,11 +194,15 @@ def equivalence_lines(records, alpha):
     if record.get('tost_p') is None:
       continue
     margin = record['comparison'].margin
-    equivalent = record['tost_p'] < alpha
-    out.append(f"- {record['label']}: TOST with margin {margin:g}, p = {_p(record['tost_p'])}: "
-               + ('equivalent within the margin.' if equivalent else
-                  f"not shown equivalent (nor different: p = {_p(record['p'])}); "
-                  f"not distinguishable at n = {record['n_a']} / {record['n_b']}."))
+    start = f"- {record['label']}: TOST with margin {margin:g}, p = {_p(record['tost_p'])}: "
+    if record['tost_p'] < alpha:
+      out.append(start + 'equivalent within the margin.')
+    elif record['p'] < alpha:
+      out.append(start + f"not shown equivalent; the difference has p = {_p(record['p'])} "
+                 f"before any adjustment (n = {record['n_a']} / {record['n_b']}).")
+    else:
+      out.append(start + f"not shown equivalent (nor different: p = {_p(record['p'])}); "
+                 f"not distinguishable at n = {record['n_a']} / {record['n_b']}.")
   return out
 
 

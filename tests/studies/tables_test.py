@@ -44,3 +44,20 @@ def test_an_exploratory_table_gives_each_comparison_its_reason():
   assert row.count('|') == header.count('|')
   plain = tables.comparison_table([record], adjusted=False)
   assert 'why' not in plain[0] and 'as first registered' not in plain[2]
+
+
+def test_equivalence_sentences_follow_the_tost_and_the_difference_at_the_studys_alpha():
+  """Catches a hard-coded 0.05 (alpha = 0.1 here) and 'nor different' said of
+  a difference whose own p is below alpha."""
+  comparison = spec_lib.Comparison('crl_a', 'crl_b', 'P', 'greater', margin=0.1)
+
+  def record(tost_p, p):
+    return {'comparison': comparison, 'label': 'crl_a vs crl_b, P', 'tost_p': tost_p,
+            'p': p, 'n_a': 30, 'n_b': 30}
+
+  equivalent, different, neither = tables.equivalence_lines(
+      [record(0.08, 0.9), record(0.6, 0.02), record(0.6, 0.5), {'tost_p': None}], alpha=0.1)
+  assert equivalent.endswith('p = 0.0800: equivalent within the margin.')
+  assert 'not shown equivalent; the difference has p = 0.0200 before any adjustment' in different
+  assert 'nor different' not in different
+  assert 'not shown equivalent (nor different: p = 0.5000)' in neither
