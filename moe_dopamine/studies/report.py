@@ -215,13 +215,17 @@ def companion_records(path):
 
 
 def _deciding(records):
-  """The comparison with the smallest adjusted p, as text ('-' if none)."""
-  tested = [r for r in records if 'p_holm' in r]
+  """The comparison with the smallest adjusted p, as text ('-' if none); in
+  a family whose other comparisons wait, the bounds of its adjusted p."""
+  tested = [r for r in records if 'p_holm' in r or 'p_holm_low' in r]
   if not tested:
     return '-'
-  r = min(tested, key=lambda r: r['p_holm'])
+  r = min(tested, key=lambda r: r.get('p_holm', r.get('p_holm_low')))
+  adjusted = (f"Holm-adjusted p {tables.p_text(r['p_holm'])}" if 'p_holm' in r else
+              f"Holm-adjusted p {tables.p_text(r['p_holm_low'])} to "
+              f"{tables.p_text(r['p_holm_high'])} (family incomplete)")
   return (f"{r['a']} vs {r['b']} ({r['metric']}, {int(r['n_a'])} / {int(r['n_b'])} runs): "
-          f"{r['difference']:+.3f}, Holm-adjusted p {r['p_holm']:.3f}")
+          f"{r['difference']:+.3f}, {adjusted}")
 
 
 def companion_claims(claim_id, claims):

@@ -36,10 +36,15 @@ def mean_ci(values, digits=2):
   return f"{f.format(summary['mean'])} [{f.format(summary['low'])}, {f.format(summary['high'])}]"
 
 
-def _p(value):
+def p_text(value):
+  """A p-value as the report prints it: 4 decimals, or 2 significant digits
+  below 0.0001."""
   if value is None or not np.isfinite(value):
     return 'n/a'
   return f'{value:.4f}' if value >= 0.0001 else f'{value:.1e}'
+
+
+_p = p_text
 
 
 def _num(value, digits=3, signed=False):

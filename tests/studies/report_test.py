@@ -122,3 +122,19 @@ def test_a_report_without_figures_goes_beside_the_readme_and_leaves_it_alone(tmp
   assert path == str(tmp_path / 'report' / 'TABLES.md')
   assert readme.read_text() == 'the report with its figures\n'
   assert '## Part `first`' in open(path).read()
+
+
+def test_the_deciding_comparison_beside_the_companion_shows_small_and_bounded_p_values():
+  """Catches 4e-05 printed as 0.000 and a settled comparison of an incomplete
+  family left out (it has bounds, not one adjusted p)."""
+  complete = {'a': 'crl_a', 'b': 'crl_b', 'metric': 'P', 'n_a': 25, 'n_b': 25,
+              'difference': -0.361, 'p_holm': 4.0e-05}
+  level = dict(complete, b='crl_c', difference=0.01, p_holm=0.9)
+  assert report._deciding([level, complete]) == (  # pylint: disable=protected-access
+      'crl_a vs crl_b (P, 25 / 25 runs): -0.361, Holm-adjusted p 4.0e-05')
+  partial = {'a': 'crl_a', 'b': 'crl_d', 'metric': 'P', 'n_a': 30, 'n_b': 30,
+             'difference': 0.566, 'p_holm_low': 6.0e-05, 'p_holm_high': 1.0e-04}
+  assert report._deciding([partial]) == (  # pylint: disable=protected-access
+      'crl_a vs crl_d (P, 30 / 30 runs): +0.566, Holm-adjusted p 6.0e-05 to 0.0001 '
+      '(family incomplete)')
+  assert report._deciding([{'a': 'x', 'b': 'y'}]) == '-'  # pylint: disable=protected-access
