@@ -80,3 +80,45 @@ def paired_times(fns, rounds, calls, warmup=5):
 def paired_ratio(times, new, old):
   """Median over rounds of times[new] / times[old]."""
   return statistics.median(n / o for n, o in zip(times[new], times[old]))
+
+
+def paired_cells(fns, old, new, rounds, calls, warmup=5, digits=2):
+  """Table cells of two alternatives timed by paired_times: the median ms of
+  `old` and of `new` per call, and the paired ratio new / old."""
+  times = paired_times(fns, rounds, calls, warmup=warmup)
+  return [f'{1e3 * statistics.median(times[old]):.{digits}f}',
+          f'{1e3 * statistics.median(times[new]):.{digits}f}',
+          f'{paired_ratio(times, new, old):.2f}']
+
+
+def patched_agent(variant, patches=(), num_experts=None):
+  """(agent, one state) for a variant (a gin file name or a cost.Variant),
+  built as a run builds it (moe_dopamine.cost.build_agent, one thread) with
+  `patches`, (owner, attribute, value) triples, in place while it is built
+  and restored after; its replay buffer holds 1,000 transitions and the
+  state is shaped for a greedy action."""
+  from moe_dopamine import cost  # pylint: disable=g-import-not-at-top  # TensorFlow only when used.
+  if isinstance(variant, str):
+    variant = cost.gin_path(variant)
+  saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in patches]
+  for owner, name, value in patches:
+    setattr(owner, name, value)
+  try:
+    agent, environment = cost.build_agent(variant, num_experts)
+  finally:
+    for owner, name, value in saved:
+      setattr(owner, name, value)
+  observation = cost.fill_replay(agent, environment, seed=0)
+  return agent, observation[None, :, None, None]
+
+
+def agent_row(label, agents, old, new, rounds, steps, warmup=5):
+  """A Markdown table row: training steps (`steps` per round) then greedy
+  actions (5 x `steps`) of agents[old] and agents[new] ((agent, state)
+  pairs), each as paired_cells."""
+  train = {name: agent._run_train_op for name, (agent, _) in agents.items()}  # pylint: disable=protected-access
+  act = {name: (lambda a=agent, s=state: a._greedy_action(s))  # pylint: disable=protected-access
+         for name, (agent, state) in agents.items()}
+  cells = ([label] + paired_cells(train, old, new, rounds, steps, warmup)
+           + paired_cells(act, old, new, rounds, 5 * steps, warmup))
+  return '| ' + ' | '.join(cells) + ' |'

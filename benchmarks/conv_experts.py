@@ -14,7 +14,6 @@ median of the per-round ratios (paired, so drift of the machine cancels).
 """
 
 import argparse
-import statistics
 
 import common  # The repository on the path; legacy Keras first.
 
@@ -44,19 +43,6 @@ def patch_feature_maps(self, flat, kernel, bias, nonempty=False):
   return tf.reshape(maps, [-1, h * w, int(kernel.shape[-1])])
 
 
-def filled_agent(gin_file, bindings, patches):
-  original = minatar_q_networks.ConvExperts._feature_maps  # pylint: disable=protected-access
-  if patches:
-    minatar_q_networks.ConvExperts._feature_maps = patch_feature_maps  # pylint: disable=protected-access
-  try:
-    agent, environment = cost.build_agent(
-        cost.Variant(gin_file, [cost.gin_path(gin_file)], bindings), None)
-  finally:
-    minatar_q_networks.ConvExperts._feature_maps = original  # pylint: disable=protected-access
-  observation = cost.fill_replay(agent, environment, seed=0)
-  return agent, observation[None, :, None, None]
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--rounds', type=int, default=10)
@@ -66,18 +52,13 @@ def main():
   print('| variant | training ms, patches | training ms, conv | conv / patches | '
         'acting ms, patches | acting ms, conv | conv / patches |')
   print('|---|---|---|---|---|---|---|')
+  patch = [(minatar_q_networks.ConvExperts, '_feature_maps', patch_feature_maps)]
   for gin_file, bindings in VARIANTS:
-    agents = {'patches': filled_agent(gin_file, bindings, True),
-              'conv': filled_agent(gin_file, bindings, False)}
-    train = {name: (lambda a=a: a._run_train_op()) for name, (a, _) in agents.items()}  # pylint: disable=protected-access
-    act = {name: (lambda a=a, s=s: a._greedy_action(s)) for name, (a, s) in agents.items()}  # pylint: disable=protected-access
-    cells = [gin_file[:-4]]
-    for fns, calls in ((train, args.steps), (act, 5 * args.steps)):
-      times = common.paired_times(fns, args.rounds, calls)
-      cells += [f"{1e3 * statistics.median(times['patches']):.2f}",
-                f"{1e3 * statistics.median(times['conv']):.2f}",
-                f"{common.paired_ratio(times, 'conv', 'patches'):.2f}"]
-    print('| ' + ' | '.join(cells) + ' |', flush=True)
+    variant = cost.Variant(gin_file, [cost.gin_path(gin_file)], bindings)
+    agents = {'patches': common.patched_agent(variant, patch),
+              'conv': common.patched_agent(variant)}
+    print(common.agent_row(gin_file[:-4], agents, 'patches', 'conv', args.rounds, args.steps),
+          flush=True)
 
 
 if __name__ == '__main__':

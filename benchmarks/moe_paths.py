@@ -26,7 +26,6 @@ which goes first. Prints the medians and the median of the per-round ratios
 """
 
 import argparse
-import statistics
 
 import common  # The repository on the path; legacy Keras first.
 
@@ -98,20 +97,6 @@ BEFORE = [
 ]
 
 
-def filled_agent(gin_file, before):
-  saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in BEFORE]
-  if before:
-    for owner, name, value in BEFORE:
-      setattr(owner, name, value)
-  try:
-    agent, environment = cost.build_agent(cost.gin_path(gin_file), None)
-  finally:
-    for owner, name, value in saved:
-      setattr(owner, name, value)
-  observation = cost.fill_replay(agent, environment, seed=0)
-  return agent, observation[None, :, None, None]
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--rounds', type=int, default=10)
@@ -122,17 +107,11 @@ def main():
         'acting ms, before | acting ms, now | now / before |')
   print('|---|---|---|---|---|---|---|')
   for gin_file in VARIANTS:
-    agents = {'before': filled_agent(gin_file, True), 'now': filled_agent(gin_file, False)}
-    train = {name: (lambda a=a: a._run_train_op()) for name, (a, _) in agents.items()}  # pylint: disable=protected-access
-    act = {name: (lambda a=a, s=s: a._greedy_action(s)) for name, (a, s) in agents.items()}  # pylint: disable=protected-access
-    cells = [gin_file[:-4]]
-    for fns, calls in ((train, args.steps), (act, 5 * args.steps)):
-      # Warm-up: a fresh session's first steps run slower.
-      times = common.paired_times(fns, args.rounds, calls, warmup=cost.WARMUP_CALLS)
-      cells += [f"{1e3 * statistics.median(times['before']):.2f}",
-                f"{1e3 * statistics.median(times['now']):.2f}",
-                f"{common.paired_ratio(times, 'now', 'before'):.2f}"]
-    print('| ' + ' | '.join(cells) + ' |', flush=True)
+    agents = {'before': common.patched_agent(gin_file, BEFORE),
+              'now': common.patched_agent(gin_file)}
+    # Warm-up: a fresh session's first steps run slower.
+    print(common.agent_row(gin_file[:-4], agents, 'before', 'now', args.rounds, args.steps,
+                           warmup=cost.WARMUP_CALLS), flush=True)
 
 
 if __name__ == '__main__':

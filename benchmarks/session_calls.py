@@ -14,7 +14,6 @@ and the median of the per-round ratios (paired).
 """
 
 import argparse
-import statistics
 
 import common  # The repository on the path; legacy Keras first.
 
@@ -39,8 +38,7 @@ def main():
         'training ms, pool | training ms, caller thread | caller / pool |')
   print('|---|---|---|---|---|---|---|')
   for gin_file in VARIANTS:
-    agent, environment = cost.build_agent(cost.gin_path(gin_file), None)
-    state = cost.fill_replay(agent, environment, seed=0)[None, :, None, None]
+    agent, state = common.patched_agent(gin_file)
     memory = agent._replay.memory  # pylint: disable=protected-access
     feeds = [agent._replay.transition[e.name] for e in memory.get_transition_elements()]  # pylint: disable=protected-access
     batch = memory.sample_transition_batch()
@@ -55,9 +53,8 @@ def main():
       train[way] = lambda f=step: f(*batch)
     cells = [gin_file[:-4]]
     for fns, calls in ((act, 5 * args.steps), (train, args.steps)):
-      times = common.paired_times(fns, args.rounds, calls, warmup=cost.WARMUP_CALLS)
-      cells += [f'{1e3 * statistics.median(times[way]):.3f}' for way in WAYS]
-      cells.append(f"{common.paired_ratio(times, 'caller thread', 'pool'):.2f}")
+      cells += common.paired_cells(fns, 'pool', 'caller thread', args.rounds, calls,
+                                   warmup=cost.WARMUP_CALLS, digits=3)
     print('| ' + ' | '.join(cells) + ' |', flush=True)
 
 

@@ -17,7 +17,6 @@ the per-round ratios (paired).
 """
 
 import argparse
-import statistics
 
 import common  # The repository on the path; legacy Keras first.
 
@@ -69,20 +68,6 @@ STACKED = [
 ]
 
 
-def filled_agent(gin_file, stacked):
-  saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in STACKED]
-  if stacked:
-    for owner, name, value in STACKED:
-      setattr(owner, name, value)
-  try:
-    agent, environment = cost.build_agent(cost.gin_path(gin_file), None)
-  finally:
-    for owner, name, value in saved:
-      setattr(owner, name, value)
-  observation = cost.fill_replay(agent, environment, seed=0)
-  return agent, observation[None, :, None, None]
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--rounds', type=int, default=10)
@@ -93,16 +78,10 @@ def main():
         'acting ms, per expert | acting ms, stacked | stacked / per expert |')
   print('|---|---|---|---|---|---|---|')
   for gin_file in VARIANTS:
-    agents = {'per expert': filled_agent(gin_file, False), 'stacked': filled_agent(gin_file, True)}
-    train = {name: (lambda a=a: a._run_train_op()) for name, (a, _) in agents.items()}  # pylint: disable=protected-access
-    act = {name: (lambda a=a, s=s: a._greedy_action(s)) for name, (a, s) in agents.items()}  # pylint: disable=protected-access
-    cells = [gin_file[:-4]]
-    for fns, calls in ((train, args.steps), (act, 5 * args.steps)):
-      times = common.paired_times(fns, args.rounds, calls, warmup=cost.WARMUP_CALLS)
-      cells += [f"{1e3 * statistics.median(times['per expert']):.2f}",
-                f"{1e3 * statistics.median(times['stacked']):.2f}",
-                f"{common.paired_ratio(times, 'stacked', 'per expert'):.2f}"]
-    print('| ' + ' | '.join(cells) + ' |', flush=True)
+    agents = {'per expert': common.patched_agent(gin_file),
+              'stacked': common.patched_agent(gin_file, STACKED)}
+    print(common.agent_row(gin_file[:-4], agents, 'per expert', 'stacked', args.rounds,
+                           args.steps, warmup=cost.WARMUP_CALLS), flush=True)
 
 
 if __name__ == '__main__':
