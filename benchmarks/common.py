@@ -122,3 +122,19 @@ def agent_row(label, agents, old, new, rounds, steps, warmup=5):
   cells = ([label] + paired_cells(train, old, new, rounds, steps, warmup)
            + paired_cells(act, old, new, rounds, 5 * steps, warmup))
   return '| ' + ' | '.join(cells) + ' |'
+
+
+def paired_benchmark_args(doc, header):
+  """--rounds and --steps of a paired benchmark (described by the first line
+  of `doc`), with TensorFlow in graph mode and the table's `header` columns
+  printed as a Markdown header."""
+  import argparse  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  parser = argparse.ArgumentParser(description=doc.split('\n')[0])
+  parser.add_argument('--rounds', type=int, default=10)
+  parser.add_argument('--steps', type=int, default=50)
+  args = parser.parse_args()
+  tf.compat.v1.disable_v2_behavior()
+  print('| ' + ' | '.join(header) + ' |')
+  print('|' + '---|' * len(header))
+  return args

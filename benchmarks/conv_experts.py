@@ -13,7 +13,6 @@ actions with each, alternating which goes first. Prints the medians and the
 median of the per-round ratios (paired, so drift of the machine cancels).
 """
 
-import argparse
 
 import common  # The repository on the path; legacy Keras first.
 
@@ -44,14 +43,15 @@ def patch_feature_maps(self, flat, kernel, bias, nonempty=False):
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--rounds', type=int, default=10)
-  parser.add_argument('--steps', type=int, default=50)
-  args = parser.parse_args()
-  tf.compat.v1.disable_v2_behavior()
-  print('| variant | training ms, patches | training ms, conv | conv / patches | '
-        'acting ms, patches | acting ms, conv | conv / patches |')
-  print('|---|---|---|---|---|---|---|')
+  args = common.paired_benchmark_args(__doc__, [
+      'variant',
+      'training ms, patches',
+      'training ms, conv',
+      'conv / patches',
+      'acting ms, patches',
+      'acting ms, conv',
+      'conv / patches',
+  ])
   patch = [(minatar_q_networks.ConvExperts, '_feature_maps', patch_feature_maps)]
   for gin_file, bindings in VARIANTS:
     variant = cost.Variant(gin_file, [cost.gin_path(gin_file)], bindings)

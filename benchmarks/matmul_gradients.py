@@ -13,13 +13,11 @@ per-round ratios (paired: both agents ran within the same second of each
 round, so drift of the shared machine cancels).
 """
 
-import argparse
 import contextlib
 import statistics
 
 import common  # The repository on the path; legacy Keras first.
 
-import tensorflow as tf
 
 from moe_dopamine import cost
 from moe_dopamine.networks import matmul_gradients
@@ -52,13 +50,12 @@ def filled_agent(gin_file, num_experts, bindings, faster):
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--rounds', type=int, default=10)
-  parser.add_argument('--steps', type=int, default=50)
-  args = parser.parse_args()
-  tf.compat.v1.disable_v2_behavior()
-  print('| variant | TensorFlow gradient ms | faster gradient ms | faster / TensorFlow |')
-  print('|---|---|---|---|')
+  args = common.paired_benchmark_args(__doc__, [
+      'variant',
+      'TensorFlow gradient ms',
+      'faster gradient ms',
+      'faster / TensorFlow',
+  ])
   ratios = {}
   for gin_file, num_experts, bindings in VARIANTS:
     faster = filled_agent(gin_file, num_experts, bindings, True)

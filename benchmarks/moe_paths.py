@@ -25,7 +25,6 @@ which goes first. Prints the medians and the median of the per-round ratios
 (paired, so drift of the machine cancels).
 """
 
-import argparse
 
 import common  # The repository on the path; legacy Keras first.
 
@@ -98,14 +97,15 @@ BEFORE = [
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--rounds', type=int, default=10)
-  parser.add_argument('--steps', type=int, default=50)
-  args = parser.parse_args()
-  tf.compat.v1.disable_v2_behavior()
-  print('| variant | training ms, before | training ms, now | now / before | '
-        'acting ms, before | acting ms, now | now / before |')
-  print('|---|---|---|---|---|---|---|')
+  args = common.paired_benchmark_args(__doc__, [
+      'variant',
+      'training ms, before',
+      'training ms, now',
+      'now / before',
+      'acting ms, before',
+      'acting ms, now',
+      'now / before',
+  ])
   for gin_file in VARIANTS:
     agents = {'before': common.patched_agent(gin_file, BEFORE),
               'now': common.patched_agent(gin_file)}

@@ -13,11 +13,9 @@ way, are timed alternately: `rounds` times 5 x `steps` greedy actions, and
 and the median of the per-round ratios (paired).
 """
 
-import argparse
 
 import common  # The repository on the path; legacy Keras first.
 
-import tensorflow as tf
 
 from moe_dopamine import cost
 from moe_dopamine.agents import moe_dqn_agent
@@ -29,14 +27,15 @@ WAYS = ('pool', 'caller thread')
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--rounds', type=int, default=10)
-  parser.add_argument('--steps', type=int, default=50)
-  args = parser.parse_args()
-  tf.compat.v1.disable_v2_behavior()
-  print('| variant | acting ms, pool | acting ms, caller thread | caller / pool | '
-        'training ms, pool | training ms, caller thread | caller / pool |')
-  print('|---|---|---|---|---|---|---|')
+  args = common.paired_benchmark_args(__doc__, [
+      'variant',
+      'acting ms, pool',
+      'acting ms, caller thread',
+      'caller / pool',
+      'training ms, pool',
+      'training ms, caller thread',
+      'caller / pool',
+  ])
   for gin_file in VARIANTS:
     agent, state = common.patched_agent(gin_file)
     memory = agent._replay.memory  # pylint: disable=protected-access

@@ -16,7 +16,6 @@ actions with each, alternating which goes first; medians and the median of
 the per-round ratios (paired).
 """
 
-import argparse
 
 import common  # The repository on the path; legacy Keras first.
 
@@ -69,14 +68,15 @@ STACKED = [
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--rounds', type=int, default=10)
-  parser.add_argument('--steps', type=int, default=50)
-  args = parser.parse_args()
-  tf.compat.v1.disable_v2_behavior()
-  print('| variant | training ms, per expert | training ms, stacked | stacked / per expert | '
-        'acting ms, per expert | acting ms, stacked | stacked / per expert |')
-  print('|---|---|---|---|---|---|---|')
+  args = common.paired_benchmark_args(__doc__, [
+      'variant',
+      'training ms, per expert',
+      'training ms, stacked',
+      'stacked / per expert',
+      'acting ms, per expert',
+      'acting ms, stacked',
+      'stacked / per expert',
+  ])
   for gin_file in VARIANTS:
     agents = {'per expert': common.patched_agent(gin_file),
               'stacked': common.patched_agent(gin_file, STACKED)}
