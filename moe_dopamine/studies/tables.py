@@ -44,8 +44,6 @@ def p_text(value):
   return f'{value:.4f}' if value >= 0.0001 else f'{value:.1e}'
 
 
-_p = p_text
-
 
 def _num(value, digits=3, signed=False):
   if value is None or not np.isfinite(value):
@@ -173,14 +171,14 @@ def comparison_table(records, adjusted=True, reasons=False):
     needed = record['runs_needed']
     cells = [record['label'], direction, f"{record['n_a']} / {record['n_b']}",
              _num(record['mean_a']), _num(record['mean_b']), bca, hl, _poi_text(record),
-             _p(record['p']) + exact]
+             p_text(record['p']) + exact]
     if adjusted:
-      cells.append(_p(record.get('p_holm')) if 'p_holm_low' not in record else
-                   f"{_p(record['p_holm_low'])} to {_p(record['p_holm_high'])} "
+      cells.append(p_text(record.get('p_holm')) if 'p_holm_low' not in record else
+                   f"{p_text(record['p_holm_low'])} to {p_text(record['p_holm_high'])} "
                    f"({record['family']} comparisons in)")
     unreachable = not record.get('reachable', True)
     cells += [record['verdict'], _level(record),
-              f"none: p >= {_p(record['smallest_p'])} at these runs" if unreachable
+              f"none: p >= {p_text(record['smallest_p'])} at these runs" if unreachable
               else _num(record['mde'], 3),
               'n/a' if not np.isfinite(needed) else ('never (d = 0)' if math.isinf(needed)
                                                       else f'{int(needed):,}'),
@@ -199,14 +197,14 @@ def equivalence_lines(records, alpha):
     if record.get('tost_p') is None:
       continue
     margin = record['comparison'].margin
-    start = f"- {record['label']}: TOST with margin {margin:g}, p = {_p(record['tost_p'])}: "
+    start = f"- {record['label']}: TOST with margin {margin:g}, p = {p_text(record['tost_p'])}: "
     if record['tost_p'] < alpha:
       out.append(start + 'equivalent within the margin.')
     elif record['p'] < alpha:
-      out.append(start + f"not shown equivalent; the difference has p = {_p(record['p'])} "
+      out.append(start + f"not shown equivalent; the difference has p = {p_text(record['p'])} "
                  f"before any adjustment (n = {record['n_a']} / {record['n_b']}).")
     else:
-      out.append(start + f"not shown equivalent (nor different: p = {_p(record['p'])}); "
+      out.append(start + f"not shown equivalent (nor different: p = {p_text(record['p'])}); "
                  f"not distinguishable at n = {record['n_a']} / {record['n_b']}.")
   return out
 
@@ -240,8 +238,8 @@ def first_seeds_lines(rows, first_seeds):
                        f"{row['n_first']}, {row['mean_first']:.3f}",
                        f"{row['n_later']}, {row['mean_later']:.3f}",
                        f"{row['mean_later'] - row['mean_first']:+.3f}",
-                       _p(row['p']) + ('' if row.get('exact', True) else ' (random relabellings)'),
-                       _p(row['p_holm'])]))
+                       p_text(row['p']) + ('' if row.get('exact', True) else ' (random relabellings)'),
+                       p_text(row['p_holm'])]))
   return lines
 
 
