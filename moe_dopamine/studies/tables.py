@@ -44,7 +44,6 @@ def p_text(value):
   return f'{value:.4f}' if value >= 0.0001 else f'{value:.1e}'
 
 
-
 def _num(value, digits=3, signed=False):
   if value is None or not np.isfinite(value):
     return 'n/a'
